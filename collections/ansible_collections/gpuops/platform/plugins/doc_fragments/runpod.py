@@ -1,0 +1,46 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, gpuops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # Options shared by everything in gpuops.platform that talks to the RunPod REST API v1.
+    # Plugins may add env entries on top; module docs cannot carry them.
+    DOCUMENTATION = r"""
+options:
+  base_url:
+    description:
+      - Base URL of the RunPod REST API v1.
+      - Point it at the local stand-in (for example V(http://127.0.0.1:8765/v1), started with C(python -m localcloud start))
+        to run everything without RunPod. The same code talks to both.
+    type: str
+    default: https://rest.runpod.io/v1
+  api_key:
+    description:
+      - 'RunPod API key, sent as C(Authorization: Bearer KEY).'
+      - The key is never written to logs, errors, host variables or the cache.
+      - When unset, the key is read from O(api_key_file).
+    type: str
+  api_key_file:
+    description:
+      - File that holds the RunPod API key, used when O(api_key) is not set.
+      - Leading and trailing white space is ignored.
+      - The local cloud writes its key to C(.gpuops/localcloud/api_key).
+    type: path
+  validate_certs:
+    description:
+      - Whether to check the TLS certificate of the API.
+      - Only set to V(false) for a local stand-in with a self-signed certificate.
+    type: bool
+    default: true
+  request_timeout:
+    description:
+      - Seconds to wait for one answer of the API before giving up.
+    type: int
+    default: 30
+requirements:
+  - A RunPod API key (or the local cloud's key file).
+"""

@@ -1,0 +1,445 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, gpuops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: runpod
+short_description: RunPod GPU pods from Terraform outputs and the RunPod API
+author:
+  - gpuops maintainers (@gpuops)
+description:
+  - Builds an inventory of the GPU pods that Terraform created on RunPod (or on the local stand-in of the RunPod API).
+  - Reads the pod map from C(terraform output -json) (output O(output_name)), then asks C(GET {base_url}/pods/{id})
+    for each pod's C(publicIp) and C(portMappings["22"]), waiting up to O(wait_timeout) seconds for pods that are still
+    initialising.
+  - Every pod is a host named after its key in the pod map. All pods are in the group C(gpu_pods) and in C(slurm_compute);
+    the one pod with role V(controller) is also in C(slurm_controller).
+  - Host variables are C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_ssh_private_key_file) and facts prefixed
+    with C(runpod_) - C(runpod_pod_id), C(runpod_pod_name), C(runpod_role), C(runpod_gpu_type_id), C(runpod_gpu_count),
+    C(runpod_cost_per_hr), C(runpod_status), C(runpod_public_ip), C(runpod_ssh_port), C(runpod_port_mappings),
+    C(runpod_interruptible), C(runpod_image) and C(runpod_machine_id).
+    C(runpod_gpu_type_id), C(runpod_gpu_count) and C(runpod_role) come from the Terraform output, the others from the API
+    (C(runpod_cost_per_hr) falls back to the Terraform output).
+  - The other non-sensitive Terraform outputs are the dictionary C(runpod_outputs) on the group C(gpu_pods).
+    Sensitive outputs never become variables and are never cached.
+  - Values that come from Terraform or from the API are marked unsafe, so they are never templated.
+  - Relative paths in O(project_path), O(state_file), O(terraform_binary), O(api_key_file), O(private_key_file) and in the
+    path variables C(TF_DATA_DIR), C(TF_CLI_CONFIG_FILE) and C(TF_PLUGIN_CACHE_DIR) of O(terraform_env) are resolved
+    against the directory of the inventory file.
+  - Uses a YAML configuration file whose name ends with C(runpod.yml) or C(runpod.yaml).
+requirements:
+  - Terraform (the C(terraform) CLI, or the C(make setup) launcher) and the state of a C(terraform apply).
+extends_documentation_fragment:
+  - constructed
+  - inventory_cache
+  - gpuops.platform.runpod
+options:
+  plugin:
+    description: Marks this file as a configuration of this plugin.
+    type: str
+    required: true
+    choices:
+      - gpuops.platform.runpod
+  project_path:
+    description:
+      - Directory of the Terraform root module that created the pods; Terraform runs there.
+    type: str
+    required: true
+  state_file:
+    description:
+      - Terraform state file, passed as C(-state=PATH).
+      - When unset, Terraform finds the state through the root module's backend.
+    type: str
+  terraform_binary:
+    description:
+      - Terraform executable; a name without a slash is looked up in E(PATH).
+    type: str
+    default: terraform
+    env:
+      - name: GPUOPS_TERRAFORM
+  terraform_env:
+    description:
+      - Extra environment variables for Terraform, such as C(TF_DATA_DIR) or C(TF_CLI_CONFIG_FILE).
+    type: dict
+    default: {}
+  terraform_timeout:
+    description:
+      - Seconds to wait for C(terraform output) to finish.
+    type: int
+    default: 120
+  output_name:
+    description:
+      - Name of the Terraform output that maps each pod name to C({id, gpu_type_id, gpu_count, cost_per_hr, role}).
+    type: str
+    default: pods
+  base_url:
+    env:
+      - name: RUNPOD_BASE_URL
+  api_key:
+    env:
+      - name: RUNPOD_API_KEY
+  api_key_file:
+    type: str
+  wait_timeout:
+    description:
+      - Seconds to wait, for all pods together, until the API reports C(publicIp) and C(portMappings["22"]) of every pod.
+      - V(0) asks once and does not wait.
+    type: int
+    default: 300
+  poll_interval:
+    description:
+      - Seconds between two rounds of API requests while pods are still initialising.
+    type: float
+    default: 5
+  ssh_user:
+    description:
+      - Value of C(ansible_user) for every pod.
+    type: str
+    default: root
+  private_key_file:
+    description:
+      - SSH private key for the pods; becomes C(ansible_ssh_private_key_file) when set.
+    type: str
+"""
+
+EXAMPLES = r"""
+---
+# inventories/local/runpod.yml: pods on the local stand-in of the RunPod API
+plugin: gpuops.platform.runpod
+project_path: ../../terraform/runpod
+state_file: ../../.gpuops/local/terraform/terraform.tfstate
+terraform_binary: ../../.venv/bin/terraform
+terraform_env:
+  TF_DATA_DIR: ../../.gpuops/local/terraform/data
+  TF_CLI_CONFIG_FILE: ../../.gpuops/localcloud/terraform.rc
+base_url: http://127.0.0.1:8765/v1
+api_key_file: ../../.gpuops/localcloud/api_key
+private_key_file: ../../.gpuops/local/ssh/id_ed25519
+wait_timeout: 120
+poll_interval: 1
+
+---
+# inventories/runpod/runpod.yml: real RunPod, key from RUNPOD_API_KEY,
+# groups per GPU type and a group of the interruptible (spot) pods
+plugin: gpuops.platform.runpod
+project_path: ../../terraform/runpod
+state_file: ../../.gpuops/runpod/terraform/terraform.tfstate
+private_key_file: ../../.gpuops/runpod/ssh/id_ed25519
+wait_timeout: 600
+poll_interval: 10
+keyed_groups:
+  - key: runpod_gpu_type_id
+    prefix: gpu
+groups:
+  spot: runpod_interruptible | default(false)
+compose:
+  hourly_cost: runpod_cost_per_hr * 1.0
+
+---
+# cache the Terraform and API answers for ten minutes
+plugin: gpuops.platform.runpod
+project_path: ../../terraform/runpod
+cache: true
+cache_plugin: ansible.builtin.jsonfile
+cache_connection: ../../.gpuops/inventory-cache
+cache_timeout: 600
+"""
+
+import os
+import time
+
+from ansible.errors import AnsibleParserError
+from ansible.module_utils.common.text.converters import to_native
+from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+from ansible.utils.unsafe_proxy import wrap_var
+
+from ansible_collections.gpuops.platform.plugins.module_utils._runpod_api import (
+    Pod,
+    RunPodAPIError,
+    RunPodClient,
+    RunPodNotFound,
+)
+from ansible_collections.gpuops.platform.plugins.module_utils._terraform import (
+    PROVISION_HINT,
+    TerraformCommands,
+    TerraformError,
+)
+
+# version of the data this plugin writes to the inventory cache
+_CACHE_FORMAT = 1
+_TF_PATH_VARS = ("TF_DATA_DIR", "TF_CLI_CONFIG_FILE", "TF_PLUGIN_CACHE_DIR")
+_STOPPED = ("EXITED", "TERMINATED")
+GROUP_ALL = "gpu_pods"
+GROUP_CONTROLLER = "slurm_controller"
+GROUP_COMPUTE = "slurm_compute"
+
+
+def make_unsafe(value):
+    """Mark data from Terraform or the API (recursively) as never to be templated."""
+    return wrap_var(value)
+
+
+class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
+    NAME = "gpuops.platform.runpod"
+
+    def __init__(self):
+        super().__init__()
+        self._config_dir = None
+        self._config_path = None
+
+    # -- configuration ---------------------------------------------------
+
+    def verify_file(self, path):
+        if not super().verify_file(path):
+            self.display.vvv("%s: declining %s: it does not exist or is not readable" % (self.NAME, path))
+            return False
+        if not path.endswith(("runpod.yml", "runpod.yaml")):
+            self.display.vvv(
+                "%s: declining %s: the file name must end with runpod.yml or runpod.yaml" % (self.NAME, path))
+            return False
+        return True
+
+    def _resolve(self, value):
+        """Expand ~ and $VARS; make a relative path relative to the inventory file's directory."""
+        if not value:
+            return None
+        value = os.path.expanduser(os.path.expandvars(str(value)))
+        if not os.path.isabs(value):
+            value = os.path.join(self._config_dir, value)
+        return os.path.normpath(value)
+
+    def _resolve_binary(self, value):
+        value = str(value or "terraform")
+        if "/" not in value and not value.startswith("~"):
+            return value  # looked up in PATH
+        return self._resolve(value)
+
+    def _terraform_env(self):
+        env = {}
+        for name, value in (self.get_option("terraform_env") or {}).items():
+            if value is None:
+                continue
+            value = str(value)
+            if name in _TF_PATH_VARS and value:
+                value = self._resolve(value)
+            env[str(name)] = value
+        return env
+
+    def _api_key(self):
+        key = self.get_option("api_key")
+        if key:
+            return str(key).strip()
+        key_file = self._resolve(self.get_option("api_key_file"))
+        if not key_file:
+            raise AnsibleParserError(
+                "no RunPod API key: set RUNPOD_API_KEY, or the api_key or api_key_file option in %s" % self._config_path)
+        try:
+            with open(key_file, encoding="utf-8") as handle:
+                key = handle.read().strip()
+        except OSError as err:
+            raise AnsibleParserError(
+                "cannot read the RunPod API key file %s (%s); the local cloud writes it when it first starts "
+                "(`python -m localcloud start`), for RunPod set RUNPOD_API_KEY instead" % (key_file, err.strerror)) from None
+        if not key:
+            raise AnsibleParserError("the RunPod API key file %s is empty" % key_file)
+        return key
+
+    # -- fetching ----------------------------------------------------------
+
+    def _terraform_outputs(self):
+        project_path = self._resolve(self.get_option("project_path"))
+        state_file = self._resolve(self.get_option("state_file"))
+        terraform = TerraformCommands(
+            project_path=project_path,
+            binary=self._resolve_binary(self.get_option("terraform_binary")),
+            env=self._terraform_env(),
+            timeout=self.get_option("terraform_timeout"),
+        )
+        try:
+            outputs = terraform.output(state_file=state_file)
+        except TerraformError as err:
+            raise AnsibleParserError(to_native(err)) from None
+        return outputs, state_file or project_path
+
+    def _pod_specs(self, outputs, where):
+        """The pod map of the Terraform output, checked."""
+        name = self.get_option("output_name")
+        if name not in outputs:
+            raise AnsibleParserError(
+                "no Terraform state at %s with an output %r (it has: %s): %s"
+                % (where, name, ", ".join(sorted(outputs)) or "none", PROVISION_HINT))
+        specs = outputs[name].value
+        if not isinstance(specs, dict):
+            raise AnsibleParserError(
+                "Terraform output %r at %s is not a map of pod name to {id, gpu_type_id, gpu_count, cost_per_hr, role}"
+                % (name, where))
+        for pod_name, spec in specs.items():
+            if not isinstance(spec, dict) or not spec.get("id"):
+                raise AnsibleParserError("Terraform output %r at %s: pod %r has no id" % (name, where, pod_name))
+        self._check_controllers(specs, "Terraform output %r at %s" % (name, where))
+        return specs
+
+    @staticmethod
+    def _check_controllers(specs, where):
+        if not specs:
+            raise AnsibleParserError("%s lists no pods: %s" % (where, PROVISION_HINT))
+        controllers = sorted(name for name, spec in specs.items() if spec.get("role") == "controller")
+        if len(controllers) != 1:
+            raise AnsibleParserError(
+                "%s must list exactly one pod with role 'controller' (for the group %s), found %d%s"
+                % (where, GROUP_CONTROLLER, len(controllers), (": " + ", ".join(controllers)) if controllers else ""))
+
+    def _get_pod(self, client, name, spec):
+        try:
+            pod = client.get_pod(spec["id"])
+        except RunPodNotFound:
+            raise AnsibleParserError(
+                "pod %s (%s) is in the Terraform state but RunPod answered 404 at %s: it was deleted outside "
+                "Terraform; re-run ansible-playbook playbooks/provision.yml to recreate it"
+                % (name, spec["id"], client.url("pods/%s" % spec["id"]))) from None
+        except RunPodAPIError as err:
+            raise AnsibleParserError(to_native(err)) from None
+        status = (pod.desired_status or "").upper()
+        if status in _STOPPED:
+            raise AnsibleParserError(
+                "pod %s (%s) is %s: start it or re-run ansible-playbook playbooks/provision.yml" % (name, pod.id, status))
+        return pod
+
+    def _wait_for_pods(self, client, specs):
+        """Poll all pods together until each has publicIp and portMappings["22"], within wait_timeout."""
+        wait_timeout = self.get_option("wait_timeout")
+        poll_interval = max(float(self.get_option("poll_interval")), 0.0)
+        deadline = time.monotonic() + max(wait_timeout, 0)
+        pending = dict(specs)
+        ready = {}
+        while True:
+            for name in sorted(pending):
+                pod = self._get_pod(client, name, pending[name])
+                if pod.ssh_ready:
+                    ready[name] = pod
+                    del pending[name]
+            if not pending:
+                return ready
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                waiting = ", ".join("%s (%s)" % (name, pending[name]["id"]) for name in sorted(pending))
+                raise AnsibleParserError(
+                    "timed out after %ss waiting for RunPod to report publicIp and portMappings[\"22\"] of: %s; "
+                    "raise the wait_timeout option in %s, or check that the pods have a public IP and expose 22/tcp"
+                    % (wait_timeout, waiting, self._config_path))
+            self.display.vv(
+                "%s: waiting for the SSH details of %d pod(s): %s" % (self.NAME, len(pending), ", ".join(sorted(pending))))
+            time.sleep(min(poll_interval, remaining))
+
+    def _fetch(self):
+        """Ask Terraform and the API; return JSON-serialisable data, without sensitive outputs."""
+        outputs, where = self._terraform_outputs()
+        specs = self._pod_specs(outputs, where)
+        client = RunPodClient(
+            api_key=self._api_key(),
+            base_url=self.get_option("base_url"),
+            timeout=self.get_option("request_timeout"),
+            validate_certs=self.get_option("validate_certs"),
+        )
+        pods = self._wait_for_pods(client, specs)
+        output_name = self.get_option("output_name")
+        return {
+            "format": _CACHE_FORMAT,
+            "pods": {name: {"terraform": specs[name], "api": pods[name].raw} for name in specs},
+            "outputs": {
+                name: output.value for name, output in outputs.items() if not output.sensitive and name != output_name
+            },
+        }
+
+    # -- building ----------------------------------------------------------
+
+    def _host_vars(self, name, spec, pod):
+        def first(*values):
+            return next((value for value in values if value is not None), None)
+
+        return {
+            "ansible_host": pod.public_ip,
+            "ansible_port": pod.ssh_port,
+            "runpod_pod_id": pod.id,
+            "runpod_pod_name": pod.name or name,
+            "runpod_role": spec.get("role"),
+            "runpod_gpu_type_id": first(spec.get("gpu_type_id"), pod.gpu_type_id),
+            "runpod_gpu_count": first(spec.get("gpu_count"), pod.gpu_count),
+            "runpod_cost_per_hr": first(pod.cost_per_hr, spec.get("cost_per_hr")),
+            "runpod_status": pod.desired_status,
+            "runpod_public_ip": pod.public_ip,
+            "runpod_ssh_port": pod.ssh_port,
+            "runpod_port_mappings": pod.port_mappings,
+            "runpod_interruptible": pod.interruptible,
+            "runpod_image": pod.image,
+            "runpod_machine_id": pod.machine_id,
+        }
+
+    def _populate(self, data):
+        pods = data["pods"]
+        self._check_controllers({name: entry["terraform"] for name, entry in pods.items()}, "the pod data")
+        strict = self.get_option("strict")
+        ssh_user = self.get_option("ssh_user")
+        private_key_file = self._resolve(self.get_option("private_key_file"))
+
+        for group in (GROUP_ALL, GROUP_CONTROLLER, GROUP_COMPUTE):
+            self.inventory.add_group(group)
+        self.inventory.set_variable(GROUP_ALL, "runpod_outputs", make_unsafe(data.get("outputs") or {}))
+
+        for name in sorted(pods):
+            spec = pods[name]["terraform"]
+            try:
+                pod = Pod.from_api(pods[name]["api"])
+            except RunPodAPIError as err:
+                raise AnsibleParserError("pod %s: %s" % (name, to_native(err))) from None
+            host = self.inventory.add_host(make_unsafe(name), group=GROUP_ALL)
+            self.inventory.add_host(host, group=GROUP_COMPUTE)
+            if spec.get("role") == "controller":
+                self.inventory.add_host(host, group=GROUP_CONTROLLER)
+
+            for var, value in self._host_vars(name, spec, pod).items():
+                self.inventory.set_variable(host, var, make_unsafe(value))
+            self.inventory.set_variable(host, "ansible_user", ssh_user)
+            if private_key_file:
+                self.inventory.set_variable(host, "ansible_ssh_private_key_file", private_key_file)
+
+            hostvars = self.inventory.get_host(host).get_vars()
+            self._set_composite_vars(self.get_option("compose"), hostvars, host, strict=strict)
+            self._add_host_to_composed_groups(self.get_option("groups"), hostvars, host, strict=strict)
+            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, host, strict=strict)
+
+    @staticmethod
+    def _cache_usable(data):
+        return isinstance(data, dict) and data.get("format") == _CACHE_FORMAT and isinstance(data.get("pods"), dict)
+
+    def parse(self, inventory, loader, path, cache=True):
+        super().parse(inventory, loader, path, cache=cache)
+        self._config_path = path
+        self._config_dir = os.path.dirname(os.path.abspath(path))
+        self._read_config_data(path)
+
+        cache_key = self.get_cache_key(path)
+        user_cache_setting = self.get_option("cache")
+        attempt_to_read_cache = user_cache_setting and cache
+        cache_needs_update = user_cache_setting and not cache
+
+        data = None
+        if attempt_to_read_cache:
+            try:
+                data = self._cache[cache_key]
+            except KeyError:
+                cache_needs_update = True
+            if data is not None and not self._cache_usable(data):
+                data = None
+                cache_needs_update = True
+
+        if data is None:
+            data = self._fetch()
+
+        if cache_needs_update:
+            self._cache[cache_key] = data
+
+        self._populate(data)

@@ -1,0 +1,285 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, gpuops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Shared fixtures of the unit tests, and collection loading for plain pytest.
+
+``ansible-test units`` installs Ansible's collection finder itself. Under
+plain ``pytest`` (for example ``python -m pytest collections/ansible_collections/gpuops/platform/tests/unit``
+from the repository root) this file does what ansible-test's pytest plugin
+does: it installs the finder with the ``collections/`` directory that holds
+this collection, and makes pytest import the test modules by their full
+``ansible_collections.gpuops.platform.tests...`` names so that they cannot
+clash with other test modules of the same base name.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import socket
+import sys
+import threading
+
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from _pytest import pathlib as _pytest_pathlib
+from ansible.utils.collection_loader import AnsibleCollectionConfig
+from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder, _AnsibleCollectionPkgLoaderBase
+
+
+# .../collections/ansible_collections/gpuops/platform/tests/unit/conftest.py
+_ANSIBLE_COLLECTIONS_DIR = pathlib.Path(__file__).resolve().parents[4]
+
+
+def _install_collection_finder() -> None:
+    if AnsibleCollectionConfig.collection_finder is not None:
+        return  # ansible-test (or something else) already did it
+
+    _AnsibleCollectionFinder(paths=[str(_ANSIBLE_COLLECTIONS_DIR.parent)])._install()  # pylint: disable=protected-access
+
+    original_resolve = _pytest_pathlib.resolve_package_path
+
+    def resolve_package_path(path):
+        """Files inside this collections tree belong to the ansible_collections package."""
+        for parent in path.parents:
+            if parent == _ANSIBLE_COLLECTIONS_DIR:
+                return parent
+        return original_resolve(path)
+
+    _pytest_pathlib.resolve_package_path = resolve_package_path
+
+    # Keep pytest's assertion rewriting for test modules that the collection loader imports
+    # (the same trick as ansible-test's ansible_pytest_collections plugin).
+    hooks = [hook for hook in sys.meta_path if type(hook).__name__ == "AssertionRewritingHook"]
+    if len(hooks) == 1:
+        rewriter = hooks[0]
+        original_exec = _AnsibleCollectionPkgLoaderBase.exec_module
+
+        def exec_module(self, module):
+            # pylint: disable=protected-access
+            if not self._redirect_module and (self._package_to_load == "conftest" or self._package_to_load.startswith("test_")):
+                rewriter.exec_module(module)
+                return
+            original_exec(self, module)
+
+        _AnsibleCollectionPkgLoaderBase.exec_module = exec_module
+
+
+_install_collection_finder()
+
+
+# -- a fake terraform executable --------------------------------------------------
+
+_FAKE_TERRAFORM = r'''#!{python}
+"""Stand-in for the terraform CLI: logs its call, then answers as FAKE_TF_MODE says."""
+import json
+import os
+import sys
+
+log = os.environ.get("FAKE_TF_LOG")
+if log:
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps({{
+            "argv": sys.argv[1:],
+            "cwd": os.getcwd(),
+            "env": {{k: v for k, v in os.environ.items() if k.startswith(("TF_", "FAKE_"))}},
+        }}) + "\n")
+mode = os.environ.get("FAKE_TF_MODE", "output")
+if mode == "output":
+    with open(os.environ["FAKE_TF_OUTPUT"], encoding="utf-8") as handle:
+        sys.stdout.write(handle.read())
+    sys.stderr.write(os.environ.get("FAKE_TF_STDERR", ""))
+elif mode == "empty":
+    sys.stdout.write("{{}}\n")
+elif mode == "garbage":
+    sys.stdout.write("secret-value-that-must-not-leak not json\n")
+elif mode == "fail":
+    sys.stderr.write("Error: Backend initialization required, please run \"terraform init\"\n")
+    sys.exit(1)
+elif mode == "sleep":
+    import time
+    time.sleep(30)
+'''
+
+
+class FakeTerraform:
+    """A terraform executable in a directory of its own; ``calls()`` reads its log."""
+
+    def __init__(self, directory: pathlib.Path) -> None:
+        self.bin_dir = directory / "bin"
+        self.bin_dir.mkdir()
+        self.path = self.bin_dir / "terraform"
+        self.path.write_text(_FAKE_TERRAFORM.format(python=sys.executable), encoding="utf-8")
+        self.path.chmod(0o755)
+        self.log = directory / "terraform-calls.jsonl"
+
+    def env(self, output: pathlib.Path | None = None, mode: str = "output", stderr: str = "") -> dict:
+        env = {"FAKE_TF_LOG": str(self.log), "FAKE_TF_MODE": mode, "FAKE_TF_STDERR": stderr}
+        if output is not None:
+            env["FAKE_TF_OUTPUT"] = str(output)
+        return env
+
+    def calls(self) -> list:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture
+def fake_terraform(tmp_path):
+    return FakeTerraform(tmp_path)
+
+
+# -- a stand-in RunPod API on a real HTTP server -------------------------------------
+
+
+class FakeRunPod:
+    """RunPod REST v1 paths under /v1 on 127.0.0.1.
+
+    ``pods[id]`` is a list of (status, body) answers to GET /v1/pods/{id}: each
+    request takes the next one, the last one repeats. ``requests`` records
+    (method, path, authorization header) of every request.
+    """
+
+    def __init__(self, api_key: str = "test-key") -> None:
+        self.api_key = api_key
+        self.pods: dict = {}
+        self.requests: list = []
+        self.delay = 0.0
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return "http://127.0.0.1:%d/v1" % self.server.server_address[1]
+
+    def set_pod(self, pod_id: str, *answers) -> None:
+        """Each answer is a Pod dict (HTTP 200) or a (status, body) tuple."""
+        self.pods[pod_id] = [a if isinstance(a, tuple) else (200, a) for a in answers]
+
+    def gets(self, pod_id: str) -> int:
+        return sum(1 for method, path, _auth in self.requests if method == "GET" and path == "/v1/pods/" + pod_id)
+
+    def _next(self, pod_id: str):
+        with self.lock:
+            answers = self.pods.get(pod_id)
+            if not answers:
+                return 404, {"error": "pod not found"}
+            return answers.pop(0) if len(answers) > 1 else answers[0]
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep the test output quiet
+                pass
+
+            def _reply(self, status, body=None):
+                data = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+                self.send_response(status)
+                if data:
+                    self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self, method):
+                auth = self.headers.get("Authorization", "")
+                fake.requests.append((method, self.path, auth))
+                if fake.delay:
+                    threading.Event().wait(fake.delay)
+                if auth != "Bearer %s" % fake.api_key:
+                    # echo the header back, so tests can check the client redacts it
+                    return self._reply(401, {"error": "invalid api key", "got": auth})
+                path = self.path.split("?", 1)[0]
+                if path == "/v1/pods" and method == "GET":
+                    return self._reply(200, [fake._next(pid)[1] for pid in sorted(fake.pods)])
+                if path.startswith("/v1/pods/"):
+                    pod_id = path[len("/v1/pods/"):]
+                    if method == "GET":
+                        return self._reply(*fake._next(pod_id))
+                    if method == "DELETE":
+                        if pod_id not in fake.pods:
+                            return self._reply(404, {"error": "pod not found"})
+                        del fake.pods[pod_id]
+                        return self._reply(204)
+                if path == "/v1/pods" and method == "POST":
+                    length = int(self.headers.get("Content-Length", "0"))
+                    spec = json.loads(self.rfile.read(length))
+                    return self._reply(201, dict(spec, id="created1", desiredStatus="RUNNING"))
+                if path == "/v1/teapot":
+                    return self._reply(418, b"I'm a teapot")
+                if path == "/v1/notjson":
+                    return self._reply(200, b"<html>hello</html>")
+                return self._reply(404, {"error": "no such path"})
+
+            def do_GET(self):
+                self._handle("GET")
+
+            def do_DELETE(self):
+                self._handle("DELETE")
+
+            def do_POST(self):
+                self._handle("POST")
+
+        return Handler
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def runpod_api():
+    server = FakeRunPod().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def closed_port_url():
+    """A base URL on which nothing listens."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return "http://127.0.0.1:%d/v1" % port
+
+
+# -- fixture files ----------------------------------------------------------------------
+
+FIXTURES = pathlib.Path(__file__).resolve().parent / "plugins" / "inventory" / "fixtures"
+
+
+def _load_fixture(name: str):
+    with open(FIXTURES / name, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+@pytest.fixture
+def fixtures_dir():
+    return FIXTURES
+
+
+@pytest.fixture
+def load_fixture():
+    """``load_fixture("pod_running.json")``: a fresh copy of a JSON fixture."""
+    return _load_fixture
+
+
+@pytest.fixture(autouse=True)
+def _no_runpod_env(monkeypatch):
+    """The developer's own RunPod settings must not leak into the tests."""
+    for name in ("RUNPOD_API_KEY", "RUNPOD_BASE_URL", "GPUOPS_TERRAFORM", "TF_DATA_DIR", "TF_CLI_CONFIG_FILE"):
+        monkeypatch.delenv(name, raising=False)

@@ -1,0 +1,510 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, gpuops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Tests of the gpuops.platform.runpod inventory plugin.
+
+Terraform is a fake executable that prints a fixture, RunPod is a real HTTP
+server on 127.0.0.1 that answers with fixtures shaped like RunPod's Pod schema.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+import yaml
+
+from ansible.errors import AnsibleError, AnsibleParserError
+from ansible.inventory.data import InventoryData
+from ansible.inventory.manager import InventoryManager
+from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import inventory_loader
+from ansible.template import Templar
+from ansible.utils.unsafe_proxy import AnsibleUnsafe
+
+try:  # ansible-core >= 2.19 (data tagging)
+    from ansible.template import is_trusted_as_template, trust_as_template
+except ImportError:  # older ansible-core: unsafe is a type
+    is_trusted_as_template = None
+    trust_as_template = None
+
+
+PLUGIN = "gpuops.platform.runpod"
+CONTROLLER = "gpuops-0"
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+@pytest.fixture
+def tf_output(load_fixture):
+    return load_fixture("terraform_output.json")
+
+
+@pytest.fixture
+def pod_specs(tf_output):
+    return tf_output["pods"]["value"]
+
+
+def running(load_fixture, name, spec, index):
+    """The pod_running fixture, made into pod NAME with a public IP and port of its own."""
+    pod = load_fixture("pod_running.json")
+    pod.update(id=spec["id"], name=name, publicIp="203.0.113.%d" % (10 + index), portMappings={"22": 40000 + index})
+    return pod
+
+
+def in_state(load_fixture, state, name, spec):
+    pod = load_fixture("pod_%s.json" % state)
+    pod.update(id=spec["id"], name=name)
+    return pod
+
+
+@pytest.fixture
+def all_running(runpod_api, pod_specs, load_fixture):
+    """Serve every pod of the Terraform fixture as RUNNING; return name -> Pod reply."""
+    replies = {}
+    for index, (name, spec) in enumerate(sorted(pod_specs.items())):
+        replies[name] = running(load_fixture, name, spec, index)
+        runpod_api.set_pod(spec["id"], replies[name])
+    return replies
+
+
+@pytest.fixture
+def site(tmp_path, fake_terraform, fixtures_dir, runpod_api):
+    """A project layout like the repository's: inventories/<cloud>/runpod.yml next to terraform/ and .gpuops/."""
+    root = tmp_path / "repo"
+    (root / "terraform" / "runpod").mkdir(parents=True)
+    (root / "inventories" / "local").mkdir(parents=True)
+    (root / ".gpuops" / "localcloud").mkdir(parents=True)
+    (root / ".gpuops" / "localcloud" / "api_key").write_text("test-key\n")
+
+    class Site:
+        path = root
+        inventory_dir = root / "inventories" / "local"
+        terraform = fake_terraform
+        api = runpod_api
+
+        def config(self, name="runpod.yml", tf_output_file=None, tf_mode="output", **options):
+            env = fake_terraform.env(tf_output_file or fixtures_dir / "terraform_output.json", mode=tf_mode)
+            env["TF_DATA_DIR"] = "../../.gpuops/local/terraform/data"
+            data = {
+                "plugin": PLUGIN,
+                "project_path": "../../terraform/runpod",
+                "state_file": "../../.gpuops/local/terraform/terraform.tfstate",
+                "terraform_binary": str(fake_terraform.path),
+                "terraform_env": env,
+                "base_url": runpod_api.base_url,
+                "api_key_file": "../../.gpuops/localcloud/api_key",
+                "private_key_file": "../../.gpuops/local/ssh/id_ed25519",
+                "wait_timeout": 5,
+                "poll_interval": 0.05,
+                "request_timeout": 5,
+            }
+            data.update(options)
+            data = {k: v for k, v in data.items() if v is not None}
+            path = self.inventory_dir / name
+            path.write_text(yaml.safe_dump(data), encoding="utf-8")
+            return path
+
+    return Site()
+
+
+def parse(config_path, cache=True):
+    """Run the plugin as ansible-inventory does; return (inventory, plugin)."""
+    plugin = inventory_loader.get(PLUGIN)
+    assert plugin.verify_file(str(config_path))
+    inventory = InventoryData()
+    plugin.parse(inventory, DataLoader(), str(config_path), cache=cache)
+    if plugin.get_option("cache"):
+        plugin.update_cache_if_changed()
+    return inventory, plugin
+
+
+def parse_error(config_path):
+    with pytest.raises(AnsibleParserError) as err:
+        parse(config_path)
+    return str(err.value)
+
+
+def hosts_of(inventory, group):
+    return sorted(host.name for host in inventory.groups[group].get_hosts())
+
+
+def everything(inventory):
+    """All host and group variables as one string."""
+    dump = {"hosts": {h: inventory.get_host(h).get_vars() for h in inventory.hosts},
+            "groups": {g: inventory.groups[g].get_vars() for g in inventory.groups}}
+    return json.dumps(dump, default=str)
+
+
+def untrusted(value):
+    if is_trusted_as_template is not None:
+        return not is_trusted_as_template(value)
+    return isinstance(value, AnsibleUnsafe)
+
+
+# -- verify_file -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["runpod.yml", "runpod.yaml", "prod.runpod.yml", "gpuops_runpod.yaml"])
+def test_verify_file_accepts(tmp_path, name):
+    path = tmp_path / name
+    path.write_text("plugin: %s\n" % PLUGIN)
+    assert inventory_loader.get(PLUGIN).verify_file(str(path))
+
+
+@pytest.mark.parametrize("name", ["inventory.yml", "runpod.json", "runpod.yml.bak", "hosts"])
+def test_verify_file_declines_and_says_why(tmp_path, monkeypatch, name):
+    path = tmp_path / name
+    path.write_text("plugin: %s\n" % PLUGIN)
+    plugin = inventory_loader.get(PLUGIN)
+    said = []
+    monkeypatch.setattr(plugin.display, "vvv", said.append)
+    assert not plugin.verify_file(str(path))
+    assert any("runpod.yml or runpod.yaml" in line and str(path) in line for line in said)
+
+
+def test_verify_file_declines_missing_file(tmp_path, monkeypatch):
+    plugin = inventory_loader.get(PLUGIN)
+    said = []
+    monkeypatch.setattr(plugin.display, "vvv", said.append)
+    assert not plugin.verify_file(str(tmp_path / "runpod.yml"))
+    assert any("not readable" in line for line in said)
+
+
+# -- the inventory -----------------------------------------------------------------
+
+
+def test_groups_and_host_vars(site, all_running, pod_specs):
+    inventory, _plugin = parse(site.config())
+
+    names = sorted(pod_specs)
+    assert hosts_of(inventory, "gpu_pods") == names
+    assert hosts_of(inventory, "slurm_compute") == names
+    assert hosts_of(inventory, "slurm_controller") == [CONTROLLER]
+
+    key_file = str(site.path / ".gpuops" / "local" / "ssh" / "id_ed25519")
+    for name in names:
+        reply, spec = all_running[name], pod_specs[name]
+        hostvars = inventory.get_host(name).get_vars()
+        assert hostvars["ansible_host"] == reply["publicIp"]
+        assert hostvars["ansible_port"] == reply["portMappings"]["22"]
+        assert hostvars["ansible_user"] == "root"
+        assert hostvars["ansible_ssh_private_key_file"] == key_file
+        assert hostvars["runpod_pod_id"] == spec["id"]
+        assert hostvars["runpod_pod_name"] == reply["name"]
+        assert hostvars["runpod_role"] == spec["role"]
+        assert hostvars["runpod_gpu_type_id"] == spec["gpu_type_id"]
+        assert hostvars["runpod_gpu_count"] == spec["gpu_count"]
+        assert hostvars["runpod_cost_per_hr"] == float(reply["costPerHr"])
+        assert hostvars["runpod_status"] == "RUNNING"
+        assert hostvars["runpod_public_ip"] == reply["publicIp"]
+        assert hostvars["runpod_ssh_port"] == reply["portMappings"]["22"]
+        assert hostvars["runpod_port_mappings"] == reply["portMappings"]
+        assert hostvars["runpod_interruptible"] is reply["interruptible"]
+        assert hostvars["runpod_image"] == reply["image"]
+        assert hostvars["runpod_machine_id"] == reply["machineId"]
+        assert not any(var in hostvars for var in ("name", "tags", "id", "image"))
+
+
+def test_each_request_carries_the_key_from_api_key_file(site, all_running):
+    parse(site.config())
+    assert site.api.requests
+    assert all(auth == "Bearer test-key" for _method, _path, auth in site.api.requests)
+
+
+def test_ssh_user_and_no_private_key(site, all_running):
+    inventory, _plugin = parse(site.config(ssh_user="ubuntu", private_key_file=None))
+    hostvars = inventory.get_host(CONTROLLER).get_vars()
+    assert hostvars["ansible_user"] == "ubuntu"
+    assert "ansible_ssh_private_key_file" not in hostvars
+
+
+def test_terraform_call_paths_are_relative_to_the_inventory_file(site, all_running):
+    parse(site.config())
+    call = site.terraform.calls()[-1]
+    state = site.path / ".gpuops" / "local" / "terraform" / "terraform.tfstate"
+    assert call["argv"] == ["output", "-json", "-no-color", "-state=%s" % state]
+    assert call["cwd"] == str(site.path / "terraform" / "runpod")
+    assert call["env"]["TF_DATA_DIR"] == str(site.path / ".gpuops" / "local" / "terraform" / "data")
+    assert call["env"]["FAKE_TF_MODE"] == "output"  # other terraform_env entries pass as they are
+
+
+def test_terraform_binary_from_path_and_env(site, all_running, monkeypatch):
+    monkeypatch.setenv("PATH", str(site.terraform.bin_dir) + os.pathsep + os.environ.get("PATH", ""))
+    inventory, _plugin = parse(site.config(terraform_binary=None))
+    assert CONTROLLER in inventory.hosts
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setenv("GPUOPS_TERRAFORM", str(site.terraform.path))
+    inventory, _plugin = parse(site.config(terraform_binary=None))
+    assert CONTROLLER in inventory.hosts
+
+
+def test_key_and_base_url_from_environment(site, all_running, monkeypatch):
+    monkeypatch.setenv("RUNPOD_API_KEY", "test-key")
+    monkeypatch.setenv("RUNPOD_BASE_URL", site.api.base_url)
+    inventory, _plugin = parse(site.config(api_key_file=None, base_url=None))
+    assert CONTROLLER in inventory.hosts
+
+
+def test_non_sensitive_outputs_become_runpod_outputs(site, all_running, tf_output):
+    inventory, _plugin = parse(site.config())
+    outputs = inventory.groups["gpu_pods"].get_vars()["runpod_outputs"]
+    expected = {name: entry["value"] for name, entry in tf_output.items() if not entry["sensitive"] and name != "pods"}
+    assert outputs == expected
+    assert "cluster_name" in outputs
+
+
+def test_sensitive_outputs_never_become_variables(site, all_running, tf_output):
+    inventory, _plugin = parse(site.config())
+    sensitive = {name: entry["value"] for name, entry in tf_output.items() if entry["sensitive"]}
+    assert sensitive, "the fixture must hold a sensitive output"
+    dump = everything(inventory)
+    for name, value in sensitive.items():
+        assert name not in dump
+        assert json.dumps(value).strip('"') not in dump
+
+
+def test_waits_for_initialising_pods(site, pod_specs, load_fixture):
+    names = sorted(pod_specs)
+    for index, name in enumerate(names):
+        spec = pod_specs[name]
+        ready = running(load_fixture, name, spec, index)
+        if name == CONTROLLER:
+            site.api.set_pod(spec["id"], ready)
+        else:
+            site.api.set_pod(spec["id"], *[in_state(load_fixture, "initialising", name, spec)] * 3 + [ready])
+    inventory, _plugin = parse(site.config(poll_interval=0.05))
+
+    assert hosts_of(inventory, "gpu_pods") == names
+    assert all(inventory.get_host(name).get_vars()["ansible_port"] for name in names)
+    # ready pods are not asked again; pending pods are polled together, round by round
+    assert site.api.gets(pod_specs[CONTROLLER]["id"]) == 1
+    assert [site.api.gets(pod_specs[name]["id"]) for name in names if name != CONTROLLER] == [4, 4]
+
+
+def test_timeout_names_the_pending_pods(site, pod_specs, load_fixture):
+    for index, (name, spec) in enumerate(sorted(pod_specs.items())):
+        reply = running(load_fixture, name, spec, index) if name == CONTROLLER else in_state(load_fixture, "initialising", name, spec)
+        site.api.set_pod(spec["id"], reply)
+    started = time.monotonic()
+    message = parse_error(site.config(wait_timeout=1, poll_interval=0.2))
+    elapsed = time.monotonic() - started
+
+    assert "timed out after 1s" in message
+    assert "wait_timeout" in message
+    for name, spec in pod_specs.items():
+        assert (("%s (%s)" % (name, spec["id"])) in message) is (name != CONTROLLER)
+    # one deadline for all pods, not one per pod
+    assert elapsed < 3
+
+
+def test_wait_timeout_0_asks_once(site, pod_specs, load_fixture):
+    for name, spec in pod_specs.items():
+        site.api.set_pod(spec["id"], in_state(load_fixture, "initialising", name, spec))
+    message = parse_error(site.config(wait_timeout=0))
+    assert "timed out after 0s" in message
+    assert all(site.api.gets(spec["id"]) == 1 for spec in pod_specs.values())
+
+
+@pytest.mark.parametrize("state", ["exited", "terminated"])
+def test_stopped_pod_is_an_error(site, all_running, pod_specs, load_fixture, state):
+    spec = pod_specs["gpuops-1"]
+    site.api.set_pod(spec["id"], in_state(load_fixture, state, "gpuops-1", spec))
+    message = parse_error(site.config())
+    assert "pod gpuops-1 (%s) is %s: start it or re-run ansible-playbook playbooks/provision.yml" % (spec["id"], state.upper()) in message
+
+
+def test_pod_gone_from_the_api(site, all_running, pod_specs):
+    spec = pod_specs["gpuops-2"]
+    del site.api.pods[spec["id"]]
+    message = parse_error(site.config())
+    assert "pod gpuops-2 (%s)" % spec["id"] in message
+    assert "404" in message and "deleted outside Terraform" in message
+    assert "playbooks/provision.yml" in message
+
+
+def test_wrong_key(site, all_running):
+    message = parse_error(site.config(api_key="rpa_WRONG_KEY_MUST_NOT_LEAK", api_key_file=None))
+    assert "RUNPOD_API_KEY" in message
+    assert "401" in message
+    assert "rpa_WRONG_KEY_MUST_NOT_LEAK" not in message
+
+
+def test_api_unreachable(site, closed_port_url):
+    message = parse_error(site.config(base_url=closed_port_url))
+    assert closed_port_url in message
+    assert "python -m localcloud start" in message
+
+
+def test_no_api_key(site, all_running):
+    message = parse_error(site.config(api_key_file=None))
+    assert "RUNPOD_API_KEY" in message and "api_key_file" in message
+
+
+def test_missing_api_key_file(site, all_running):
+    message = parse_error(site.config(api_key_file="../../.gpuops/localcloud/nope"))
+    assert str(site.path / ".gpuops" / "localcloud" / "nope") in message
+    assert "localcloud start" in message
+
+
+def test_no_terraform_state(site):
+    message = parse_error(site.config(tf_mode="empty"))
+    state = site.path / ".gpuops" / "local" / "terraform" / "terraform.tfstate"
+    assert "no Terraform state at %s: run ansible-playbook playbooks/provision.yml first" % state in message
+    assert not site.api.requests
+
+
+def test_no_pods_output(site, tmp_path, tf_output):
+    del tf_output["pods"]
+    output = tmp_path / "no_pods.json"
+    output.write_text(json.dumps(tf_output))
+    message = parse_error(site.config(tf_output_file=output))
+    assert "no Terraform state at" in message and "'pods'" in message
+    assert "playbooks/provision.yml" in message
+
+
+def test_other_output_name(site, all_running, tmp_path, tf_output):
+    tf_output["gpu_pods"] = tf_output.pop("pods")
+    output = tmp_path / "renamed.json"
+    output.write_text(json.dumps(tf_output))
+    inventory, _plugin = parse(site.config(tf_output_file=output, output_name="gpu_pods"))
+    assert hosts_of(inventory, "slurm_controller") == [CONTROLLER]
+    assert "gpu_pods" not in inventory.groups["gpu_pods"].get_vars()["runpod_outputs"]
+
+
+def test_terraform_missing(site):
+    message = parse_error(site.config(terraform_binary="../../.venv/bin/terraform"))
+    assert "make setup" in message
+    assert str(site.path / ".venv" / "bin" / "terraform") in message
+
+
+def test_terraform_failure(site):
+    message = parse_error(site.config(tf_mode="fail"))
+    assert "Backend initialization required" in message
+
+
+@pytest.mark.parametrize("roles, found", [(("compute", "compute", "compute"), 0), (("controller", "controller", "compute"), 2)])
+def test_exactly_one_controller(site, all_running, tmp_path, tf_output, roles, found):
+    for name, role in zip(sorted(tf_output["pods"]["value"]), roles):
+        tf_output["pods"]["value"][name]["role"] = role
+    output = tmp_path / "roles.json"
+    output.write_text(json.dumps(tf_output))
+    message = parse_error(site.config(tf_output_file=output))
+    assert "exactly one pod with role 'controller'" in message and "found %d" % found in message
+    assert not site.api.requests
+
+
+def test_empty_pod_map(site, tmp_path, tf_output):
+    tf_output["pods"]["value"] = {}
+    output = tmp_path / "empty.json"
+    output.write_text(json.dumps(tf_output))
+    assert "lists no pods" in parse_error(site.config(tf_output_file=output))
+
+
+# -- constructed -------------------------------------------------------------------
+
+
+def test_keyed_groups_groups_and_compose(site, all_running, pod_specs):
+    config = site.config(
+        keyed_groups=[{"key": "runpod_gpu_type_id", "prefix": "gpu"}, {"key": "runpod_role", "prefix": "role"}],
+        groups={"multi_gpu": "runpod_gpu_count > 1"},
+        compose={"hourly_cost": "runpod_cost_per_hr * 2", "ssh_target": "ansible_host ~ ':' ~ ansible_port"},
+        strict=True,
+    )
+    inventory, _plugin = parse(config)
+
+    by_type = {}
+    for name, spec in pod_specs.items():
+        by_type.setdefault("gpu_" + "".join(c if c.isalnum() else "_" for c in spec["gpu_type_id"]), []).append(name)
+    for group, names in by_type.items():
+        assert hosts_of(inventory, group) == sorted(names)
+    assert hosts_of(inventory, "role_controller") == [CONTROLLER]
+    assert hosts_of(inventory, "multi_gpu") == sorted(n for n, s in pod_specs.items() if s["gpu_count"] > 1)
+    hostvars = inventory.get_host(CONTROLLER).get_vars()
+    assert hostvars["hourly_cost"] == pytest.approx(2 * all_running[CONTROLLER]["costPerHr"])
+    assert hostvars["ssh_target"] == "%s:%s" % (all_running[CONTROLLER]["publicIp"], all_running[CONTROLLER]["portMappings"]["22"])
+
+
+def test_strict_compose_error(site, all_running):
+    with pytest.raises(AnsibleError):
+        parse(site.config(compose={"broken": "no_such_var.attr"}, strict=True))
+    inventory, _plugin = parse(site.config(compose={"broken": "no_such_var.attr"}, strict=False))
+    assert "broken" not in inventory.get_host(CONTROLLER).get_vars()
+
+
+# -- unsafe ---------------------------------------------------------------------------
+
+
+def test_api_values_are_never_templated(site, all_running, pod_specs, tmp_path):
+    pwned = tmp_path / "pwned"
+    evil = "{{ lookup('pipe', 'touch %s') }}" % pwned
+    reply = all_running[CONTROLLER]
+    reply.update(image=evil, env={"EVIL": evil})
+    site.api.set_pod(pod_specs[CONTROLLER]["id"], reply)
+    inventory, _plugin = parse(site.config(compose={"image_copy": "runpod_image"}))
+
+    hostvars = inventory.get_host(CONTROLLER).get_vars()
+    assert hostvars["image_copy"] == evil
+    for var in ("runpod_image", "runpod_pod_id", "ansible_host", "runpod_gpu_type_id", "runpod_role", "runpod_status"):
+        assert untrusted(hostvars[var]), var
+    assert untrusted(inventory.groups["gpu_pods"].get_vars()["runpod_outputs"]["cluster_name"])
+
+    template = "{{ runpod_image }}"
+    if trust_as_template is not None:
+        template = trust_as_template(template)
+    assert Templar(loader=DataLoader(), variables=hostvars).template(template) == evil
+    assert not pwned.exists()
+
+
+# -- cache ---------------------------------------------------------------------------
+
+
+def test_cache_hit_skips_terraform_and_api(site, all_running, tmp_path, tf_output):
+    cache_dir = tmp_path / "cache"
+    config = site.config(cache=True, cache_plugin="ansible.builtin.jsonfile", cache_connection=str(cache_dir), cache_timeout=600)
+
+    first, _plugin = parse(config)
+    calls, requests = len(site.terraform.calls()), len(site.api.requests)
+    assert calls == 1 and requests == 3
+
+    cached = "".join(p.read_text() for p in cache_dir.iterdir())
+    assert "test-key" not in cached
+    for entry in tf_output.values():
+        if entry["sensitive"]:
+            assert json.dumps(entry["value"]).strip('"') not in cached
+
+    site.api.pods.clear()  # the API would answer 404 now
+    second, _plugin = parse(config, cache=True)
+    assert len(site.terraform.calls()) == calls and len(site.api.requests) == requests
+    assert everything(second) == everything(first)
+    assert hosts_of(second, "slurm_controller") == [CONTROLLER]
+
+    # a refresh (cache=False, as with --flush-cache or meta: refresh_inventory) asks again
+    assert "deleted outside Terraform" in str(pytest.raises(AnsibleParserError, parse, config, cache=False).value)
+
+
+def test_cache_values_are_untrusted_too(site, all_running, pod_specs, tmp_path):
+    evil = "{{ 6 * 7 }}"
+    reply = all_running[CONTROLLER]
+    reply["image"] = evil
+    site.api.set_pod(pod_specs[CONTROLLER]["id"], reply)
+    config = site.config(cache=True, cache_plugin="ansible.builtin.jsonfile", cache_connection=str(tmp_path / "cache"))
+    parse(config)
+    inventory, _plugin = parse(config, cache=True)
+    assert inventory.get_host(CONTROLLER).get_vars()["runpod_image"] == evil
+    assert untrusted(inventory.get_host(CONTROLLER).get_vars()["runpod_image"])
+
+
+# -- end to end, as ansible-inventory runs it ------------------------------------------------
+
+
+def test_inventory_manager(site, all_running, pod_specs):
+    manager = InventoryManager(loader=DataLoader(), sources=[str(site.config())])
+    assert sorted(h.name for h in manager.get_hosts("slurm_compute")) == sorted(pod_specs)
+    assert [h.name for h in manager.get_hosts("slurm_controller")] == [CONTROLLER]
