@@ -1,0 +1,221 @@
+"""End to end: provision 2 local-cloud pods with terraform/runpod, reach them
+through the inventory plugin, apply again without change, tear down.
+
+Everything is real: the local cloud with the Docker backend, Terraform with
+the stand-in provider, the inventory plugin, SSH into the pod containers.
+The test uses its own state directory, API port and inventory copy, so it
+never touches a developer's own deployment in .gpuops/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.integration.helpers import (
+    REPO,
+    VENV_BIN,
+    docker_available,
+    free_port,
+    localcloud_api,
+    run,
+)
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not docker_available(), reason="needs a Docker engine (run make setup)"),
+]
+
+PREFIX = "gpuopsit"
+
+
+def _recap(output: str) -> dict[str, dict[str, int]]:
+    """Parse the PLAY RECAP lines of ansible-playbook's output."""
+    recap: dict[str, dict[str, int]] = {}
+    for line in output.splitlines():
+        match = re.match(r"^(\S+)\s+:\s+(ok=.*)$", line.strip())
+        if match:
+            recap[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
+    return recap
+
+
+class Deployment:
+    """A test deployment: its own state dir, API port and inventory."""
+
+    def __init__(self, root: Path) -> None:
+        self.state_dir = root / "state"
+        self.port = free_port()
+        self.inventory = root / "inventories" / "local"
+        self.inventory.mkdir(parents=True)
+        shutil.copytree(REPO / "inventories/local/group_vars", self.inventory / "group_vars", symlinks=False)
+        config = (REPO / "inventories/local/runpod.yml").read_text()
+        config = config.replace("../../.gpuops", str(self.state_dir))
+        config = config.replace("../../", str(REPO) + "/")
+        config = config.replace("127.0.0.1:8765", f"127.0.0.1:{self.port}")
+        (self.inventory / "runpod.yml").write_text(config)
+        self.extra = [
+            "-e", f"gpuops_state_dir={self.state_dir}",
+            "-e", f"provision_localcloud_port={self.port}",
+            "-e", f"provision_name_prefix={PREFIX}",
+        ]
+
+    @property
+    def api_key_file(self) -> Path:
+        return self.state_dir / "localcloud" / "api_key"
+
+    def playbook(self, name: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return run(
+            [str(VENV_BIN / "ansible-playbook"), "-i", str(self.inventory), f"playbooks/{name}", *self.extra, *args],
+            check=check,
+        )
+
+    def ansible(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return run([str(VENV_BIN / "ansible"), "-i", str(self.inventory), *args], check=check)
+
+    def inventory_list(self, check: bool = True) -> subprocess.CompletedProcess:
+        return run([str(VENV_BIN / "ansible-inventory"), "-i", str(self.inventory), "--list"], check=check)
+
+    def api(self):
+        return localcloud_api(self.port, self.api_key_file)
+
+    def containers(self) -> list[str]:
+        """Pod containers of this test's pods (any state)."""
+        out = subprocess.run(
+            ["docker", "ps", "-a", "--filter", "label=io.gpuops.localcloud=1",
+             "--format", '{{ .ID }} {{ .Label "io.gpuops.pod-id" }}'],
+            capture_output=True, text=True, check=True,
+        ).stdout
+        return [line.split()[0] for line in out.splitlines() if line.split()[1:] and line.split()[1] in self.seen_ids]
+
+    seen_ids: set[str] = set()
+
+    def stop(self) -> None:
+        run([str(VENV_BIN / "python"), "-m", "localcloud", "stop", "--purge",
+             "--state-dir", str(self.state_dir / "localcloud"), "--port", str(self.port)], check=False)
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory):
+    dep = Deployment(tmp_path_factory.mktemp("deploy"))
+    yield dep
+    # Never leave pods behind, whatever failed.
+    if dep.api_key_file.exists():
+        dep.playbook("teardown.yml", check=False)
+    dep.stop()
+
+
+def test_pod_count_zero_is_refused_before_anything_runs(deployment):
+    result = deployment.playbook("provision.yml", "-e", "provision_pod_count=0", check=False)
+    assert result.returncode != 0
+    assert "provision_pod_count is 0" in result.stdout
+    assert not (deployment.state_dir / "local" / "terraform" / "terraform.tfstate").exists()
+
+
+def test_inventory_without_state_says_to_provision_first(deployment):
+    result = deployment.inventory_list(check=False)
+    combined = result.stdout + result.stderr
+    assert "provision" in combined.lower()
+    assert "gpu_pods" not in json.loads(result.stdout or "{}").get("all", {}).get("children", [])
+
+
+def test_unknown_gpu_type_fails_with_the_api_message_and_creates_nothing(deployment):
+    result = deployment.playbook("provision.yml", "-e", "provision_gpu_type_id=NVIDIA Bogus 9000", check=False)
+    assert result.returncode != 0
+    assert "NVIDIA Bogus 9000" in result.stdout
+    assert deployment.api().get("/pods").json() == []
+
+
+def test_provision_creates_two_reachable_pods(deployment):
+    result = deployment.playbook("provision.yml")
+    recap = _recap(result.stdout)
+    assert recap["localhost"]["failed"] == 0
+    assert {f"{PREFIX}-0", f"{PREFIX}-1"} <= set(recap)
+
+    pods = deployment.api().get("/pods").json()
+    assert sorted(p["name"] for p in pods) == [f"{PREFIX}-0", f"{PREFIX}-1"]
+    assert all(p["desiredStatus"] == "RUNNING" for p in pods)
+    Deployment.seen_ids.update(p["id"] for p in pods)
+    assert len(deployment.containers()) == 2
+
+
+def test_inventory_groups(deployment):
+    inventory = json.loads(deployment.inventory_list().stdout)
+    assert sorted(inventory["gpu_pods"]["hosts"]) == [f"{PREFIX}-0", f"{PREFIX}-1"]
+    assert inventory["slurm_controller"]["hosts"] == [f"{PREFIX}-0"]
+    assert sorted(inventory["slurm_compute"]["hosts"]) == [f"{PREFIX}-0", f"{PREFIX}-1"]
+    gpu_groups = [g for g in inventory if g.startswith("gpu_") and g != "gpu_pods"]
+    assert gpu_groups, "no keyed group by GPU type"
+    hostvars = inventory["_meta"]["hostvars"][f"{PREFIX}-1"]
+    assert hostvars["ansible_host"] == "127.0.0.1"
+    assert isinstance(hostvars["ansible_port"], int)
+    assert hostvars["runpod_role"] == "compute"
+    assert hostvars["runpod_pod_id"] in Deployment.seen_ids
+
+
+def test_ping_over_ssh(deployment):
+    result = deployment.ansible("all", "-m", "ansible.builtin.ping")
+    assert result.stdout.count("SUCCESS") == 2
+    # The pod is a RunPod-like container: its id in RUNPOD_POD_ID.
+    result = deployment.ansible(f"{PREFIX}-0", "-m", "ansible.builtin.command", "-a", "printenv RUNPOD_POD_ID")
+    assert any(pod_id in result.stdout for pod_id in Deployment.seen_ids)
+
+
+def test_second_provision_changes_nothing(deployment):
+    result = deployment.playbook("provision.yml")
+    recap = _recap(result.stdout)
+    assert recap, result.stdout
+    assert all(counts["changed"] == 0 for counts in recap.values()), recap
+
+
+def test_check_mode_reports_no_change(deployment):
+    result = deployment.playbook("provision.yml", "--check", "--diff")
+    recap = _recap(result.stdout)
+    assert all(counts["changed"] == 0 for counts in recap.values()), recap
+
+
+def test_bad_api_key_is_refused_with_a_clear_message(deployment):
+    good = deployment.api_key_file.read_text()
+    try:
+        deployment.api_key_file.write_text("not-the-key")
+        result = deployment.playbook("provision.yml", check=False)
+        assert result.returncode != 0
+        assert "401" in result.stdout or "API key" in result.stdout
+        assert "not-the-key" not in result.stdout
+    finally:
+        deployment.api_key_file.write_text(good)
+
+
+def test_runpod_without_api_key_stops_before_terraform(deployment, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "RUNPOD_API_KEY"}
+    result = run(
+        [str(VENV_BIN / "ansible-playbook"), "-i", str(REPO / "inventories/runpod"), "playbooks/provision.yml",
+         "-e", f"gpuops_state_dir={tmp_path}"],
+        check=False, env=env,
+    )
+    assert result.returncode != 0
+    assert "RUNPOD_API_KEY is not set" in result.stdout
+    assert not (tmp_path / "runpod" / "terraform").exists()
+
+
+def test_inventory_with_cloud_down_names_the_api(deployment):
+    run([str(VENV_BIN / "python"), "-m", "localcloud", "stop",
+         "--state-dir", str(deployment.state_dir / "localcloud"), "--port", str(deployment.port)])
+    result = deployment.inventory_list(check=False)
+    assert f"127.0.0.1:{deployment.port}" in result.stdout + result.stderr
+    assert "localcloud start" in result.stdout + result.stderr
+
+
+def test_teardown_leaves_no_pod_and_no_container(deployment):
+    # Teardown restarts the local cloud itself (it was stopped above).
+    result = deployment.playbook("teardown.yml")
+    assert "No pod of deployment" in result.stdout
+    assert deployment.api().get("/pods").json() == []
+    assert deployment.containers() == []
+    again = deployment.playbook("teardown.yml")
+    assert all(counts["changed"] == 0 for counts in _recap(again.stdout).values())
