@@ -35,6 +35,17 @@ pytestmark = [
 PREFIX = "gpuopsit"
 
 
+def _plain(value):
+    """ansible-inventory --list marks untrusted (remote) strings as {"__ansible_unsafe": ...}."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _recap(output: str) -> dict[str, dict[str, int]]:
     """Parse the PLAY RECAP lines of ansible-playbook's output."""
     recap: dict[str, dict[str, int]] = {}
@@ -125,7 +136,7 @@ def test_inventory_without_state_says_to_provision_first(deployment):
 
 
 def test_unknown_gpu_type_fails_with_the_api_message_and_creates_nothing(deployment):
-    result = deployment.playbook("provision.yml", "-e", "provision_gpu_type_id=NVIDIA Bogus 9000", check=False)
+    result = deployment.playbook("provision.yml", "-e", '{"provision_gpu_type_id": "NVIDIA Bogus 9000"}', check=False)
     assert result.returncode != 0
     assert "NVIDIA Bogus 9000" in result.stdout
     assert deployment.api().get("/pods").json() == []
@@ -152,6 +163,9 @@ def test_inventory_groups(deployment):
     gpu_groups = [g for g in inventory if g.startswith("gpu_") and g != "gpu_pods"]
     assert gpu_groups, "no keyed group by GPU type"
     hostvars = inventory["_meta"]["hostvars"][f"{PREFIX}-1"]
+    # Remote values reach Ansible marked unsafe (never templated).
+    assert hostvars["runpod_pod_id"] == {"__ansible_unsafe": _plain(hostvars["runpod_pod_id"])}
+    hostvars = _plain(hostvars)
     assert hostvars["ansible_host"] == "127.0.0.1"
     assert isinstance(hostvars["ansible_port"], int)
     assert hostvars["runpod_role"] == "compute"
