@@ -60,6 +60,7 @@ step_system() {
     command -v ssh-keygen >/dev/null || missing+=(openssh-client)
     command -v git >/dev/null || missing+=(git)
     command -v curl >/dev/null || missing+=(curl)
+    command -v make >/dev/null || missing+=(make)
     if [ ${#missing[@]} -eq 0 ]; then
         say system "all system packages present"
         return
