@@ -121,6 +121,13 @@ def deployment(tmp_path_factory):
     dep.stop()
 
 
+def test_check_mode_on_a_fresh_machine_starts_and_creates_nothing(deployment):
+    result = deployment.playbook("provision.yml", "--check")
+    assert "the local cloud is not running" in result.stdout
+    assert not deployment.api_key_file.exists()
+    assert not (deployment.state_dir / "local" / "terraform" / "terraform.tfstate").exists()
+
+
 def test_pod_count_zero_is_refused_before_anything_runs(deployment):
     result = deployment.playbook("provision.yml", "-e", "provision_pod_count=0", check=False)
     assert result.returncode != 0
