@@ -6,7 +6,7 @@ unknown fields ignored. Output models serialise by alias, with nulls kept,
 because clients test ``publicIp``/``portMappings`` for null.
 
 Shapes follow ``PodCreateInput``, ``PodUpdateInput`` and ``Pod`` in RunPod's
-OpenAPI description (``/work/shared/reference/runpod-rest-v1-openapi.json``
+OpenAPI description (``localcloud/reference/runpod-rest-v1-openapi.json``
 in the gpuops workspace).
 """
 

@@ -10,7 +10,7 @@ import pytest
 
 from localcloud import catalog
 
-OPENAPI = Path("/work/shared/reference/runpod-rest-v1-openapi.json")
+OPENAPI = Path(__file__).resolve().parents[3] / "localcloud" / "reference" / "runpod-rest-v1-openapi.json"
 
 
 @pytest.mark.parametrize(
