@@ -5,8 +5,12 @@
 
 """Tests of the gpuops.platform.runpod inventory plugin.
 
-Terraform is a fake executable that prints a fixture, RunPod is a real HTTP
-server on 127.0.0.1 that answers with fixtures shaped like RunPod's Pod schema.
+Terraform is a fake executable that prints a recorded ``terraform output -json``,
+RunPod is a real HTTP server on 127.0.0.1 that answers with recorded replies of
+``GET /v1/pods/{id}``. The recordings (``fixtures/``, see its README.md) come
+from the real ``terraform/runpod`` module applied to the local cloud by
+``tests/fixtures/record_inventory_fixtures.py``; pod names, ids, GPU types,
+counts and roles are read from them, never written here.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ except ImportError:  # older ansible-core: unsafe is a type
 
 
 PLUGIN = "gpuops.platform.runpod"
-CONTROLLER = "gpuops-0"
+SENSITIVE_OUTPUT_FILE = "terraform_output_sensitive.json"
 
 
 # -- helpers -------------------------------------------------------------------
@@ -42,7 +46,14 @@ CONTROLLER = "gpuops-0"
 
 @pytest.fixture
 def tf_output(load_fixture):
+    """``terraform output -json`` of terraform/runpod (no sensitive output)."""
     return load_fixture("terraform_output.json")
+
+
+@pytest.fixture
+def tf_output_sensitive(load_fixture):
+    """``terraform output -json`` of a root module with the same pods plus a sensitive output."""
+    return load_fixture(SENSITIVE_OUTPUT_FILE)
 
 
 @pytest.fixture
@@ -50,10 +61,31 @@ def pod_specs(tf_output):
     return tf_output["pods"]["value"]
 
 
+@pytest.fixture
+def controller(pod_specs):
+    """Name of the one pod whose role is controller in the recording."""
+    names = [name for name, spec in pod_specs.items() if spec["role"] == "controller"]
+    assert len(names) == 1, "the recording must hold exactly one controller"
+    return names[0]
+
+
+@pytest.fixture
+def compute_pods(pod_specs, controller):
+    """Names of the other pods of the recording, sorted."""
+    names = sorted(name for name in pod_specs if name != controller)
+    assert len(names) >= 2, "the recording must hold at least two compute pods"
+    return names
+
+
 def running(load_fixture, name, spec, index):
-    """The pod_running fixture, made into pod NAME with a public IP and port of its own."""
+    """The recorded running pod, made into pod NAME (id from Terraform) with an SSH port of its own.
+
+    The recorded pod itself (the controller) is served exactly as recorded.
+    """
     pod = load_fixture("pod_running.json")
-    pod.update(id=spec["id"], name=name, publicIp="203.0.113.%d" % (10 + index), portMappings={"22": 40000 + index})
+    port = int(pod["portMappings"]["22"])
+    if (pod["id"], pod["name"]) != (spec["id"], name):
+        pod.update(id=spec["id"], name=name, portMappings=dict(pod["portMappings"], **{"22": port + 1 + index}))
     return pod
 
 
@@ -134,6 +166,11 @@ def hosts_of(inventory, group):
     return sorted(host.name for host in inventory.groups[group].get_hosts())
 
 
+def members(inventory, group):
+    """Hosts of a constructed group; a group no host matched is not created at all."""
+    return hosts_of(inventory, group) if group in inventory.groups else []
+
+
 def everything(inventory):
     """All host and group variables as one string."""
     dump = {"hosts": {h: inventory.get_host(h).get_vars() for h in inventory.hosts},
@@ -176,16 +213,40 @@ def test_verify_file_declines_missing_file(tmp_path, monkeypatch):
     assert any("not readable" in line for line in said)
 
 
+# -- the recordings ------------------------------------------------------------------
+
+
+def test_recordings_belong_together(tf_output, tf_output_sensitive, pod_specs, controller, load_fixture):
+    """One recording run: a partial re-record (or a hand edit) shows here first."""
+    assert tf_output["controller"]["value"] == controller
+    assert not any(entry["sensitive"] for entry in tf_output.values())
+    assert tf_output_sensitive["pods"] == tf_output["pods"]
+    assert any(entry["sensitive"] for entry in tf_output_sensitive.values())
+
+    running_pod = load_fixture("pod_running.json")
+    assert (running_pod["name"], running_pod["id"]) == (controller, pod_specs[controller]["id"])
+    assert running_pod["desiredStatus"] == "RUNNING"
+    assert running_pod["publicIp"] and running_pod["portMappings"]["22"]
+
+    initialising = load_fixture("pod_initialising.json")
+    assert initialising["id"] == running_pod["id"] and initialising["desiredStatus"] == "RUNNING"
+    assert not initialising["publicIp"] and not initialising["portMappings"]
+
+    exited = load_fixture("pod_exited.json")
+    assert pod_specs[exited["name"]]["id"] == exited["id"] and exited["desiredStatus"] == "EXITED"
+    assert load_fixture("pod_terminated.json")["desiredStatus"] == "TERMINATED"
+
+
 # -- the inventory -----------------------------------------------------------------
 
 
-def test_groups_and_host_vars(site, all_running, pod_specs):
+def test_groups_and_host_vars(site, all_running, pod_specs, controller):
     inventory, _plugin = parse(site.config())
 
     names = sorted(pod_specs)
     assert hosts_of(inventory, "gpu_pods") == names
     assert hosts_of(inventory, "slurm_compute") == names
-    assert hosts_of(inventory, "slurm_controller") == [CONTROLLER]
+    assert hosts_of(inventory, "slurm_controller") == [controller]
 
     key_file = str(site.path / ".gpuops" / "local" / "ssh" / "id_ed25519")
     for name in names:
@@ -217,9 +278,9 @@ def test_each_request_carries_the_key_from_api_key_file(site, all_running):
     assert all(auth == "Bearer test-key" for _method, _path, auth in site.api.requests)
 
 
-def test_ssh_user_and_no_private_key(site, all_running):
+def test_ssh_user_and_no_private_key(site, all_running, controller):
     inventory, _plugin = parse(site.config(ssh_user="ubuntu", private_key_file=None))
-    hostvars = inventory.get_host(CONTROLLER).get_vars()
+    hostvars = inventory.get_host(controller).get_vars()
     assert hostvars["ansible_user"] == "ubuntu"
     assert "ansible_ssh_private_key_file" not in hostvars
 
@@ -234,35 +295,38 @@ def test_terraform_call_paths_are_relative_to_the_inventory_file(site, all_runni
     assert call["env"]["FAKE_TF_MODE"] == "output"  # other terraform_env entries pass as they are
 
 
-def test_terraform_binary_from_path_and_env(site, all_running, monkeypatch):
+def test_terraform_binary_from_path_and_env(site, all_running, controller, monkeypatch):
     monkeypatch.setenv("PATH", str(site.terraform.bin_dir) + os.pathsep + os.environ.get("PATH", ""))
     inventory, _plugin = parse(site.config(terraform_binary=None))
-    assert CONTROLLER in inventory.hosts
+    assert controller in inventory.hosts
 
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.setenv("GPUOPS_TERRAFORM", str(site.terraform.path))
     inventory, _plugin = parse(site.config(terraform_binary=None))
-    assert CONTROLLER in inventory.hosts
+    assert controller in inventory.hosts
 
 
-def test_key_and_base_url_from_environment(site, all_running, monkeypatch):
+def test_key_and_base_url_from_environment(site, all_running, controller, monkeypatch):
     monkeypatch.setenv("RUNPOD_API_KEY", "test-key")
     monkeypatch.setenv("RUNPOD_BASE_URL", site.api.base_url)
     inventory, _plugin = parse(site.config(api_key_file=None, base_url=None))
-    assert CONTROLLER in inventory.hosts
+    assert controller in inventory.hosts
 
 
-def test_non_sensitive_outputs_become_runpod_outputs(site, all_running, tf_output):
-    inventory, _plugin = parse(site.config())
+@pytest.mark.parametrize("output_file", ["terraform_output.json", SENSITIVE_OUTPUT_FILE])
+def test_non_sensitive_outputs_become_runpod_outputs(site, all_running, fixtures_dir, load_fixture, output_file):
+    inventory, _plugin = parse(site.config(tf_output_file=fixtures_dir / output_file))
     outputs = inventory.groups["gpu_pods"].get_vars()["runpod_outputs"]
-    expected = {name: entry["value"] for name, entry in tf_output.items() if not entry["sensitive"] and name != "pods"}
+    recorded = load_fixture(output_file)
+    expected = {name: entry["value"] for name, entry in recorded.items() if not entry["sensitive"] and name != "pods"}
+    assert expected, "the recording must hold non-sensitive outputs besides pods"
     assert outputs == expected
-    assert "cluster_name" in outputs
 
 
-def test_sensitive_outputs_never_become_variables(site, all_running, tf_output):
-    inventory, _plugin = parse(site.config())
-    sensitive = {name: entry["value"] for name, entry in tf_output.items() if entry["sensitive"]}
+def test_sensitive_outputs_never_become_variables(site, all_running, fixtures_dir, tf_output_sensitive, pod_specs):
+    inventory, _plugin = parse(site.config(tf_output_file=fixtures_dir / SENSITIVE_OUTPUT_FILE))
+    assert hosts_of(inventory, "gpu_pods") == sorted(pod_specs)
+    sensitive = {name: entry["value"] for name, entry in tf_output_sensitive.items() if entry["sensitive"]}
     assert sensitive, "the fixture must hold a sensitive output"
     dump = everything(inventory)
     for name, value in sensitive.items():
@@ -270,12 +334,12 @@ def test_sensitive_outputs_never_become_variables(site, all_running, tf_output):
         assert json.dumps(value).strip('"') not in dump
 
 
-def test_waits_for_initialising_pods(site, pod_specs, load_fixture):
+def test_waits_for_initialising_pods(site, pod_specs, controller, compute_pods, load_fixture):
     names = sorted(pod_specs)
     for index, name in enumerate(names):
         spec = pod_specs[name]
         ready = running(load_fixture, name, spec, index)
-        if name == CONTROLLER:
+        if name == controller:
             site.api.set_pod(spec["id"], ready)
         else:
             site.api.set_pod(spec["id"], *[in_state(load_fixture, "initialising", name, spec)] * 3 + [ready])
@@ -284,13 +348,13 @@ def test_waits_for_initialising_pods(site, pod_specs, load_fixture):
     assert hosts_of(inventory, "gpu_pods") == names
     assert all(inventory.get_host(name).get_vars()["ansible_port"] for name in names)
     # ready pods are not asked again; pending pods are polled together, round by round
-    assert site.api.gets(pod_specs[CONTROLLER]["id"]) == 1
-    assert [site.api.gets(pod_specs[name]["id"]) for name in names if name != CONTROLLER] == [4, 4]
+    assert site.api.gets(pod_specs[controller]["id"]) == 1
+    assert [site.api.gets(pod_specs[name]["id"]) for name in compute_pods] == [4] * len(compute_pods)
 
 
-def test_timeout_names_the_pending_pods(site, pod_specs, load_fixture):
+def test_timeout_names_the_pending_pods(site, pod_specs, controller, load_fixture):
     for index, (name, spec) in enumerate(sorted(pod_specs.items())):
-        reply = running(load_fixture, name, spec, index) if name == CONTROLLER else in_state(load_fixture, "initialising", name, spec)
+        reply = running(load_fixture, name, spec, index) if name == controller else in_state(load_fixture, "initialising", name, spec)
         site.api.set_pod(spec["id"], reply)
     started = time.monotonic()
     message = parse_error(site.config(wait_timeout=1, poll_interval=0.2))
@@ -299,7 +363,7 @@ def test_timeout_names_the_pending_pods(site, pod_specs, load_fixture):
     assert "timed out after 1s" in message
     assert "wait_timeout" in message
     for name, spec in pod_specs.items():
-        assert (("%s (%s)" % (name, spec["id"])) in message) is (name != CONTROLLER)
+        assert (("%s (%s)" % (name, spec["id"])) in message) is (name != controller)
     # one deadline for all pods, not one per pod
     assert elapsed < 3
 
@@ -313,18 +377,21 @@ def test_wait_timeout_0_asks_once(site, pod_specs, load_fixture):
 
 
 @pytest.mark.parametrize("state", ["exited", "terminated"])
-def test_stopped_pod_is_an_error(site, all_running, pod_specs, load_fixture, state):
-    spec = pod_specs["gpuops-1"]
-    site.api.set_pod(spec["id"], in_state(load_fixture, state, "gpuops-1", spec))
+def test_stopped_pod_is_an_error(site, all_running, pod_specs, compute_pods, load_fixture, state):
+    name = compute_pods[0]
+    spec = pod_specs[name]
+    site.api.set_pod(spec["id"], in_state(load_fixture, state, name, spec))
     message = parse_error(site.config())
-    assert "pod gpuops-1 (%s) is %s: start it or re-run ansible-playbook playbooks/provision.yml" % (spec["id"], state.upper()) in message
+    expected = "pod %s (%s) is %s: start it or re-run ansible-playbook playbooks/provision.yml" % (name, spec["id"], state.upper())
+    assert expected in message
 
 
-def test_pod_gone_from_the_api(site, all_running, pod_specs):
-    spec = pod_specs["gpuops-2"]
+def test_pod_gone_from_the_api(site, all_running, pod_specs, compute_pods):
+    name = compute_pods[-1]
+    spec = pod_specs[name]
     del site.api.pods[spec["id"]]
     message = parse_error(site.config())
-    assert "pod gpuops-2 (%s)" % spec["id"] in message
+    assert "pod %s (%s)" % (name, spec["id"]) in message
     assert "404" in message and "deleted outside Terraform" in message
     assert "playbooks/provision.yml" in message
 
@@ -369,12 +436,12 @@ def test_no_pods_output(site, tmp_path, tf_output):
     assert "playbooks/provision.yml" in message
 
 
-def test_other_output_name(site, all_running, tmp_path, tf_output):
+def test_other_output_name(site, all_running, tmp_path, tf_output, controller):
     tf_output["gpu_pods"] = tf_output.pop("pods")
     output = tmp_path / "renamed.json"
     output.write_text(json.dumps(tf_output))
     inventory, _plugin = parse(site.config(tf_output_file=output, output_name="gpu_pods"))
-    assert hosts_of(inventory, "slurm_controller") == [CONTROLLER]
+    assert hosts_of(inventory, "slurm_controller") == [controller]
     assert "gpu_pods" not in inventory.groups["gpu_pods"].get_vars()["runpod_outputs"]
 
 
@@ -389,10 +456,10 @@ def test_terraform_failure(site):
     assert "Backend initialization required" in message
 
 
-@pytest.mark.parametrize("roles, found", [(("compute", "compute", "compute"), 0), (("controller", "controller", "compute"), 2)])
-def test_exactly_one_controller(site, all_running, tmp_path, tf_output, roles, found):
-    for name, role in zip(sorted(tf_output["pods"]["value"]), roles):
-        tf_output["pods"]["value"][name]["role"] = role
+@pytest.mark.parametrize("found", [0, 2])
+def test_exactly_one_controller(site, all_running, tmp_path, tf_output, found):
+    for index, name in enumerate(sorted(tf_output["pods"]["value"])):
+        tf_output["pods"]["value"][name]["role"] = "controller" if index < found else "compute"
     output = tmp_path / "roles.json"
     output.write_text(json.dumps(tf_output))
     message = parse_error(site.config(tf_output_file=output))
@@ -410,10 +477,10 @@ def test_empty_pod_map(site, tmp_path, tf_output):
 # -- constructed -------------------------------------------------------------------
 
 
-def test_keyed_groups_groups_and_compose(site, all_running, pod_specs):
+def test_keyed_groups_groups_and_compose(site, all_running, pod_specs, controller, compute_pods):
     config = site.config(
         keyed_groups=[{"key": "runpod_gpu_type_id", "prefix": "gpu"}, {"key": "runpod_role", "prefix": "role"}],
-        groups={"multi_gpu": "runpod_gpu_count > 1"},
+        groups={"multi_gpu": "runpod_gpu_count > 1", "single_gpu": "runpod_gpu_count == 1"},
         compose={"hourly_cost": "runpod_cost_per_hr * 2", "ssh_target": "ansible_host ~ ':' ~ ansible_port"},
         strict=True,
     )
@@ -424,36 +491,43 @@ def test_keyed_groups_groups_and_compose(site, all_running, pod_specs):
         by_type.setdefault("gpu_" + "".join(c if c.isalnum() else "_" for c in spec["gpu_type_id"]), []).append(name)
     for group, names in by_type.items():
         assert hosts_of(inventory, group) == sorted(names)
-    assert hosts_of(inventory, "role_controller") == [CONTROLLER]
-    assert hosts_of(inventory, "multi_gpu") == sorted(n for n, s in pod_specs.items() if s["gpu_count"] > 1)
-    hostvars = inventory.get_host(CONTROLLER).get_vars()
-    assert hostvars["hourly_cost"] == pytest.approx(2 * all_running[CONTROLLER]["costPerHr"])
-    assert hostvars["ssh_target"] == "%s:%s" % (all_running[CONTROLLER]["publicIp"], all_running[CONTROLLER]["portMappings"]["22"])
+    assert hosts_of(inventory, "role_controller") == [controller]
+    assert hosts_of(inventory, "role_compute") == compute_pods
+    # terraform/runpod rents one GPU type and count per deployment: the recording
+    # decides which of these groups is empty (an empty group is never created)
+    assert members(inventory, "multi_gpu") == sorted(n for n, s in pod_specs.items() if s["gpu_count"] > 1)
+    assert members(inventory, "single_gpu") == sorted(n for n, s in pod_specs.items() if s["gpu_count"] == 1)
+    hostvars = inventory.get_host(controller).get_vars()
+    assert hostvars["hourly_cost"] == pytest.approx(2 * all_running[controller]["costPerHr"])
+    assert hostvars["ssh_target"] == "%s:%s" % (all_running[controller]["publicIp"], all_running[controller]["portMappings"]["22"])
 
 
-def test_strict_compose_error(site, all_running):
+def test_strict_compose_error(site, all_running, controller):
     with pytest.raises(AnsibleError):
         parse(site.config(compose={"broken": "no_such_var.attr"}, strict=True))
     inventory, _plugin = parse(site.config(compose={"broken": "no_such_var.attr"}, strict=False))
-    assert "broken" not in inventory.get_host(CONTROLLER).get_vars()
+    assert "broken" not in inventory.get_host(controller).get_vars()
 
 
 # -- unsafe ---------------------------------------------------------------------------
 
 
-def test_api_values_are_never_templated(site, all_running, pod_specs, tmp_path):
+def test_api_values_are_never_templated(site, all_running, pod_specs, controller, tmp_path):
     pwned = tmp_path / "pwned"
     evil = "{{ lookup('pipe', 'touch %s') }}" % pwned
-    reply = all_running[CONTROLLER]
+    reply = all_running[controller]
     reply.update(image=evil, env={"EVIL": evil})
-    site.api.set_pod(pod_specs[CONTROLLER]["id"], reply)
+    site.api.set_pod(pod_specs[controller]["id"], reply)
     inventory, _plugin = parse(site.config(compose={"image_copy": "runpod_image"}))
 
-    hostvars = inventory.get_host(CONTROLLER).get_vars()
+    hostvars = inventory.get_host(controller).get_vars()
     assert hostvars["image_copy"] == evil
     for var in ("runpod_image", "runpod_pod_id", "ansible_host", "runpod_gpu_type_id", "runpod_role", "runpod_status"):
         assert untrusted(hostvars[var]), var
-    assert untrusted(inventory.groups["gpu_pods"].get_vars()["runpod_outputs"]["cluster_name"])
+    outputs = inventory.groups["gpu_pods"].get_vars()["runpod_outputs"]
+    assert outputs
+    for name, value in outputs.items():
+        assert untrusted(value), name
 
     template = "{{ runpod_image }}"
     if trust_as_template is not None:
@@ -465,46 +539,51 @@ def test_api_values_are_never_templated(site, all_running, pod_specs, tmp_path):
 # -- cache ---------------------------------------------------------------------------
 
 
-def test_cache_hit_skips_terraform_and_api(site, all_running, tmp_path, tf_output):
+def test_cache_hit_skips_terraform_and_api(site, all_running, tmp_path, fixtures_dir, tf_output_sensitive, pod_specs, controller):
     cache_dir = tmp_path / "cache"
-    config = site.config(cache=True, cache_plugin="ansible.builtin.jsonfile", cache_connection=str(cache_dir), cache_timeout=600)
+    config = site.config(
+        tf_output_file=fixtures_dir / SENSITIVE_OUTPUT_FILE,
+        cache=True, cache_plugin="ansible.builtin.jsonfile", cache_connection=str(cache_dir), cache_timeout=600,
+    )
 
     first, _plugin = parse(config)
     calls, requests = len(site.terraform.calls()), len(site.api.requests)
-    assert calls == 1 and requests == 3
+    assert calls == 1 and requests == len(pod_specs)
 
     cached = "".join(p.read_text() for p in cache_dir.iterdir())
     assert "test-key" not in cached
-    for entry in tf_output.values():
-        if entry["sensitive"]:
-            assert json.dumps(entry["value"]).strip('"') not in cached
+    sensitive = {name: entry["value"] for name, entry in tf_output_sensitive.items() if entry["sensitive"]}
+    assert sensitive, "the fixture must hold a sensitive output"
+    for name, value in sensitive.items():
+        assert name not in cached
+        assert json.dumps(value).strip('"') not in cached
 
     site.api.pods.clear()  # the API would answer 404 now
     second, _plugin = parse(config, cache=True)
     assert len(site.terraform.calls()) == calls and len(site.api.requests) == requests
     assert everything(second) == everything(first)
-    assert hosts_of(second, "slurm_controller") == [CONTROLLER]
+    assert hosts_of(second, "slurm_controller") == [controller]
 
     # a refresh (cache=False, as with --flush-cache or meta: refresh_inventory) asks again
     assert "deleted outside Terraform" in str(pytest.raises(AnsibleParserError, parse, config, cache=False).value)
 
 
-def test_cache_values_are_untrusted_too(site, all_running, pod_specs, tmp_path):
+def test_cache_values_are_untrusted_too(site, all_running, pod_specs, controller, tmp_path):
     evil = "{{ 6 * 7 }}"
-    reply = all_running[CONTROLLER]
+    reply = all_running[controller]
     reply["image"] = evil
-    site.api.set_pod(pod_specs[CONTROLLER]["id"], reply)
+    site.api.set_pod(pod_specs[controller]["id"], reply)
     config = site.config(cache=True, cache_plugin="ansible.builtin.jsonfile", cache_connection=str(tmp_path / "cache"))
     parse(config)
     inventory, _plugin = parse(config, cache=True)
-    assert inventory.get_host(CONTROLLER).get_vars()["runpod_image"] == evil
-    assert untrusted(inventory.get_host(CONTROLLER).get_vars()["runpod_image"])
+    assert inventory.get_host(controller).get_vars()["runpod_image"] == evil
+    assert untrusted(inventory.get_host(controller).get_vars()["runpod_image"])
 
 
 # -- end to end, as ansible-inventory runs it ------------------------------------------------
 
 
-def test_inventory_manager(site, all_running, pod_specs):
+def test_inventory_manager(site, all_running, pod_specs, controller):
     manager = InventoryManager(loader=DataLoader(), sources=[str(site.config())])
     assert sorted(h.name for h in manager.get_hosts("slurm_compute")) == sorted(pod_specs)
-    assert [h.name for h in manager.get_hosts("slurm_controller")] == [CONTROLLER]
+    assert [h.name for h in manager.get_hosts("slurm_controller")] == [controller]

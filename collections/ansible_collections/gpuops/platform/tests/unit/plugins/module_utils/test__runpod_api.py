@@ -84,17 +84,19 @@ def client_for(server, **kwargs):
 
 
 def test_get_pod_sends_bearer_key(runpod_api, load_fixture):
-    runpod_api.set_pod("xedezhzb9la3ye", load_fixture("pod_running.json"))
-    pod = client_for(runpod_api).get_pod("xedezhzb9la3ye")
-    assert pod.id == "xedezhzb9la3ye"
+    data = load_fixture("pod_running.json")
+    runpod_api.set_pod(data["id"], data)
+    pod = client_for(runpod_api).get_pod(data["id"])
+    assert pod.id == data["id"]
     method, path, auth = runpod_api.requests[-1]
-    assert (method, path, auth) == ("GET", "/v1/pods/xedezhzb9la3ye", "Bearer test-key")
+    assert (method, path, auth) == ("GET", "/v1/pods/" + data["id"], "Bearer test-key")
 
 
 def test_trailing_slash_in_base_url(runpod_api, load_fixture):
-    runpod_api.set_pod("xedezhzb9la3ye", load_fixture("pod_running.json"))
+    data = load_fixture("pod_running.json")
+    runpod_api.set_pod(data["id"], data)
     client = RunPodClient(api_key="test-key", base_url=runpod_api.base_url + "/")
-    assert client.get_pod("xedezhzb9la3ye").id == "xedezhzb9la3ye"
+    assert client.get_pod(data["id"]).id == data["id"]
 
 
 def test_pod_id_is_quoted(runpod_api):
@@ -119,11 +121,12 @@ def test_create_pod(runpod_api):
 
 
 def test_delete_pod_answers_204(runpod_api, load_fixture):
-    runpod_api.set_pod("xedezhzb9la3ye", load_fixture("pod_running.json"))
+    data = load_fixture("pod_running.json")
+    runpod_api.set_pod(data["id"], data)
     client = client_for(runpod_api)
-    assert client.delete_pod("xedezhzb9la3ye") is None
+    assert client.delete_pod(data["id"]) is None
     with pytest.raises(RunPodNotFound):
-        client.delete_pod("xedezhzb9la3ye")
+        client.delete_pod(data["id"])
 
 
 def test_missing_pod_is_not_found(runpod_api):

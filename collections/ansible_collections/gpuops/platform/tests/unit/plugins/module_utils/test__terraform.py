@@ -27,9 +27,10 @@ def commands(fake, project, **env):
     return TerraformCommands(project_path=str(project), binary=str(fake.path), env=env)
 
 
-def test_output_parses_values_and_sensitivity(fake_terraform, fixtures_dir, project, load_fixture):
-    expected = load_fixture("terraform_output.json")
-    outputs = commands(fake_terraform, project, **fake_terraform.env(fixtures_dir / "terraform_output.json")).output()
+@pytest.mark.parametrize("output_file", ["terraform_output.json", "terraform_output_sensitive.json"])
+def test_output_parses_values_and_sensitivity(fake_terraform, fixtures_dir, project, load_fixture, output_file):
+    expected = load_fixture(output_file)
+    outputs = commands(fake_terraform, project, **fake_terraform.env(fixtures_dir / output_file)).output()
     assert set(outputs) == set(expected)
     for name, entry in expected.items():
         assert outputs[name].name == name
@@ -43,11 +44,16 @@ def test_output_parses_values_and_sensitivity(fake_terraform, fixtures_dir, proj
 
 
 def test_sensitive_value_never_in_repr(fake_terraform, fixtures_dir, project, load_fixture):
-    secret = load_fixture("terraform_output.json")["slurm_jwt_key"]["value"]
-    outputs = commands(fake_terraform, project, **fake_terraform.env(fixtures_dir / "terraform_output.json")).output()
-    assert secret not in repr(outputs)
-    assert "<sensitive>" in repr(outputs["slurm_jwt_key"])
-    assert "gpuops" in repr(outputs["cluster_name"])
+    recorded = load_fixture("terraform_output_sensitive.json")
+    sensitive = [name for name, entry in recorded.items() if entry["sensitive"]]
+    plain = [name for name, entry in recorded.items() if not entry["sensitive"] and isinstance(entry["value"], str)]
+    assert sensitive and plain, "the fixture must hold a sensitive and a plain string output"
+    outputs = commands(fake_terraform, project, **fake_terraform.env(fixtures_dir / "terraform_output_sensitive.json")).output()
+    for name in sensitive:
+        assert recorded[name]["value"] not in repr(outputs)
+        assert "<sensitive>" in repr(outputs[name])
+    for name in plain:
+        assert repr(recorded[name]["value"]) in repr(outputs[name])
 
 
 def test_state_file_and_env_overrides(fake_terraform, fixtures_dir, project, tmp_path):
