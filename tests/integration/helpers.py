@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import socket
 import subprocess
 from pathlib import Path
@@ -49,3 +51,89 @@ def localcloud_api(port: int, key_file: Path) -> httpx.Client:
         headers={"Authorization": f"Bearer {key_file.read_text().strip()}"},
         timeout=30,
     )
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """Parse the PLAY RECAP lines of ansible-playbook's output."""
+    result: dict[str, dict[str, int]] = {}
+    for line in output.splitlines():
+        match = re.match(r"^(\S+)\s+:\s+(ok=.*)$", line.strip())
+        if match:
+            result[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
+    return result
+
+
+class Deployment:
+    """A test deployment: its own state dir, API port, name prefix and inventory.
+
+    It never touches a developer's own deployment in .gpuops/. Call stop()
+    (after the teardown playbook) to stop its local cloud and purge its pods.
+    """
+
+    def __init__(self, root: Path, prefix: str = "gpuopsit") -> None:
+        self.prefix = prefix
+        self.state_dir = root / "state"
+        self.port = free_port()
+        self.inventory = root / "inventories" / "local"
+        self.inventory.mkdir(parents=True)
+        self.seen_ids: set[str] = set()
+        shutil.copytree(REPO / "inventories/local/group_vars", self.inventory / "group_vars", symlinks=False)
+        config = (REPO / "inventories/local/runpod.yml").read_text()
+        config = config.replace("../../.gpuops", str(self.state_dir))
+        config = config.replace("../../", str(REPO) + "/")
+        config = config.replace("127.0.0.1:8765", f"127.0.0.1:{self.port}")
+        (self.inventory / "runpod.yml").write_text(config)
+        self.extra = [
+            "-e", f"gpuops_state_dir={self.state_dir}",
+            "-e", f"provision_localcloud_port={self.port}",
+            "-e", f"provision_name_prefix={prefix}",
+        ]
+
+    @property
+    def api_key_file(self) -> Path:
+        return self.state_dir / "localcloud" / "api_key"
+
+    def playbook(self, name: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return run(
+            [str(VENV_BIN / "ansible-playbook"), "-i", str(self.inventory), f"playbooks/{name}", *self.extra, *args],
+            check=check,
+        )
+
+    def ansible(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return run([str(VENV_BIN / "ansible"), "-i", str(self.inventory), *args], check=check)
+
+    def inventory_list(self, check: bool = True) -> subprocess.CompletedProcess:
+        return run([str(VENV_BIN / "ansible-inventory"), "-i", str(self.inventory), "--list"], check=check)
+
+    def api(self):
+        return localcloud_api(self.port, self.api_key_file)
+
+    def containers(self) -> list[str]:
+        """Pod containers of this deployment's pods seen so far (any state)."""
+        out = subprocess.run(
+            ["docker", "ps", "-a", "--filter", "label=io.gpuops.localcloud=1",
+             "--format", '{{ .ID }} {{ .Label "io.gpuops.pod-id" }}'],
+            capture_output=True, text=True, check=True,
+        ).stdout
+        return [line.split()[0] for line in out.splitlines() if line.split()[1:] and line.split()[1] in self.seen_ids]
+
+    def pods(self) -> dict[str, dict]:
+        """This deployment's pods by name, from the local cloud's API."""
+        return {pod["name"]: pod for pod in self.api().get("/pods").json()}
+
+    def pod_exec(self, pod_id: str, command: str, check: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:
+        """Run a shell command inside a pod's container, as root."""
+        result = subprocess.run(
+            ["docker", "exec", f"gpuops-pod-{pod_id}", "sh", "-c", command],
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"in pod {pod_id}: {command!r} exited {result.returncode}\n"
+                f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}"
+            )
+        return result
+
+    def stop(self) -> None:
+        run([str(VENV_BIN / "python"), "-m", "localcloud", "stop", "--purge",
+             "--state-dir", str(self.state_dir / "localcloud"), "--port", str(self.port)], check=False)

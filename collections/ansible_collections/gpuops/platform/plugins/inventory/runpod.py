@@ -83,6 +83,15 @@ options:
       - name: RUNPOD_API_KEY
   api_key_file:
     type: str
+  missing_state:
+    description:
+      - What to do when there is no deployment yet (no Terraform state, or no pods in its outputs).
+      - V(error) fails the inventory source with a message saying to provision first.
+      - V(warn) prints that message once as a warning and builds the groups empty, so that the
+        provisioning playbook itself runs without inventory errors.
+    type: str
+    choices: [error, warn]
+    default: error
   wait_timeout:
     description:
       - Seconds to wait, for all pods together, until the API reports C(publicIp) and C(portMappings["22"]) of every pod.
@@ -166,6 +175,7 @@ from ansible_collections.gpuops.platform.plugins.module_utils._terraform import 
     PROVISION_HINT,
     TerraformCommands,
     TerraformError,
+    TerraformNoState,
 )
 
 # version of the data this plugin writes to the inventory cache
@@ -175,6 +185,10 @@ _STOPPED = ("EXITED", "TERMINATED")
 GROUP_ALL = "gpu_pods"
 GROUP_CONTROLLER = "slurm_controller"
 GROUP_COMPUTE = "slurm_compute"
+
+
+class NoDeployment(AnsibleParserError):
+    """There is no deployment yet: no Terraform state, or no pods in it."""
 
 
 def make_unsafe(value):
@@ -260,6 +274,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         )
         try:
             outputs = terraform.output(state_file=state_file)
+        except TerraformNoState as err:
+            raise NoDeployment(to_native(err)) from None
         except TerraformError as err:
             raise AnsibleParserError(to_native(err)) from None
         return outputs, state_file or project_path
@@ -268,7 +284,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         """The pod map of the Terraform output, checked."""
         name = self.get_option("output_name")
         if name not in outputs:
-            raise AnsibleParserError(
+            raise NoDeployment(
                 "no Terraform state at %s with an output %r (it has: %s): %s"
                 % (where, name, ", ".join(sorted(outputs)) or "none", PROVISION_HINT))
         specs = outputs[name].value
@@ -285,7 +301,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     @staticmethod
     def _check_controllers(specs, where):
         if not specs:
-            raise AnsibleParserError("%s lists no pods: %s" % (where, PROVISION_HINT))
+            raise NoDeployment("%s lists no pods: %s" % (where, PROVISION_HINT))
         controllers = sorted(name for name, spec in specs.items() if spec.get("role") == "controller")
         if len(controllers) != 1:
             raise AnsibleParserError(
@@ -437,7 +453,15 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 cache_needs_update = True
 
         if data is None:
-            data = self._fetch()
+            try:
+                data = self._fetch()
+            except NoDeployment as err:
+                if self.get_option("missing_state") != "warn":
+                    raise
+                self.display.warning("%s: %s" % (self.NAME, to_native(err)))
+                for group in (GROUP_ALL, GROUP_CONTROLLER, GROUP_COMPUTE):
+                    self.inventory.add_group(group)
+                return
 
         if cache_needs_update:
             self._cache[cache_key] = data

@@ -420,6 +420,21 @@ def test_missing_api_key_file(site, all_running):
     assert "localcloud start" in message
 
 
+def test_missing_state_warn_builds_empty_groups_and_says_why(site, monkeypatch):
+    warnings = []
+    plugin = inventory_loader.get(PLUGIN)
+    monkeypatch.setattr(type(plugin.display), "warning", lambda self, msg, *a, **k: warnings.append(msg))
+    inventory, _plugin = parse(site.config(tf_mode="empty", missing_state="warn"))
+    for group in ("gpu_pods", "slurm_controller", "slurm_compute"):
+        assert hosts_of(inventory, group) == []
+    assert len(warnings) == 1 and "run ansible-playbook playbooks/provision.yml first" in warnings[0]
+    assert not site.api.requests
+
+
+def test_missing_state_warn_still_fails_on_real_errors(site):
+    assert "`terraform output` for" in parse_error(site.config(tf_mode="fail", missing_state="warn"))
+
+
 def test_no_terraform_state(site):
     message = parse_error(site.config(tf_mode="empty"))
     state = site.path / ".gpuops" / "local" / "terraform" / "terraform.tfstate"
