@@ -93,10 +93,17 @@ class Deployment:
     def api_key_file(self) -> Path:
         return self.state_dir / "localcloud" / "api_key"
 
-    def playbook(self, name: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def playbook(self, name: str, *args: str, check: bool = True, env: dict[str, str] | None = None,
+                 wrapper: list[str] | None = None) -> subprocess.CompletedProcess:
+        """Run playbooks/<name>, or <name> itself when it is a path (e.g. ./submit_job.yml).
+
+        wrapper: a command prefix such as setpriv's, to run the playbook under.
+        """
+        path = name if "/" in name else f"playbooks/{name}"
         return run(
-            [str(VENV_BIN / "ansible-playbook"), "-i", str(self.inventory), f"playbooks/{name}", *self.extra, *args],
+            [*(wrapper or []), str(VENV_BIN / "ansible-playbook"), "-i", str(self.inventory), path, *self.extra, *args],
             check=check,
+            env=env,
         )
 
     def ansible(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:

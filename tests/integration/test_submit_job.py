@@ -1,0 +1,202 @@
+"""End to end: `ansible-playbook submit_job.yml -e script=...` on a real
+2-pod Slurm cluster of the local cloud.
+
+Bad input is tried first, before anything is provisioned ("no cluster"),
+then on the cluster: every refusal must change nothing on the pods.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.integration.helpers import Deployment, docker_available, recap
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not docker_available(), reason="needs a Docker engine (run make setup)"),
+]
+
+PREFIX = "gpuopssub"
+SUBMIT = "./submit_job.yml"
+
+
+class Submitter:
+    """The deployment, a folder for scripts and one for fetched results."""
+
+    def __init__(self, root: Path) -> None:
+        self.dep = Deployment(root / "deploy", prefix=PREFIX)
+        self.scripts = root / "scripts"
+        self.scripts.mkdir()
+        self.results = root / "results"
+
+    def script(self, name: str, body: str, mode: int = 0o755) -> Path:
+        path = self.scripts / name
+        path.write_text(body)
+        path.chmod(mode)
+        return path
+
+    def submit(self, script: Path | str, *args: str, check: bool = False, env: dict[str, str] | None = None,
+               wrapper: list[str] | None = None):
+        return self.dep.playbook(
+            SUBMIT, "-e", json.dumps({"script": str(script), "submit_results_dir": str(self.results)}),
+            *args, check=check, env=env, wrapper=wrapper,
+        )
+
+    def controller(self) -> str:
+        return self.dep.pods()[f"{PREFIX}-0"]["id"]
+
+    def job_dirs(self) -> list[str]:
+        """Job directories on the controller (every submission makes one)."""
+        out = self.dep.pod_exec(self.controller(), "ls /var/lib/gpuops/jobs 2>/dev/null || true").stdout
+        return out.split()
+
+    def squeue_count(self) -> int:
+        out = self.dep.pod_exec(self.controller(), "squeue --noheader --states=all | wc -l").stdout
+        return int(out.strip())
+
+
+def job_id(output: str) -> str:
+    match = re.search(r"Submitted batch job (\d+)", output)
+    assert match, output
+    return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def submitter(tmp_path_factory):
+    sub = Submitter(tmp_path_factory.mktemp("submit"))
+    try:
+        yield sub
+    finally:
+        if sub.dep.api_key_file.exists():
+            sub.dep.playbook("teardown.yml", check=False)
+        sub.dep.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(submitter):
+    submitter.dep.playbook("provision.yml")
+    submitter.dep.seen_ids.update(pod["id"] for pod in submitter.dep.pods().values())
+    submitter.dep.playbook("slurm.yml")
+    return submitter
+
+
+HELLO = "#!/bin/bash\necho \"hello from $(hostname)\"\necho \"gpus=${CUDA_VISIBLE_DEVICES:-none}\"\necho oops >&2\n"
+
+
+def test_no_cluster_yet(submitter):
+    script = submitter.script("hello.sh", HELLO)
+    result = submitter.submit(script)
+    assert result.returncode != 0
+    assert "No cluster is provisioned" in result.stdout
+    assert "playbooks/provision.yml" in result.stdout
+
+
+def test_job_output_exit_code_and_gpu(cluster):
+    script = cluster.script("hello.sh", HELLO)
+    result = cluster.submit(script, "-e", "gpus=1")
+    assert result.returncode == 0, result.stdout[-3000:]
+    jid = job_id(result.stdout)
+    assert f"Job {jid} COMPLETED with exit code 0" in result.stdout
+    out = (cluster.results / jid / f"slurm-{jid}.out").read_text()
+    assert re.search(r"^hello from \w+$", out, re.M)
+    assert "gpus=0" in out  # Slurm bound the (simulated) GPU 0
+    assert (cluster.results / jid / f"slurm-{jid}.err").read_text() == "oops\n"
+    # The job ran from its own directory on the pods, holding the script.
+    dirs = cluster.job_dirs()
+    assert dirs and all(re.match(r"^\d{8}T\d{6}-\d+$", d) for d in dirs)
+
+
+def test_two_node_job(cluster):
+    script = cluster.script("two.sh", "#!/bin/bash\nsrun hostname\n")
+    result = cluster.submit(script, "-e", "nodes=2", "-e", "ntasks=2")
+    assert result.returncode == 0, result.stdout[-3000:]
+    jid = job_id(result.stdout)
+    hosts = (cluster.results / jid / f"slurm-{jid}.out").read_text().split()
+    assert sorted(hosts) == sorted(pod["id"] for pod in cluster.dep.pods().values())
+
+
+def test_failing_job_fails_the_playbook_with_its_exit_code(cluster):
+    script = cluster.script("fail.sh", "#!/bin/bash\necho about to fail\nexit 3\n")
+    result = cluster.submit(script)
+    assert result.returncode != 0
+    jid = job_id(result.stdout)
+    assert f"Job {jid} ended FAILED with exit code 3" in result.stdout
+    assert (cluster.results / jid / f"slurm-{jid}.out").read_text() == "about to fail\n"
+
+
+def test_wait_timeout_fails_and_leaves_the_job_running(cluster):
+    script = cluster.script("long.sh", "#!/bin/bash\nsleep 120\n")
+    result = cluster.submit(script, "-e", "wait_timeout=3")
+    assert result.returncode != 0
+    jid = job_id(result.stdout)
+    assert f"Job {jid} is still" in result.stdout and "keeps running" in result.stdout
+    ctl = cluster.controller()
+    state = cluster.dep.pod_exec(ctl, f"squeue --noheader -j {jid} -o %T").stdout.strip()
+    assert state in ("RUNNING", "PENDING", "CONFIGURING")
+    cluster.dep.pod_exec(ctl, f"scancel {jid}")
+
+
+def test_no_wait_prints_the_job_id_and_returns(cluster):
+    script = cluster.script("quick.sh", "#!/bin/bash\ntrue\n")
+    result = cluster.submit(script, "-e", "wait=false")
+    assert result.returncode == 0
+    jid = job_id(result.stdout)
+    assert f"Not waiting (wait=false). Follow job {jid}" in result.stdout
+    assert re.search(r"TASK \[Wait for the job to end\] \*+\nskipping", result.stdout)
+
+
+def test_job_name_with_shell_metacharacters_is_safe(cluster):
+    name = "x; touch /tmp/pwned $(touch /tmp/pwned2) `id` | cat & 'q\""
+    script = cluster.script("meta.sh", "#!/bin/bash\necho \"$SLURM_JOB_NAME\"\n")
+    result = cluster.submit(script, "-e", json.dumps({"job_name": name}))
+    assert result.returncode == 0, result.stdout[-3000:]
+    jid = job_id(result.stdout)
+    assert (cluster.results / jid / f"slurm-{jid}.out").read_text() == name + "\n"
+    for pod in cluster.dep.pods().values():
+        assert cluster.dep.pod_exec(pod["id"], "ls /tmp/pwned /tmp/pwned2", check=False).returncode != 0
+    assert not Path("/tmp/pwned").exists() and not Path("/tmp/pwned2").exists()
+
+
+def _refused(cluster, result, message):
+    assert result.returncode != 0
+    assert message in result.stdout, result.stdout[-3000:]
+    assert "Nothing was submitted" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("make_script", "args", "message"),
+    [
+        (lambda s: s.scripts / "missing.sh", (), "There is no file"),
+        (lambda s: s.scripts, (), "is not a regular file"),
+        (lambda s: s.script("empty.sh", ""), (), "a batch script must hold something"),
+        (lambda s: s.script("big.sh", "#!/bin/sh\n" + "#" * 2048 + "\n"), ("-e", "submit_max_script_bytes=1024"),
+         "at most 1024 bytes"),
+        (lambda s: s.script("ok.sh", HELLO), ("-e", "gpus=-1"), "Impossible request"),
+        (lambda s: s.script("ok.sh", HELLO), ("-e", "nodes=3"), "This cluster has 2 node(s)"),
+        (lambda s: s.script("ok.sh", HELLO), ("-e", "nodes=0"), "Impossible request"),
+        (lambda s: s.script("ok.sh", HELLO), ("-e", "gpus=3"), "2 GPU(s)"),
+        (lambda s: s.script("ok.sh", HELLO), ("-e", '{"job_name": "two\\nlines"}'), "job_name must be one line"),
+    ],
+    ids=["missing", "directory", "empty", "too-big", "gpus-negative", "too-many-nodes", "zero-nodes",
+         "too-many-gpus", "newline-name"],
+)
+def test_bad_input_is_refused_and_changes_nothing(cluster, make_script, args, message):
+    dirs, jobs = cluster.job_dirs(), cluster.squeue_count()
+    result = cluster.submit(make_script(cluster), *args)
+    _refused(cluster, result, message)
+    assert cluster.job_dirs() == dirs
+    assert cluster.squeue_count() == jobs
+    assert all(counts["changed"] == 0 for counts in recap(result.stdout).values())
+
+
+def test_unreadable_script_is_refused(cluster):
+    # root reads every file; without CAP_DAC_OVERRIDE/READ_SEARCH it reads
+    # as the owner permissions say, like any user.
+    script = cluster.script("secret.sh", HELLO, mode=0o000)
+    drop = "-dac_override,-dac_read_search"
+    result = cluster.submit(script, env=None, wrapper=["setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}", "--"])
+    _refused(cluster, result, "is not readable")
