@@ -116,7 +116,7 @@ step_collections() {
     # sits last on collections_path (ansible.cfg), so a real cloud.terraform
     # installed anywhere else wins.
     if ANSIBLE_COLLECTIONS_PATH="$dest:$HOME/.ansible/collections:/usr/share/ansible/collections" \
-        "$VENV/bin/ansible-galaxy" collection list cloud.terraform 2>/dev/null | grep -q '^cloud\.terraform '; then
+        "$VENV/bin/ansible-galaxy" collection list cloud.terraform 2>/dev/null | grep '^cloud\.terraform ' >/dev/null; then
         rm -rf "$STATE/collections-fallback"
         say collections "Galaxy unreachable; the real cloud.terraform is already installed, no fallback needed"
         return
@@ -150,7 +150,9 @@ EOF
         mv "$fallback/meta/runtime.yml.new" "$fallback/meta/runtime.yml"
         say collections "Galaxy unreachable; using the collections bundled with ansible and wrote the cloud.terraform -> community.general.terraform redirect"
     fi
-    "$VENV/bin/ansible-galaxy" collection list community.general 2>/dev/null | grep -q '^community\.general ' ||
+    # grep without -q reads all input: -q would stop early and, under
+    # pipefail, fail the pipeline with ansible-galaxy's SIGPIPE.
+    "$VENV/bin/ansible-galaxy" collection list community.general 2>/dev/null | grep '^community\.general ' >/dev/null ||
         die collections "community.general is missing from the ansible package: reinstall the venv (rm -rf .venv && make setup)"
 }
 
@@ -196,8 +198,9 @@ EOF
         say terraform "created an empty Terraform CLI config at $rc"
     fi
     local version
-    version=$("$link" version 2>/dev/null | head -n1) || die terraform "$link does not run: rm -rf .venv and rerun make setup"
-    say terraform "$version"
+    # Whole output first: `| head` would kill terraform with SIGPIPE under pipefail.
+    version=$(CHECKPOINT_DISABLE=1 "$link" version 2>/dev/null) || die terraform "$link does not run: rm -rf .venv and rerun make setup"
+    say terraform "${version%%$'\n'*}"
 }
 
 step_compose() {
