@@ -1,0 +1,396 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, gpuops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Unit tests of the autossh helpers: validation, the command, systemd units, /proc parsing, the daemon launcher."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import time
+
+import pytest
+
+from ansible_collections.gpuops.platform.plugins.module_utils import _autossh
+from ansible_collections.gpuops.platform.plugins.module_utils._autossh import (
+    Forward,
+    Lock,
+    ProcessTable,
+    SystemdSupervisor,
+    TunnelError,
+    TunnelFiles,
+    TunnelSpec,
+    check_bind_address,
+    check_host,
+    check_name,
+    diagnose,
+    parse_forwards,
+    port_in_use,
+    render_config,
+    render_unit,
+    spawn_daemon,
+    systemd_booted,
+    systemd_quote,
+)
+
+
+def make_spec(**changes) -> TunnelSpec:
+    values = dict(
+        name="gpuops-local-gpuops-0",
+        host="127.0.0.1",
+        port=22022,
+        forwards=(Forward(19400, 9400), Forward(19401, 6820)),
+        known_hosts="/state/local/ssh/known_hosts",
+        host_key_alias="runpod-abc123",
+        private_key="/state/local/ssh/id_ed25519",
+        autossh_path="/usr/bin/autossh",
+        ssh_path="/usr/bin/ssh",
+    )
+    values.update(changes)
+    return TunnelSpec(**values)
+
+
+# -- validation ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("address, expected", [
+    ("127.0.0.1", "127.0.0.1"),
+    ("127.0.0.53", "127.0.0.53"),
+    ("::1", "::1"),
+    ("[::1]", "::1"),
+    ("10.1.2.3", "10.1.2.3"),
+    ("fd00::5", "fd00::5"),
+])
+def test_bind_address_accepts_loopback_and_explicit_addresses(address, expected):
+    assert check_bind_address(address) == expected
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "::", "[::]", "*", "", None, "0:0:0:0:0:0:0:0"])
+def test_bind_address_refuses_wildcards(address):
+    with pytest.raises(ValueError, match="every interface"):
+        check_bind_address(address)
+
+
+@pytest.mark.parametrize("address", ["localhost", "example.org", "127.0.0.1:80"])
+def test_bind_address_must_be_an_ip_address(address):
+    with pytest.raises(ValueError, match="is not an IP address"):
+        check_bind_address(address)
+
+
+@pytest.mark.parametrize("name", ["gpuops-local-gpuops-0", "a", "x.y_z-1", "0" * 100])
+def test_valid_names(name):
+    assert check_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "-a", ".hidden", "..", "A", "a/b", "a b", "a" * 101, "é"])
+def test_invalid_names(name):
+    with pytest.raises(ValueError, match="not a valid tunnel name"):
+        check_name(name)
+
+
+@pytest.mark.parametrize("host", ["-oProxyCommand=x", "a b", "", "a;b", "[::1", "fe80::zz"])
+def test_invalid_hosts(host):
+    with pytest.raises(ValueError, match="not a host name or IP address"):
+        check_host(host)
+
+
+def test_host_brackets_are_dropped():
+    assert check_host("[::1]") == "::1"
+    assert check_host("pod.example.org") == "pod.example.org"
+
+
+def test_forward_spec_brackets_ipv6():
+    assert Forward(19400, 9400).spec() == "127.0.0.1:19400:127.0.0.1:9400"
+    assert Forward(19400, 9400, "::1", "::1").spec() == "[::1]:19400:[::1]:9400"
+
+
+def test_parse_forwards_applies_defaults_and_rejects_duplicates():
+    forwards = parse_forwards([{"local_port": "19400", "remote_port": 9400}])
+    assert forwards == (Forward(19400, 9400, "127.0.0.1", "127.0.0.1"),)
+    with pytest.raises(ValueError, match=r"forwards\[0\] and forwards\[1\] both listen on 127.0.0.1:19400"):
+        parse_forwards([{"local_port": 19400, "remote_port": 9400}, {"local_port": 19400, "remote_port": 6820}])
+    with pytest.raises(ValueError, match=r"forwards\[0\].local_port must be between 1 and 65535"):
+        parse_forwards([{"local_port": 0, "remote_port": 9400}])
+    with pytest.raises(ValueError, match=r"forwards\[0\] needs remote_port"):
+        parse_forwards([{"local_port": 1, "remote_port": None}])
+    with pytest.raises(ValueError, match="forwards is empty"):
+        parse_forwards([])
+    with pytest.raises(ValueError, match="every interface"):
+        parse_forwards([{"local_port": 19400, "remote_port": 9400, "bind_address": "0.0.0.0"}])
+
+
+# -- the command ----------------------------------------------------------------------------
+
+
+def test_command_pins_host_keys_and_never_disables_checking():
+    cmd = make_spec().command()
+    assert cmd[:3] == ["/usr/bin/autossh", "-M", "0"]
+    joined = " ".join(cmd)
+    assert "StrictHostKeyChecking=accept-new" in joined
+    assert "StrictHostKeyChecking=no" not in joined
+    assert "UserKnownHostsFile=/state/local/ssh/known_hosts" in cmd
+    assert "HostKeyAlias=runpod-abc123" in cmd
+    assert ["-i", "/state/local/ssh/id_ed25519"] == cmd[cmd.index("-i"):cmd.index("-i") + 2]
+    assert "ExitOnForwardFailure=yes" in cmd
+    assert "ServerAliveInterval=10" in cmd and "ServerAliveCountMax=3" in cmd
+    assert cmd[-5:] == ["-L", "127.0.0.1:19400:127.0.0.1:9400", "-L", "127.0.0.1:19401:127.0.0.1:6820", "127.0.0.1"]
+    assert ["-p", "22022", "-l", "root"] == cmd[cmd.index("-p"):cmd.index("-p") + 4]
+
+
+def test_command_without_alias_or_key():
+    cmd = make_spec(host_key_alias=None, private_key=None, exit_on_forward_failure=False).command()
+    assert not any(arg.startswith("HostKeyAlias") for arg in cmd)
+    assert "-i" not in cmd
+    assert "ExitOnForwardFailure=no" in cmd
+
+
+def test_environment_is_clean(monkeypatch):
+    monkeypatch.setenv("RUNPOD_API_KEY", "rpa_secret")
+    env = make_spec(retry_max_interval=7).environment("/s/t", "/s/t.log", "/s/t.pid")
+    assert env["AUTOSSH_GATETIME"] == "0"
+    assert env["AUTOSSH_POLL"] == "7"
+    assert env["AUTOSSH_PIDFILE"] == "/s/t.pid"
+    assert env["AUTOSSH_PATH"] == "/usr/bin/ssh"
+    assert env[_autossh.TAG_VARIABLE] == "/s/t"
+    assert "RUNPOD_API_KEY" not in env and "rpa_secret" not in repr(env)
+    assert "AUTOSSH_PIDFILE" not in make_spec().environment("/s/t", "/s/t.log")
+
+
+# -- systemd ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arg, expected", [
+    ("/usr/bin/autossh", "/usr/bin/autossh"),
+    ("-L", "-L"),
+    ("127.0.0.1:19400:127.0.0.1:9400", "127.0.0.1:19400:127.0.0.1:9400"),
+    ("/home/a b/key", '"/home/a b/key"'),
+    ('say "hi"', '"say \\"hi\\""'),
+    ("100%", "100%%"),
+    ("$HOME", '"$$HOME"'),
+    ("a\\b", '"a\\\\b"'),
+])
+def test_systemd_quote(arg, expected):
+    assert systemd_quote(arg) == expected
+
+
+def test_render_unit():
+    spec = make_spec(known_hosts="/home/o p/known_hosts")
+    text = render_unit(spec, spec.environment("/s/t", "/s/t.log"), "/s/t.log", "system")
+    assert "Restart=always" in text
+    assert "WantedBy=multi-user.target" in text
+    assert "Environment=AUTOSSH_GATETIME=0" in text
+    assert "Environment=GPUOPS_TUNNEL=/s/t" in text
+    assert 'ExecStart=/usr/bin/autossh -M 0 -N -T -F none' in text
+    assert '"UserKnownHostsFile=/home/o p/known_hosts"' in text
+    assert "StandardError=append:/s/t.log" in text
+    assert "WantedBy=default.target" in render_unit(spec, {}, "/s/t.log", "user")
+
+
+class FakeSystemctl:
+    def __init__(self):
+        self.calls = []
+        self.active = False
+
+    def __call__(self, cmd):
+        self.calls.append(cmd)
+        verb = cmd[2] if cmd[1] == "--user" else cmd[1]
+        if verb == "show":
+            return 0, "ActiveState=%s\nMainPID=%d\n" % (("active", 4242) if self.active else ("inactive", 0)), ""
+        if verb in ("restart", "start"):
+            self.active = True
+        if verb == "stop":
+            self.active = False
+        return 0, "", ""
+
+
+def test_systemd_supervisor_lifecycle(tmp_path):
+    fake = FakeSystemctl()
+    files = TunnelFiles(str(tmp_path / "state"), "t1")
+    sup = SystemdSupervisor(files, fake, "/bin/systemctl", "user", str(tmp_path / "units"))
+    assert sup.status().running is False
+    assert sup.start(make_spec()) == 4242
+    unit = (tmp_path / "units" / "gpuops-tunnel-t1.service").read_text()
+    assert unit == sup.unit_text(make_spec())
+    verbs = [c[2] for c in fake.calls if c[1] == "--user"]
+    assert verbs[:4] == ["show", "daemon-reload", "enable", "restart"]
+    assert sup.status().running and sup.status().pid == 4242
+    assert sup.stop() is True
+    sup.remove()
+    assert not (tmp_path / "units" / "gpuops-tunnel-t1.service").exists()
+    assert ["/bin/systemctl", "--user", "disable", "gpuops-tunnel-t1.service"] in fake.calls
+    assert fake.calls[-1] == ["/bin/systemctl", "--user", "daemon-reload"]
+
+
+def test_systemd_supervisor_failure_is_reported(tmp_path):
+    def run(cmd):
+        return (1, "", "Failed to connect to bus") if "daemon-reload" in cmd else (0, "", "")
+    sup = SystemdSupervisor(TunnelFiles(str(tmp_path), "t1"), run, "/bin/systemctl", "system", str(tmp_path / "u"))
+    with pytest.raises(TunnelError, match="daemon-reload failed .*Failed to connect to bus"):
+        sup.start(make_spec())
+
+
+def test_systemd_booted(tmp_path):
+    assert systemd_booted(str(tmp_path)) is False
+    (tmp_path / "run/systemd/system").mkdir(parents=True)
+    (tmp_path / "proc/1").mkdir(parents=True)
+    (tmp_path / "proc/1/comm").write_text("process_api\n")
+    assert systemd_booted(str(tmp_path)) is False
+    (tmp_path / "proc/1/comm").write_text("systemd\n")
+    assert systemd_booted(str(tmp_path)) is True
+
+
+# -- files, lock, log ----------------------------------------------------------------------------
+
+
+def test_files_roundtrip(tmp_path):
+    files = TunnelFiles(str(tmp_path / "s"), "t1")
+    assert files.read_config() is None
+    files.ensure_dir()
+    assert (tmp_path / "s").stat().st_mode & 0o777 == 0o700
+    files.write_config({"b": 1, "a": [1, 2]})
+    assert files.read_config() == {"a": [1, 2], "b": 1}
+    assert os.stat(files.config).st_mode & 0o777 == 0o600
+    (tmp_path / "s" / "t1.pid").write_text("123\n")
+    assert files.read_pid() == 123
+    (tmp_path / "s" / "t1.json").write_text("not json")
+    assert "unreadable" in files.read_config()
+    assert sorted(os.path.basename(p) for p in files.remove()) == ["t1.json", "t1.pid"]
+
+
+def test_render_config_compacts_the_command():
+    text = render_config({"command": ["/usr/bin/autossh", "-M", "0", "a b"]}, compact_command=True)
+    assert "\"command\": \"/usr/bin/autossh -M 0 'a b'\"" in text
+    assert render_config(None) == ""
+
+
+def test_read_log_from_offset_and_tail(tmp_path):
+    files = TunnelFiles(str(tmp_path), "t1")
+    (tmp_path / "t1.log").write_text("old line\nnew line\n")
+    assert files.read_log(9) == "new line\n"
+    assert files.read_log(0, limit=5) == "line\n"
+    assert files.read_log(10_000) == "old line\nnew line\n"[-4000:]
+
+
+def test_lock_times_out_with_a_clear_message(tmp_path):
+    path = str(tmp_path / "t.lock")
+    now = [0.0]
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    with Lock(path):
+        with pytest.raises(TunnelError, match="another run holds the lock"):
+            with Lock(path, timeout=1, clock=lambda: now[0], sleep=sleep):
+                pass
+    with Lock(path) as lock:
+        lock.remove_on_exit = True
+    assert not os.path.exists(path)
+
+
+@pytest.mark.parametrize("log, kind", [
+    ("@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@\nHost key verification failed.\n", "host_key"),
+    ("No ED25519 host key is known for x and you have requested strict checking.\nHost key verification failed.\n", "host_key"),
+    ("root@127.0.0.1: Permission denied (publickey).\n", "fatal"),
+    ("bind [127.0.0.1]:19400: Address already in use\nchannel_setup_fwd_listener_tcpip: cannot listen to port: 19400\n"
+     "Could not request local forwarding.\n", "fatal"),
+    ("ssh: connect to host 127.0.0.1 port 22: Connection refused\n", None),
+    ("Warning: Permanently added 'runpod-x' (ED25519) to the list of known hosts.\n", None),
+])
+def test_diagnose(log, kind):
+    found = diagnose(log)
+    assert (found[0] if found else None) == kind
+
+
+# -- /proc --------------------------------------------------------------------------------------
+
+
+def test_process_table_on_a_fake_proc(tmp_path):
+    proc = tmp_path / "proc"
+    (proc / "self").mkdir(parents=True)
+    (proc / "net").mkdir()
+
+    def process(pid, ppid, state="S", environ=b"", sockets=()):
+        (proc / str(pid) / "fd").mkdir(parents=True)
+        (proc / str(pid) / "stat").write_text("%d (ss h) %s %d 1 1\n" % (pid, state, ppid))
+        (proc / str(pid) / "environ").write_bytes(environ)
+        (proc / str(pid) / "cmdline").write_bytes(b"ssh\0-N\0")
+        for i, inode in enumerate(sockets):
+            os.symlink("socket:[%s]" % inode, proc / str(pid) / "fd" / str(i + 3))
+
+    process(100, 1, environ=b"A=1\0GPUOPS_TUNNEL=/s/t\0")
+    process(101, 100, environ=b"GPUOPS_TUNNEL=/s/t\0", sockets=("5001", "5002", "5003"))
+    process(102, 1, state="Z", environ=b"GPUOPS_TUNNEL=/s/t\0")
+    process(103, 1, environ=b"GPUOPS_TUNNEL=/s/other\0")
+    header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+    (proc / "net" / "tcp").write_text(
+        header
+        + "   0: 0100007F:4BC8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 5001 1\n"
+        + "   1: 0100007F:4BC9 0100007F:0016 01 00000000:00000000 00:00000000 00000000     0        0 5002 1\n")
+    (proc / "net" / "tcp6").write_text(
+        header
+        + "   0: 00000000000000000000000001000000:4BC9 00000000000000000000000000000000:0000 0A 00000000:00000000 "
+          "00:00000000 00000000     0        0 5003 1\n")
+    table = ProcessTable(str(proc))
+    assert table.available
+    assert table.alive(100) and not table.alive(102) and not table.alive(999) and not table.alive(None)
+    assert table.children(100) == [101]
+    assert table.tagged("/s/t") == [100, 101]
+    assert table.is_tunnel(101, "/s/t") and not table.is_tunnel(103, "/s/t")
+    assert table.environ(100) == {"A": "1", "GPUOPS_TUNNEL": "/s/t"}
+    assert table.cmdline(100) == ["ssh", "-N"]
+    if sys.byteorder == "little":
+        assert table.listening([100, 101]) == {("127.0.0.1", 19400), ("::1", 19401)}
+    assert table.listening([103]) == set()
+
+
+def test_process_table_sees_a_real_listener():
+    table = ProcessTable()
+    if not table.available:
+        pytest.skip("needs /proc")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        assert ("127.0.0.1", port) in table.listening([os.getpid()])
+        assert port_in_use("127.0.0.1", port)
+    assert not port_in_use("127.0.0.1", port)
+
+
+# -- the daemon launcher ---------------------------------------------------------------------------
+
+
+def _wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_spawn_daemon_detaches_with_a_clean_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("RUNPOD_API_KEY", "rpa_secret")
+    log = tmp_path / "d.log"
+    pid = spawn_daemon(["/bin/sh", "-c", 'echo "ready $FOO ${RUNPOD_API_KEY:-none} $(pwd)"; exec sleep 60'],
+                       {"FOO": "bar", "PATH": "/usr/bin:/bin"}, str(log))
+    table = ProcessTable()
+    try:
+        assert _wait_for(lambda: "ready" in log.read_text())
+        assert log.read_text().strip() == "ready bar none /"
+        if table.available:
+            assert table._stat(pid)[1] != os.getpid()  # pylint: disable=protected-access
+            assert os.getsid(pid) != os.getsid(0)  # a session of its own
+            assert os.getsid(pid) != pid  # and not its leader: it can never get a terminal
+            fds = os.listdir("/proc/%d/fd" % pid)
+            assert sorted(int(fd) for fd in fds) == [0, 1, 2]
+    finally:
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_spawn_daemon_reports_exec_failure(tmp_path):
+    with pytest.raises(TunnelError, match="cannot start /nonexistent/autossh"):
+        spawn_daemon(["/nonexistent/autossh"], {}, str(tmp_path / "d.log"))

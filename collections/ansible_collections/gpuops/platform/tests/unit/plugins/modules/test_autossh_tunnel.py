@@ -1,0 +1,579 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, gpuops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Unit tests of gpuops.platform.autossh_tunnel.
+
+The daemon path runs for real (double fork, pidfile, /proc) with a fake
+autossh: a small Python program that honours AUTOSSH_PIDFILE, starts a fake
+ssh child that listens on the -L ports (or prints what ssh prints when it
+fails, as the file ``mode`` next to it says) and restarts it when it exits.
+No network and no SSH server are involved. The systemd path runs with a fake
+systemctl.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import time
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.gpuops.platform.plugins.module_utils._autossh import ProcessTable
+from ansible_collections.gpuops.platform.plugins.modules import autossh_tunnel
+
+
+_FAKE_AUTOSSH = r'''#!{python}
+"""Stand-in for autossh -M 0 ... ssh: writes its pidfile, runs a fake ssh child, restarts it when it exits."""
+import os, signal, socket, sys, time
+
+here = os.path.dirname(os.path.abspath(__file__))
+
+
+def mode():
+    try:
+        with open(os.path.join(here, "mode")) as handle:
+            return handle.read().strip()
+    except OSError:
+        return "ok"
+
+
+args = sys.argv[1:]
+specs = [args[i + 1] for i, arg in enumerate(args) if arg == "-L"]
+if mode() == "exit":
+    sys.stderr.write("fake autossh: giving up at once\n")
+    sys.exit(1)
+pidfile = os.environ.get("AUTOSSH_PIDFILE")
+if pidfile:
+    with open(pidfile, "w") as handle:
+        handle.write("%d\n" % os.getpid())
+child = None
+
+
+def stop(*_):
+    if child:
+        try:
+            os.kill(child, signal.SIGTERM)
+        except OSError:
+            pass
+    if pidfile and os.path.exists(pidfile):
+        os.unlink(pidfile)
+    os._exit(0)
+
+
+signal.signal(signal.SIGTERM, stop)
+
+
+def fake_ssh():
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    current = mode()
+    if current == "hostkey":
+        sys.stderr.write("@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@\nHost key verification failed.\n")
+        sys.stderr.flush()
+        os._exit(255)
+    if current == "unreachable":
+        sys.stderr.write("ssh: connect to host 127.0.0.1 port 22: Connection refused\n")
+        sys.stderr.flush()
+        time.sleep(0.3)
+        os._exit(255)
+    sockets = []
+    for spec in specs:
+        if spec.startswith("["):
+            bind, rest = spec[1:].split("]:", 1)
+        else:
+            bind, rest = spec.split(":", 1)
+        port = int(rest.split(":", 1)[0])
+        sock = socket.socket(socket.AF_INET6 if ":" in bind else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((bind, port))
+        sock.listen(5)
+        sockets.append(sock)
+    while True:
+        time.sleep(1)
+
+
+while True:
+    child = os.fork()
+    if child == 0:
+        try:
+            fake_ssh()
+        finally:
+            os._exit(1)
+    os.waitpid(child, 0)
+    time.sleep(0.1)
+'''
+
+
+class ExitJson(Exception):
+    pass
+
+
+class FailJson(Exception):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def _module_exits(monkeypatch):
+    def exit_json(self, **kwargs):
+        kwargs.setdefault("changed", False)
+        kwargs["warnings"] = list(getattr(self, "_gpuops_warnings", []))
+        raise ExitJson(kwargs)
+
+    def fail_json(self, msg, **kwargs):
+        kwargs["msg"] = msg
+        kwargs["failed"] = True
+        raise FailJson(kwargs)
+
+    def warn(self, warning):
+        self.__dict__.setdefault("_gpuops_warnings", []).append(warning)
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    monkeypatch.setattr(basic.AnsibleModule, "warn", warn)
+    monkeypatch.setattr(autossh_tunnel, "SYSTEMD_BOOTED", lambda: False)
+
+
+PROCS = ProcessTable()
+needs_proc = pytest.mark.skipif(not PROCS.available, reason="needs Linux /proc")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Env:
+    """A fake autossh, a known_hosts directory, a state directory; kills every process it started."""
+
+    def __init__(self, tmp_path) -> None:
+        self.bin = tmp_path / "bin"
+        self.bin.mkdir()
+        self.autossh = self.bin / "autossh"
+        self.autossh.write_text(_FAKE_AUTOSSH.format(python=sys.executable))
+        self.autossh.chmod(0o755)
+        self.ssh = self.bin / "ssh"
+        self.ssh.write_text("#!/bin/sh\nexit 255\n")
+        self.ssh.chmod(0o755)
+        (tmp_path / "ssh").mkdir()
+        self.key = tmp_path / "ssh" / "id_ed25519"
+        self.key.write_text("not a real key\n")
+        self.known_hosts = tmp_path / "ssh" / "known_hosts"
+        self.state_dir = tmp_path / "tunnels"
+        self.ports = [free_port(), free_port()]
+
+    def mode(self, mode: str) -> None:
+        (self.bin / "mode").write_text(mode)
+
+    def args(self, **changes) -> dict:
+        args = dict(
+            name="t1",
+            host="127.0.0.1",
+            port=22022,
+            private_key=str(self.key),
+            known_hosts=str(self.known_hosts),
+            host_key_alias="runpod-abc",
+            state_dir=str(self.state_dir),
+            supervisor="daemon",
+            autossh_path=str(self.autossh),
+            ssh_path=str(self.ssh),
+            forwards=[{"local_port": self.ports[0], "remote_port": 9400}],
+            wait_timeout=10,
+        )
+        args.update(changes)
+        return args
+
+    def tag(self, name: str = "t1") -> str:
+        return os.path.join(str(self.state_dir), name)
+
+    def processes(self, name: str = "t1") -> list[int]:
+        return PROCS.tagged(self.tag(name))
+
+    def cleanup(self) -> None:
+        for name in ("t1", "t2"):
+            for pid in self.processes(name):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+
+@pytest.fixture
+def env(tmp_path):
+    fake = Env(tmp_path)
+    try:
+        yield fake
+    finally:
+        fake.cleanup()
+
+
+def run_module(args: dict, check: bool = False, diff: bool = False) -> tuple[bool, dict]:
+    args = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
+    with patch_module_args(args):
+        try:
+            autossh_tunnel.main()
+        except ExitJson as done:
+            return False, done.args[0]
+        except FailJson as failed:
+            return True, failed.args[0]
+    raise AssertionError("the module neither exited nor failed")
+
+
+def ok(args: dict, **kwargs) -> dict:
+    failed, result = run_module(args, **kwargs)
+    assert not failed, result
+    return result
+
+
+def answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+# -- argument checks -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(name="Bad Name"), "not a valid tunnel name"),
+    (dict(forwards=[{"local_port": 1, "remote_port": 2, "bind_address": "0.0.0.0"}]), "every interface"),
+    (dict(forwards=[{"local_port": 1, "remote_port": 2, "bind_address": "::"}]), "every interface"),
+    (dict(forwards=[{"local_port": 1, "remote_port": 2, "bind_address": "*"}]), "every interface"),
+    (dict(forwards=[{"local_port": 1, "remote_port": 2, "bind_address": "localhost"}]), "not an IP address"),
+    (dict(forwards=[{"local_port": 70000, "remote_port": 2}]), "between 1 and 65535"),
+    (dict(forwards=[]), "forwards is empty"),
+    (dict(host="-oProxyCommand=touch /tmp/x"), "is not a host name"),
+    (dict(user="-oProxyCommand=x"), "not a valid user name"),
+    (dict(port=0), "port must be between 1 and 65535"),
+    (dict(server_alive_interval=0), "server_alive_interval must be 1 or more"),
+    (dict(wait_timeout=-1), "wait_timeout must be 0 or more"),
+    (dict(known_hosts="/nonexistent/dir/known_hosts"), "the directory of known_hosts /nonexistent/dir/known_hosts does not exist"),
+    (dict(private_key="/nonexistent/key"), "private_key /nonexistent/key does not exist"),
+    (dict(autossh_path="/nonexistent/autossh"), "autossh_path /nonexistent/autossh is not an executable file"),
+])
+def test_bad_arguments_fail_before_anything_runs(env, changes, message):
+    failed, result = run_module(env.args(**changes))
+    assert failed, result
+    assert message in result["msg"]
+    assert not env.state_dir.exists() or not os.listdir(env.state_dir)
+
+
+def test_present_needs_host_forwards_and_known_hosts(env):
+    failed, result = run_module(dict(name="t1", state_dir=str(env.state_dir)))
+    assert failed
+    assert "host, forwards, known_hosts" in result["msg"]
+
+
+def test_missing_autossh_is_named(env, monkeypatch):
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False, opt_dirs=None: None)
+    failed, result = run_module(env.args(autossh_path=None))
+    assert failed
+    assert "autossh is not installed on this host" in result["msg"]
+    assert "apt-get install autossh" in result["msg"]
+
+
+def test_systemd_requested_without_systemd_fails(env):
+    failed, result = run_module(env.args(supervisor="systemd"))
+    assert failed
+    assert "systemd is not running on this host" in result["msg"]
+
+
+# -- the daemon lifecycle ------------------------------------------------------------------------
+
+
+@needs_proc
+def test_rhythm_check_apply_again_change_remove(env):
+    args = env.args()
+
+    # check mode + diff: would start, changes nothing
+    result = ok(args, check=True, diff=True)
+    assert result["changed"] is True
+    assert result["pid"] is None
+    assert result["diff"]["before"] == ""
+    assert '"local_port": %d' % env.ports[0] in result["diff"]["after"]
+    assert result["diff"]["after"].startswith("# running\n")
+    assert not env.state_dir.exists()
+    assert env.processes() == []
+
+    # apply
+    result = ok(args, diff=True)
+    assert result["changed"] is True
+    assert result["state"] == "present"
+    assert result["supervisor"] == "daemon"
+    assert result["established"] is True
+    pid = result["pid"]
+    assert PROCS.is_tunnel(pid, env.tag())
+    assert (env.state_dir / "t1.pid").read_text().strip() == str(pid)
+    assert answers(env.ports[0])
+    assert result["forwards"] == [dict(bind_address="127.0.0.1", local_port=env.ports[0], remote_host="127.0.0.1",
+                                       remote_port=9400)]
+    assert result["command"][0] == str(env.autossh)
+    assert "-L" in result["command"] and "127.0.0.1:%d:127.0.0.1:9400" % env.ports[0] in result["command"]
+    config = json.loads((env.state_dir / "t1.json").read_text())
+    assert config["command"] == result["command"]
+    assert (env.state_dir.stat().st_mode & 0o777) == 0o700
+
+    # same again: no change, same process
+    result = ok(args, diff=True)
+    assert result["changed"] is False
+    assert result["pid"] == pid
+    assert result["diff"]["before"] == result["diff"]["after"]
+    assert ok(args, check=True)["changed"] is False
+
+    # change a forward: restarted with the new configuration
+    changed = env.args(forwards=[{"local_port": env.ports[1], "remote_port": 9400}])
+    result = ok(changed, check=True, diff=True)
+    assert result["changed"] is True
+    assert PROCS.is_tunnel(pid, env.tag())  # check mode left it alone
+    assert str(env.ports[0]) in result["diff"]["before"] and str(env.ports[1]) in result["diff"]["after"]
+    result = ok(changed, diff=True)
+    assert result["changed"] is True
+    assert "new configuration" in result["msg"]
+    assert result["pid"] != pid
+    assert wait_for(lambda: not PROCS.alive(pid))
+    assert answers(env.ports[1]) and not answers(env.ports[0])
+    assert ok(changed)["changed"] is False
+
+    # remove, and remove again
+    result = ok(dict(name="t1", state="absent", state_dir=str(env.state_dir)), check=True, diff=True)
+    assert result["changed"] is True and result["diff"]["after"] == ""
+    assert env.processes()
+    result = ok(dict(name="t1", state="absent", state_dir=str(env.state_dir)))
+    assert result["changed"] is True
+    assert env.processes() == []
+    assert not answers(env.ports[1])
+    assert os.listdir(env.state_dir) == []
+    result = ok(dict(name="t1", state="absent", state_dir=str(env.state_dir)), diff=True)
+    assert result["changed"] is False
+    assert os.listdir(env.state_dir) == []
+
+
+@needs_proc
+def test_dead_autossh_is_restarted_and_its_orphan_ssh_stopped(env):
+    args = env.args()
+    pid = ok(args)["pid"]
+    children = PROCS.children(pid)
+    assert len(children) == 1
+    os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: not PROCS.alive(pid))
+    assert PROCS.alive(children[0])  # the orphaned ssh still holds the port
+
+    result = ok(args, diff=True)
+    assert result["changed"] is True
+    assert "autossh was not running" in result["msg"]
+    assert result["diff"]["before"].startswith("# running")  # its leftover ssh was running
+    assert result["pid"] != pid
+    assert not PROCS.alive(children[0])
+    assert answers(env.ports[0])
+    assert ok(args)["changed"] is False
+
+
+@needs_proc
+def test_ssh_child_that_dies_is_restarted_by_autossh(env):
+    pid = ok(env.args())["pid"]
+    child = PROCS.children(pid)[0]
+    os.kill(child, signal.SIGKILL)
+    assert wait_for(lambda: PROCS.children(pid) and PROCS.children(pid) != [child] and answers(env.ports[0]))
+    assert ok(env.args())["changed"] is False
+
+
+@needs_proc
+def test_restarted_always_restarts(env):
+    pid = ok(env.args())["pid"]
+    result = ok(env.args(state="restarted"))
+    assert result["changed"] is True
+    assert result["pid"] != pid
+    assert answers(env.ports[0])
+
+
+@needs_proc
+def test_the_daemon_gets_a_clean_environment(env, monkeypatch):
+    monkeypatch.setenv("RUNPOD_API_KEY", "rpa_must_not_leak")
+    pid = ok(env.args())["pid"]
+    environ = PROCS.environ(pid)
+    assert "RUNPOD_API_KEY" not in environ
+    assert environ["AUTOSSH_GATETIME"] == "0"
+    assert environ["AUTOSSH_PIDFILE"] == str(env.state_dir / "t1.pid")
+    assert environ["AUTOSSH_LOGFILE"] == str(env.state_dir / "t1.log")
+    assert os.readlink("/proc/%d/cwd" % pid) == "/"
+
+
+@needs_proc
+def test_changed_host_key_fails_clearly_and_stops_the_tunnel(env):
+    env.mode("hostkey")
+    failed, result = run_module(env.args())
+    assert failed
+    assert "host key verification failed" in result["msg"]
+    assert "runpod-abc" in result["msg"] and str(env.known_hosts) in result["msg"]
+    assert "ssh-keygen -R runpod-abc -f %s" % env.known_hosts in result["msg"]
+    assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in result["log_tail"]
+    assert result["pid"] is None
+    assert wait_for(lambda: env.processes() == [])
+
+
+@needs_proc
+def test_unreachable_host_times_out_and_keeps_trying(env, monkeypatch):
+    env.mode("unreachable")
+    failed, result = run_module(env.args(wait_timeout=1))
+    assert failed
+    assert "is not up after 1 s (wait_timeout)" in result["msg"]
+    assert "keeps trying" in result["msg"]
+    assert "Connection refused" in result["msg"]
+    assert PROCS.alive(result["pid"])
+    # When the host comes back, the tunnel comes up by itself and the next run finds it running.
+    env.mode("ok")
+    assert wait_for(lambda: answers(env.ports[0]))
+    result = ok(env.args())
+    assert result["changed"] is False and result["established"] is True
+
+
+@needs_proc
+def test_wait_timeout_zero_does_not_wait(env):
+    env.mode("unreachable")
+    result = ok(env.args(wait_timeout=0))
+    assert result["changed"] is True
+    assert result["established"] is False
+
+
+@needs_proc
+def test_autossh_that_exits_at_once_is_reported(env):
+    env.mode("exit")
+    failed, result = run_module(env.args())
+    assert failed
+    assert "autossh exited right after it started" in result["msg"] or "exited" in result["msg"]
+    assert "giving up at once" in result["log_tail"]
+
+
+@needs_proc
+def test_port_in_use_by_another_program_fails_clearly(env):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", env.ports[0]))
+        sock.listen()
+        failed, result = run_module(env.args())
+    assert failed
+    assert "local port %d on 127.0.0.1 is already in use by another program" % env.ports[0] in result["msg"]
+    assert env.processes() == []
+
+
+@needs_proc
+def test_two_tunnels_are_independent(env):
+    one = ok(env.args())["pid"]
+    two = ok(env.args(name="t2", forwards=[{"local_port": env.ports[1], "remote_port": 6820}]))["pid"]
+    assert one != two
+    assert ok(dict(name="t2", state="absent", state_dir=str(env.state_dir)))["changed"] is True
+    assert PROCS.alive(one) and answers(env.ports[0])
+    assert sorted(os.listdir(env.state_dir)) == ["t1.json", "t1.lock", "t1.log", "t1.pid"]
+
+
+def test_absent_without_state_dir_is_no_change(env):
+    result = ok(dict(name="t1", state="absent", state_dir=str(env.state_dir)))
+    assert result["changed"] is False
+    assert not env.state_dir.exists()
+
+
+# -- systemd -------------------------------------------------------------------------------------
+
+
+class FakeSystemctl:
+    def __init__(self):
+        self.calls = []
+        self.active = False
+
+    def run_command(self, cmd, **kwargs):
+        self.calls.append(cmd)
+        verb = cmd[2] if len(cmd) > 2 and cmd[1] == "--user" else cmd[1]
+        if verb == "show":
+            return 0, "ActiveState=%s\nMainPID=%d\n" % (("active", 999999) if self.active else ("inactive", 0)), ""
+        if verb in ("restart", "start"):
+            self.active = True
+        if verb == "stop":
+            self.active = False
+        return 0, "", ""
+
+    def verbs(self):
+        return [c[2] if c[1] == "--user" else c[1] for c in self.calls]
+
+
+@pytest.fixture
+def systemd(monkeypatch, tmp_path):
+    fake = FakeSystemctl()
+    monkeypatch.setattr(autossh_tunnel, "SYSTEMD_BOOTED", lambda: True)
+    monkeypatch.setattr(autossh_tunnel, "SYSTEM_UNIT_DIR", str(tmp_path / "system-units"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, cmd, **kw: fake.run_command(cmd, **kw))
+    real = basic.AnsibleModule.get_bin_path
+
+    def get_bin_path(self, name, required=False, opt_dirs=None):
+        return "/bin/systemctl" if name == "systemctl" else real(self, name, required, opt_dirs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", get_bin_path)
+    return fake
+
+
+def test_systemd_unit_lifecycle(env, systemd, tmp_path):
+    args = env.args(supervisor="auto", wait_timeout=0)
+    result = ok(args, check=True)
+    assert result["changed"] is True and result["supervisor"] == "systemd"
+    assert "restart" not in systemd.verbs()
+
+    result = ok(args)
+    assert result["changed"] is True
+    assert result["pid"] == 999999
+    unit_path = result["unit_path"]
+    root = os.geteuid() == 0
+    assert unit_path.startswith(str(tmp_path / ("system-units" if root else "config/systemd/user")))
+    unit = open(unit_path, encoding="utf-8").read()
+    assert "ExecStart=%s -M 0 -N -T" % env.autossh in unit
+    assert "Restart=always" in unit
+    assert "AUTOSSH_PIDFILE" not in unit
+    assert ["daemon-reload", "enable", "restart"] == [v for v in systemd.verbs() if v in ("daemon-reload", "enable", "restart")]
+    assert json.loads((env.state_dir / "t1.json").read_text())["supervisor"] == "systemd"
+
+    assert ok(args)["changed"] is False
+
+    # A unit edited by hand is rewritten.
+    with open(unit_path, "a", encoding="utf-8") as handle:
+        handle.write("# edited\n")
+    result = ok(args)
+    assert result["changed"] is True and "edited" in result["msg"]
+
+    # A unit that stopped is started again.
+    systemd.active = False
+    result = ok(args)
+    assert result["changed"] is True and "was not running" in result["msg"]
+
+    result = ok(dict(name="t1", state="absent", state_dir=str(env.state_dir)))
+    assert result["changed"] is True
+    assert not os.path.exists(unit_path)
+    assert "disable" in systemd.verbs()
+    assert ok(dict(name="t1", state="absent", state_dir=str(env.state_dir)))["changed"] is False
+
+
+@needs_proc
+def test_switching_from_daemon_to_systemd_stops_the_daemon(env, systemd, monkeypatch):
+    monkeypatch.setattr(autossh_tunnel, "SYSTEMD_BOOTED", lambda: False)
+    pid = ok(env.args(supervisor="daemon"))["pid"]
+    monkeypatch.setattr(autossh_tunnel, "SYSTEMD_BOOTED", lambda: True)
+    result = ok(env.args(supervisor="systemd", wait_timeout=0))
+    assert result["changed"] is True and result["supervisor"] == "systemd"
+    assert wait_for(lambda: not PROCS.alive(pid))
+    assert env.processes() == []
