@@ -29,6 +29,7 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.gpuops.platform.plugins.module_utils._autossh import ProcessTable
 from ansible_collections.gpuops.platform.plugins.modules import autossh_tunnel
+from ansible_collections.gpuops.platform.tests.unit.plugins.modules.module_harness import ExitJson, FailJson, patch_module_exits
 
 
 _FAKE_AUTOSSH = r'''#!{python}
@@ -112,32 +113,9 @@ while True:
 '''
 
 
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
 @pytest.fixture(autouse=True)
 def _module_exits(monkeypatch):
-    def exit_json(self, **kwargs):
-        kwargs.setdefault("changed", False)
-        kwargs["warnings"] = list(getattr(self, "_gpuops_warnings", []))
-        raise ExitJson(kwargs)
-
-    def fail_json(self, msg, **kwargs):
-        kwargs["msg"] = msg
-        kwargs["failed"] = True
-        raise FailJson(kwargs)
-
-    def warn(self, warning):
-        self.__dict__.setdefault("_gpuops_warnings", []).append(warning)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, "warn", warn)
+    patch_module_exits(monkeypatch)
     monkeypatch.setattr(autossh_tunnel, "SYSTEMD_BOOTED", lambda: False)
 
 

@@ -16,6 +16,7 @@ from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.gpuops.platform.plugins.modules import slurm_job
+from ansible_collections.gpuops.platform.tests.unit.plugins.modules.module_harness import ExitJson, FailJson, patch_module_exits
 from ansible_collections.gpuops.platform.tests.unit.plugins.module_utils.test__slurm import (
     FakeClock,
     FakeSlurm,
@@ -24,33 +25,9 @@ from ansible_collections.gpuops.platform.tests.unit.plugins.module_utils.test__s
 )
 
 
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
 @pytest.fixture(autouse=True)
 def _module_exits(monkeypatch):
-    def exit_json(self, **kwargs):
-        kwargs.setdefault("changed", False)
-        kwargs["warnings"] = list(getattr(self, "_gpuops_warnings", []))
-        raise ExitJson(kwargs)
-
-    def fail_json(self, msg, **kwargs):
-        kwargs["msg"] = msg
-        kwargs["failed"] = True
-        kwargs["warnings"] = list(getattr(self, "_gpuops_warnings", []))
-        raise FailJson(kwargs)
-
-    def warn(self, warning):
-        self.__dict__.setdefault("_gpuops_warnings", []).append(warning)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, "warn", warn)
+    patch_module_exits(monkeypatch)
 
 
 @pytest.fixture
