@@ -7,6 +7,8 @@ import re
 import shutil
 import socket
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -144,3 +146,15 @@ class Deployment:
     def stop(self) -> None:
         run([str(VENV_BIN / "python"), "-m", "localcloud", "stop", "--purge",
              "--state-dir", str(self.state_dir / "localcloud"), "--port", str(self.port)], check=False)
+
+
+def wait_for(what: str, probe: Callable[[], object], timeout: float = 60, interval: float = 1) -> object:
+    """Poll probe() until it returns something truthy; fail naming `what` and the last value."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 
 import pytest
 
-from tests.integration.helpers import Deployment, docker_available, recap
+from tests.integration.helpers import Deployment, docker_available, recap, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -26,17 +25,6 @@ PREFIX = "gpuopsexp"
 GPUS_PER_POD = 2
 LABELS = ("gpu", "UUID", "pci_bus_id", "device", "modelName", "Hostname", "DCGM_FI_DRIVER_VERSION")
 
-
-def wait_for(what: str, probe: Callable[[], object], timeout: float = 60, interval: float = 1) -> object:
-    """Poll probe() until it returns something truthy; fail naming `what` and the last value."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
 def parse(text: str, name: str) -> list[tuple[dict[str, str], float]]:

@@ -8,12 +8,13 @@ packages, real SSH through the inventory plugin. The deployment is isolated
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from collections.abc import Callable
 
 import pytest
 
+from tests.integration import helpers
 from tests.integration.helpers import Deployment, docker_available, recap
 
 pytestmark = [
@@ -26,16 +27,8 @@ PREFIX = "gpuopsslurm"
 CONVERGE = ("-e", "slurm_slurmd_timeout=15")
 
 
-def wait_for(what: str, probe: Callable[[], object], timeout: float = 90, interval: float = 2) -> object:
-    """Poll probe() until it returns something truthy; fail naming `what` and the last value."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+# The Slurm tests poll less often and wait longer by default.
+wait_for = functools.partial(helpers.wait_for, timeout=90, interval=2)
 
 
 class Cluster:
