@@ -11,6 +11,9 @@
 #   docker     a Docker engine that answers (installed and started if needed)
 #   images     gpuops/debian-base:bookworm and gpuops/pod:bookworm, built offline
 #   ansible_test  the pip bootstrap script ansible-test needs (stand-in when offline)
+#   app        the API's wheels and the web app's build (the images' build
+#              contexts in .gpuops/build), Chromium and playwright-core for
+#              the browser tests
 #
 # Usage: scripts/setup.sh [STEP ...]   (default: all steps, in the order above)
 # Environment: GPUOPS_SKIP_IMAGES=1 skips the image step; GPUOPS_GALAXY=0
@@ -313,7 +316,37 @@ PYEOF
     say ansible-test "bootstrap host unreachable; cached an ensurepip-based stand-in for the pip $version bootstrap script"
 }
 
-ALL=(system venv collections terraform docker compose images ansible_test)
+step_app() {
+    local did=()
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        apt_install nodejs npm || die app "node and npm are missing: install Node.js >= 18 with npm and rerun make setup"
+        did+=("nodejs")
+    fi
+    node -e 'process.exit(+process.versions.node.split(".")[0] >= 18 ? 0 : 1)' ||
+        die app "Node.js $(node --version) is too old for the web app (Vite 5): install Node.js >= 18"
+    if ! command -v chromium >/dev/null; then
+        apt_install chromium || die app "could not install chromium (the browser tests' browser): apt-get install chromium"
+        did+=("chromium")
+    fi
+    local lock="$ROOT/tests/browser/package-lock.json" stamp="$ROOT/tests/browser/node_modules/.gpuops-lock-sha256"
+    local sum
+    sum=$(sha256sum "$lock" | cut -d' ' -f1)
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
+        npm ci --prefix "$ROOT/tests/browser" --no-audit --no-fund --loglevel=error >/dev/null ||
+            die app "npm ci in tests/browser failed"
+        echo "$sum" >"$stamp"
+        did+=("playwright-core")
+    fi
+    mkdir -p "$STATE/build"
+    "$ROOT/app/api/build-context.sh" "$STATE/build/api" >/dev/null 2>"$STATE/build/api-context.log" ||
+        die app "could not assemble the API's build context (app/api/build-context.sh; see $STATE/build/api-context.log)"
+    "$ROOT/images/web/build-context.sh" "$STATE/build/web" >/dev/null 2>"$STATE/build/web-context.log" ||
+        die app "could not build the web app (images/web/build-context.sh; see $STATE/build/web-context.log)"
+    did+=("build contexts in .gpuops/build")
+    say app "$(IFS=,; echo "${did[*]}" | sed 's/,/, /g') ready"
+}
+
+ALL=(system venv collections terraform docker compose images ansible_test app)
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=("${ALL[@]}")
 for s in "${steps[@]}"; do

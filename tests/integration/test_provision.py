@@ -18,6 +18,7 @@ from tests.integration.helpers import (
     REPO,
     VENV_BIN,
     Deployment,
+    free_port,
     docker_available,
     recap as _recap,
     run,
@@ -155,6 +156,34 @@ def test_runpod_without_api_key_stops_before_terraform(deployment, tmp_path):
     )
     assert result.returncode != 0
     assert "RUNPOD_API_KEY is not set" in result.stdout
+    assert not (tmp_path / "runpod" / "terraform").exists()
+
+
+def test_site_on_runpod_with_unreachable_api_stops_before_terraform(deployment, tmp_path):
+    env = {**os.environ, "RUNPOD_API_KEY": "rpa_gpuops_test_not_a_key"}
+    closed = free_port()
+    # The default (local) inventory: -e gpuops_cloud=runpod alone switches to RunPod.
+    result = run(
+        [str(VENV_BIN / "ansible-playbook"), "site.yml", "-e", "gpuops_cloud=runpod",
+         "-e", f"gpuops_state_dir={tmp_path}", "-e", f"provision_runpod_base_url=http://127.0.0.1:{closed}/v1"],
+        check=False, env=env,
+    )
+    assert result.returncode != 0
+    assert f"The RunPod API at http://127.0.0.1:{closed}/v1 is unreachable" in result.stdout
+    assert "rpa_gpuops_test_not_a_key" not in result.stdout + result.stderr
+    assert not (tmp_path / "runpod" / "terraform").exists()
+
+
+def test_runpod_with_invalid_gpu_type_stops_before_terraform(deployment, tmp_path):
+    env = {**os.environ, "RUNPOD_API_KEY": "rpa_gpuops_test_not_a_key"}
+    result = run(
+        [str(VENV_BIN / "ansible-playbook"), "-i", str(REPO / "inventories/runpod"), "playbooks/provision.yml",
+         "-e", f"gpuops_state_dir={tmp_path}", "-e", '{"provision_gpu_type_id": "NVIDIA GeForce RTX 9999"}'],
+        check=False, env=env,
+    )
+    assert result.returncode != 0
+    assert "'NVIDIA GeForce RTX 9999' is not a RunPod GPU type id" in result.stdout
+    assert "NVIDIA H100 80GB HBM3" in result.stdout  # the valid ids are listed
     assert not (tmp_path / "runpod" / "terraform").exists()
 
 

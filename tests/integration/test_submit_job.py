@@ -50,9 +50,9 @@ class Submitter:
         return self.dep.pods()[f"{PREFIX}-0"]["id"]
 
     def job_dirs(self) -> list[str]:
-        """Job directories on the controller (every submission makes one)."""
+        """Job directories on the controller (every submission makes one; api/ is the API's)."""
         out = self.dep.pod_exec(self.controller(), "ls /var/lib/gpuops/jobs 2>/dev/null || true").stdout
-        return out.split()
+        return [name for name in out.split() if name != "api"]
 
     def squeue_count(self) -> int:
         out = self.dep.pod_exec(self.controller(), "squeue --noheader --states=all | wc -l").stdout

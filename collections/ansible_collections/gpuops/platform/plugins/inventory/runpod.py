@@ -92,6 +92,30 @@ options:
     type: str
     choices: [error, warn]
     default: error
+  cloud:
+    description:
+      - The cloud this configuration serves, for example V(local) or V(runpod).
+      - When the playbook's extra vars set C(gpuops_cloud) to another cloud (C(-e gpuops_cloud=runpod)), the plugin
+        reads that cloud's configuration instead, found with O(cloud_config) (so that
+        C(ansible-playbook site.yml -e gpuops_cloud=runpod) works with the default local inventory).
+      - Unset, the configuration is used as it is.
+    type: str
+  cloud_config:
+    description:
+      - Where the configuration of another cloud is, relative to this file's directory; C({cloud}) is replaced by
+        the cloud's name. Used only with O(cloud).
+    type: str
+    default: ../{cloud}/runpod.yml
+  unavailable_pods:
+    description:
+      - What to do with a pod of the Terraform state that the API reports stopped (C(EXITED), C(TERMINATED), as
+        after a spot interrupt) or no longer knows (404, deleted outside Terraform).
+      - V(error) fails the inventory source, naming the pod.
+      - V(warn) prints that as a warning and leaves the pod out of the inventory, so that the provisioning playbook
+        (C(site.yml), C(playbooks/provision.yml)) runs and replaces it; the rebuilt inventory then has it again.
+    type: str
+    choices: [error, warn]
+    default: error
   wait_timeout:
     description:
       - Seconds to wait, for all pods together, until the API reports C(publicIp) and C(portMappings["22"]) of every pod.
@@ -158,12 +182,14 @@ cache_timeout: 600
 """
 
 import os
+import re
 import time
 
 from ansible.errors import AnsibleParserError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.utils.unsafe_proxy import wrap_var
+from ansible.utils.vars import load_extra_vars
 
 from ansible_collections.gpuops.platform.plugins.module_utils._runpod_api import (
     Pod,
@@ -179,7 +205,7 @@ from ansible_collections.gpuops.platform.plugins.module_utils._terraform import 
 )
 
 # version of the data this plugin writes to the inventory cache
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 _TF_PATH_VARS = ("TF_DATA_DIR", "TF_CLI_CONFIG_FILE", "TF_PLUGIN_CACHE_DIR")
 _STOPPED = ("EXITED", "TERMINATED")
 GROUP_ALL = "gpu_pods"
@@ -189,6 +215,10 @@ GROUP_COMPUTE = "slurm_compute"
 
 class NoDeployment(AnsibleParserError):
     """There is no deployment yet: no Terraform state, or no pods in it."""
+
+
+class PodUnavailable(AnsibleParserError):
+    """A pod of the Terraform state is stopped, or gone from the API."""
 
 
 def make_unsafe(value):
@@ -215,6 +245,28 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 "%s: declining %s: the file name must end with runpod.yml or runpod.yaml" % (self.NAME, path))
             return False
         return True
+
+    def _cloud_config(self, path, loader):
+        """The configuration of the cloud named by the extra var gpuops_cloud, when this one serves another."""
+        this_cloud = self.get_option("cloud")
+        if not this_cloud:
+            return path
+        wanted = load_extra_vars(loader).get("gpuops_cloud")
+        if not wanted or not isinstance(wanted, str) or wanted == this_cloud:
+            return path
+        if not re.match(r"^[a-z][a-z0-9_-]*$", wanted):
+            raise AnsibleParserError("gpuops_cloud %r is not a cloud name (e.g. local or runpod)" % wanted)
+        other = os.path.join(os.path.dirname(os.path.abspath(path)), self.get_option("cloud_config").format(cloud=wanted))
+        other = os.path.normpath(other)
+        if not os.path.isfile(other):
+            raise AnsibleParserError(
+                "gpuops_cloud is %r but there is no inventory configuration for it at %s (from the cloud_config option "
+                "of %s)" % (wanted, other, path))
+        self.display.vv("%s: gpuops_cloud=%s: reading %s instead of %s" % (self.NAME, wanted, other, path))
+        self._read_config_data(other)
+        if self.get_option("cloud") != wanted:
+            raise AnsibleParserError("%s does not declare cloud: %s" % (other, wanted))
+        return other
 
     def _resolve(self, value):
         """Expand ~ and $VARS; make a relative path relative to the inventory file's directory."""
@@ -312,7 +364,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         try:
             pod = client.get_pod(spec["id"])
         except RunPodNotFound:
-            raise AnsibleParserError(
+            raise PodUnavailable(
                 "pod %s (%s) is in the Terraform state but RunPod answered 404 at %s: it was deleted outside "
                 "Terraform; re-run ansible-playbook playbooks/provision.yml to recreate it"
                 % (name, spec["id"], client.url("pods/%s" % spec["id"]))) from None
@@ -320,7 +372,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             raise AnsibleParserError(to_native(err)) from None
         status = (pod.desired_status or "").upper()
         if status in _STOPPED:
-            raise AnsibleParserError(
+            raise PodUnavailable(
                 "pod %s (%s) is %s: start it or re-run ansible-playbook playbooks/provision.yml" % (name, pod.id, status))
         return pod
 
@@ -333,7 +385,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         ready = {}
         while True:
             for name in sorted(pending):
-                pod = self._get_pod(client, name, pending[name])
+                try:
+                    pod = self._get_pod(client, name, pending[name])
+                except PodUnavailable as err:
+                    if self.get_option("unavailable_pods") != "warn":
+                        raise
+                    self.display.warning("%s: %s; it is left out of the inventory" % (self.NAME, to_native(err)))
+                    self._unavailable[name] = pending.pop(name)
+                    continue
                 if pod.ssh_ready:
                     ready[name] = pod
                     del pending[name]
@@ -360,11 +419,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             timeout=self.get_option("request_timeout"),
             validate_certs=self.get_option("validate_certs"),
         )
+        self._unavailable = {}
         pods = self._wait_for_pods(client, specs)
         output_name = self.get_option("output_name")
         return {
             "format": _CACHE_FORMAT,
-            "pods": {name: {"terraform": specs[name], "api": pods[name].raw} for name in specs},
+            "pods": {name: {"terraform": specs[name], "api": pods[name].raw} for name in specs if name in pods},
+            "unavailable": dict(self._unavailable),
             "outputs": {
                 name: output.value for name, output in outputs.items() if not output.sensitive and name != output_name
             },
@@ -396,7 +457,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _populate(self, data):
         pods = data["pods"]
-        self._check_controllers({name: entry["terraform"] for name, entry in pods.items()}, "the pod data")
+        self._check_controllers(
+            dict({name: entry["terraform"] for name, entry in pods.items()}, **(data.get("unavailable") or {})),
+            "the pod data")
         strict = self.get_option("strict")
         ssh_user = self.get_option("ssh_user")
         private_key_file = self._resolve(self.get_option("private_key_file"))
@@ -433,9 +496,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache=cache)
+        self._read_config_data(path)
+        path = self._cloud_config(path, loader)
         self._config_path = path
         self._config_dir = os.path.dirname(os.path.abspath(path))
-        self._read_config_data(path)
 
         cache_key = self.get_cache_key(path)
         user_cache_setting = self.get_option("cache")

@@ -602,3 +602,43 @@ def test_inventory_manager(site, all_running, pod_specs, controller):
     manager = InventoryManager(loader=DataLoader(), sources=[str(site.config())])
     assert sorted(h.name for h in manager.get_hosts("slurm_compute")) == sorted(pod_specs)
     assert [h.name for h in manager.get_hosts("slurm_controller")] == [controller]
+
+
+@pytest.mark.parametrize("state", ["exited", "terminated", "gone"])
+def test_unavailable_pod_with_warn_is_left_out(site, all_running, pod_specs, compute_pods, load_fixture, state,
+                                               monkeypatch):
+    name = compute_pods[0]
+    spec = pod_specs[name]
+    if state == "gone":
+        del site.api.pods[spec["id"]]
+    else:
+        site.api.set_pod(spec["id"], in_state(load_fixture, state, name, spec))
+    warnings = []
+    plugin = inventory_loader.get(PLUGIN)
+    monkeypatch.setattr(type(plugin.display), "warning", lambda self, msg, *a, **k: warnings.append(msg))
+    inventory, _plugin = parse(site.config(unavailable_pods="warn"), cache=False)
+    assert name not in inventory.hosts
+    assert set(inventory.hosts) == set(pod_specs) - {name}
+    assert any(name in warning and "left out of the inventory" in warning for warning in warnings)
+
+
+def test_gpuops_cloud_extra_var_switches_to_the_other_clouds_configuration(site, all_running, pod_specs, monkeypatch):
+    from ansible import context
+    from ansible.module_utils.common.collections import ImmutableDict
+    from ansible.utils.vars import load_extra_vars
+
+    def extra_vars(*args):
+        monkeypatch.setattr(context, "CLIARGS", ImmutableDict(extra_vars=args))
+        monkeypatch.setattr(load_extra_vars, "extra_vars", None, raising=False)  # ansible caches them
+
+    extra_vars()
+    site.config(name="other.yml", cloud="other")
+    this = site.config(name="runpod.yml", cloud="local", cloud_config="{cloud}.yml", tf_mode="empty")
+    # Without the extra var: this configuration, which has no deployment.
+    assert "provision" in parse_error(this)
+    extra_vars("gpuops_cloud=other")
+    inventory, _plugin = parse(this, cache=False)
+    assert set(inventory.hosts) == set(pod_specs)
+    extra_vars("gpuops_cloud=mars")
+    message = parse_error(this)
+    assert "gpuops_cloud is 'mars'" in message and "mars.yml" in message

@@ -1,0 +1,84 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from . import __version__
+from .auth import TokenChecker, require_metrics_token, require_token
+from .config import ConfigError, Settings, read_secret
+from .errors import install_error_handlers
+from .models import ErrorBody
+from .routes import gpus, health, info, jobs, metrics, pods
+from .services import TailReader, Transports, build_services
+
+#: Routes that answer without the bearer token.
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect"})
+
+#: Larger bodies are refused (413) before they are read; a script is at most 1 MiB.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "No or wrong bearer token"},
+    422: {"model": ErrorBody, "description": "Invalid input"},
+    503: {"model": ErrorBody, "description": "An upstream (named in 'upstream') is down or misbehaving"},
+}
+
+
+def create_app(settings: Settings, *, transports: Transports | None = None, ssh: TailReader | None = None,
+               clock: Callable[[], float] = time.time) -> FastAPI:
+    """The API for these settings. Raises ConfigError when the token file is unusable."""
+    token = read_secret(settings.token_file, "API token")
+    try:
+        checker = TokenChecker(token)
+    except ValueError as err:
+        raise ConfigError(f"{settings.token_file}: {err}") from None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The upstream clients live as long as the server (and on its event loop).
+        app.state.services = build_services(settings, transports, ssh, clock)
+        try:
+            yield
+        finally:
+            await app.state.services.aclose()
+
+    app = FastAPI(
+        title="gpuops API",
+        version=__version__,
+        description="Pods, GPUs and Slurm jobs of a gpuops deployment. Every route except /healthz and /readyz "
+                    "needs 'Authorization: Bearer <API token>'.",
+        lifespan=lifespan,
+        redoc_url=None,
+        max_body_size=MAX_BODY_BYTES,
+    )
+    app.state.token_checker = checker
+    app.state.metrics_token_checker = None
+    if settings.metrics_token_file is not None:
+        try:
+            app.state.metrics_token_checker = TokenChecker(read_secret(settings.metrics_token_file, "metrics token"))
+        except ValueError as err:
+            raise ConfigError(f"{settings.metrics_token_file}: {err}") from None
+    install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["Authorization", "Content-Type"],
+        allow_credentials=False,
+        max_age=600,
+    )
+    app.include_router(health.router)
+    needs_token = [Depends(require_token)]
+    v1 = APIRouter(prefix="/api/v1", dependencies=needs_token, responses=_ERRORS)
+    for module in (info, pods, gpus, jobs):
+        v1.include_router(module.router)
+    app.include_router(v1)
+    app.include_router(metrics.router, dependencies=[Depends(require_metrics_token)], responses=_ERRORS)
+    return app

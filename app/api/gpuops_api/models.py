@@ -1,0 +1,148 @@
+"""Request and response bodies of the API (what /openapi.json publishes)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+NAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+MAX_SCRIPT_BYTES = 1024 * 1024
+
+
+class ErrorBody(BaseModel):
+    detail: str = Field(description="What went wrong, and what to do about it")
+    upstream: Literal["prometheus", "slurmrestd", "cloud", "ssh"] | None = Field(
+        None, description="The upstream that is down or misbehaving (503 only)")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class UpstreamStatus(BaseModel):
+    ok: bool
+    detail: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    upstreams: dict[str, UpstreamStatus]
+
+
+class Info(BaseModel):
+    version: str
+    cloud: str
+    grafana_url: str | None
+    dashboards: dict[str, str] = Field(description="fleet, jobs and slurm dashboard URLs; empty without Grafana")
+
+
+class Pod(BaseModel):
+    name: str
+    id: str
+    status: Literal["RUNNING", "EXITED", "TERMINATED", "UNKNOWN"]
+    role: str
+    gpu_type: str
+    gpu_count: int
+    cost_per_hr: float
+    uptime_seconds: int | None
+    cost_so_far: float | None = Field(description="cost_per_hr times the uptime of the current run, in hours")
+    public_ip: str | None
+    ssh_port: int | None
+
+
+class PodList(BaseModel):
+    pods: list[Pod]
+    cost_per_hr_total: float = Field(description="What the running pods cost per hour together")
+
+
+class Gpu(BaseModel):
+    pod: str
+    gpu: str = Field(description="The GPU's index on its pod")
+    uuid: str | None
+    model: str | None
+    util_percent: float | None
+    mem_used_mib: float | None
+    mem_total_mib: float | None
+    temp_c: float | None
+    power_w: float | None
+    hpc_job: str | None = Field(description="The Slurm job holding the GPU, if any")
+
+
+class GpuList(BaseModel):
+    gpus: list[Gpu]
+
+
+class Series(BaseModel):
+    pod: str
+    gpu: str
+    metric: Literal["util_percent", "mem_used_mib", "temp_c", "power_w"]
+    points: list[tuple[float, float]] = Field(description="[unix time, value] pairs, oldest first")
+
+
+class History(BaseModel):
+    start: int
+    end: int
+    step: int
+    series: list[Series]
+
+
+class Job(BaseModel):
+    id: int
+    name: str
+    user: str
+    state: str = Field(description="Slurm's job state: PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT...")
+    reason: str | None
+    exit_code: int | None = Field(description="Once finished: the exit code, or 128 + the signal that ended it")
+    nodes: str
+    node_count: int
+    gpus: int = Field(description="GPUs of the whole job (per node times nodes)")
+    partition: str
+    submit_time: int | None
+    start_time: int | None
+    end_time: int | None
+    time_limit_minutes: int | None
+    stdout_path: str | None
+    batch_host: str | None
+
+
+class JobList(BaseModel):
+    jobs: list[Job]
+    total: int = Field(description="Jobs matching the filters, before limit/offset")
+
+
+class JobRequest(BaseModel):
+    script: str = Field(min_length=2, max_length=MAX_SCRIPT_BYTES,
+                        description='The batch script; its first line must be an interpreter line ("#!/bin/bash")')
+    name: str = Field(pattern=NAME_PATTERN, description="1-64 letters, digits, '.', '_' or '-'")
+    nodes: int = Field(1, ge=1, le=64)
+    gpus: int = Field(0, ge=0, le=64, description="GPUs per node")
+    time_limit_minutes: int = Field(60, ge=1, le=10080)
+    partition: str | None = Field(None, pattern=NAME_PATTERN)
+
+    @field_validator("script")
+    @classmethod
+    def _script(cls, value: str) -> str:
+        if not value.startswith("#!"):
+            raise ValueError('the script must start with an interpreter line such as "#!/bin/bash"')
+        if "\x00" in value:
+            raise ValueError("the script must not contain NUL characters")
+        if len(value.encode("utf-8")) > MAX_SCRIPT_BYTES:  # a lone surrogate fails here too (a ValueError)
+            raise ValueError(f"the script must be at most {MAX_SCRIPT_BYTES} bytes")
+        return value
+
+
+class JobCreated(BaseModel):
+    id: int
+
+
+class JobCancelled(BaseModel):
+    id: int
+    cancelled: Literal[True]
+
+
+class JobOutput(BaseModel):
+    id: int
+    text: str
+    lines: int
+    truncated: bool = Field(description="True when the file has more lines than returned")

@@ -1,0 +1,124 @@
+"""Slurm jobs: list, inspect, submit, cancel, read their output and their GPUs' metrics."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+
+from ..errors import UpstreamError
+from ..models import NAME_PATTERN, ErrorBody, History, Job, JobCancelled, JobCreated, JobList, JobOutput, JobRequest
+from ..services import Services, ServicesDep
+from ..slurmdata import JOB_STATES, parse_job
+from ..slurmdata import Job as JobRecord
+from ..upstreams.slurm import SlurmRefused
+from .gpus import RangeParam, StepParam, history
+
+router = APIRouter(tags=["jobs"])
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "Slurm does not know the job"}}
+JobId = Annotated[int, Path(ge=1, le=4_294_967_294, description="Slurm job id")]
+MAX_OUTPUT_LINES = 10_000
+
+
+async def _job(svc: Services, job_id: int) -> JobRecord:
+    raw = await svc.slurm.job(job_id)
+    if raw is None:
+        raise HTTPException(404, f"Slurm does not know job {job_id} (finished jobs are forgotten after MinJobAge)")
+    return parse_job(raw)
+
+
+@router.get("/jobs", response_model=JobList, summary="Jobs Slurm knows, newest first")
+async def list_jobs(
+    svc: ServicesDep,
+    state: Annotated[str | None, Query(max_length=32, description="Only jobs in this state, e.g. RUNNING")] = None,
+    user: Annotated[str | None, Query(pattern=NAME_PATTERN, description="Only this user's jobs")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> dict[str, Any]:
+    wanted = state.upper() if state else None
+    if wanted is not None and wanted not in JOB_STATES:
+        raise HTTPException(422, f"query parameter 'state': {state!r} is not a Slurm job state; use one of "
+                                 f"{', '.join(sorted(JOB_STATES))}")
+    jobs = [parse_job(raw) for raw in await svc.slurm.jobs()]
+    jobs = [j for j in jobs if (wanted is None or j.state == wanted) and (user is None or j.user == user)]
+    jobs.sort(key=lambda j: j.id, reverse=True)
+    return {"jobs": [asdict(j) for j in jobs[offset:offset + limit]], "total": len(jobs)}
+
+
+@router.get("/jobs/{job_id}", response_model=Job, summary="One job", responses=NOT_FOUND)
+async def get_job(job_id: JobId, svc: ServicesDep) -> dict[str, Any]:
+    return asdict(await _job(svc, job_id))
+
+
+@router.post("/jobs", response_model=JobCreated, status_code=status.HTTP_201_CREATED, summary="Submit a batch job",
+             responses={400: {"model": ErrorBody,
+                              "description": "Slurm refused the job (e.g. no such partition, too many GPUs)"}})
+async def submit_job(request: JobRequest, svc: ServicesDep) -> dict[str, int]:
+    out_dir = svc.settings.job_output_dir
+    job: dict[str, Any] = {
+        "name": request.name,
+        "nodes": str(request.nodes),
+        "time_limit": request.time_limit_minutes,
+        "current_working_directory": out_dir,
+        "standard_output": f"{out_dir}/slurm-%j.out",
+        "environment": {"PATH": "/usr/local/bin:/usr/bin:/bin"},
+    }
+    if request.gpus:
+        job["gres"] = f"gpu:{request.gpus}"
+    if request.partition:
+        job["partition"] = request.partition
+    try:
+        job_id = await svc.slurm.submit({"script": request.script, "job": job})
+    except SlurmRefused as err:
+        raise HTTPException(400, f"Slurm refused the job: {err}") from None
+    return {"id": job_id}
+
+
+@router.delete("/jobs/{job_id}", response_model=JobCancelled, status_code=status.HTTP_202_ACCEPTED,
+               summary="Cancel a job",
+               responses={**NOT_FOUND, 409: {"model": ErrorBody, "description": "The job has already finished"}})
+async def cancel_job(job_id: JobId, svc: ServicesDep) -> dict[str, Any]:
+    job = await _job(svc, job_id)
+    if job.finished:
+        raise HTTPException(409, f"job {job_id} has already finished ({job.state}): nothing to cancel")
+    if not await svc.slurm.cancel(job_id):
+        raise HTTPException(404, f"Slurm does not know job {job_id}")
+    return {"id": job_id, "cancelled": True}
+
+
+@router.get("/jobs/{job_id}/output", response_model=JobOutput, summary="The tail of the job's standard output",
+            responses={404: {"model": ErrorBody, "description": "Unknown job, or no output file"},
+                       409: {"model": ErrorBody, "description": "The job has not started"}})
+async def job_output(job_id: JobId, svc: ServicesDep,
+                     lines: Annotated[int, Query(ge=1, le=MAX_OUTPUT_LINES)] = 200) -> dict[str, Any]:
+    job = await _job(svc, job_id)
+    if job.batch_host is None and job.finished:
+        raise HTTPException(404, f"job {job_id} ended without running on a node ({job.state}, "
+                                 f"{job.reason or 'no reason'}): it has no output")
+    if job.batch_host is None or job.state == "PENDING":
+        raise HTTPException(409, f"job {job_id} has not started ({job.state}): it has no output yet")
+    if not job.stdout_path:
+        raise HTTPException(404, f"job {job_id} has no standard output file")
+    pods = svc.fleet.names()
+    pod = next((p for p in pods.values() if p.id == job.batch_host), None) or pods.get(job.batch_host)
+    if pod is None:
+        raise UpstreamError("cloud", f"job {job_id} ran on {job.batch_host}, which is not a pod of this deployment "
+                                     "(Terraform state): cannot reach its output")
+    info = await svc.cloud.pod(pod.id)
+    ports = (info or {}).get("portMappings") or {}
+    host, port = (info or {}).get("publicIp"), ports.get("22") if isinstance(ports, dict) else None
+    if not isinstance(host, str) or not host or not isinstance(port, int):
+        raise UpstreamError("cloud", f"pod {pod.name} ({pod.id}) has no SSH address now (stopped or starting): "
+                                     f"cannot read job {job_id}'s output")
+    tail = await svc.ssh.tail(host, port, f"runpod-{pod.id}", job.stdout_path, lines)
+    if tail is None:
+        raise HTTPException(404, f"job {job_id}'s output file {job.stdout_path} does not exist on {pod.name}")
+    return {"id": job_id, "text": tail.text, "lines": tail.lines, "truncated": tail.truncated}
+
+
+@router.get("/jobs/{job_id}/gpus", response_model=History, summary="Metrics of the GPUs the job held")
+async def job_gpus(job_id: JobId, svc: ServicesDep, range_: RangeParam = "15m",
+                   step: StepParam = None) -> dict[str, Any]:
+    return await history(svc, range_, step, job_id)

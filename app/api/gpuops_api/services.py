@@ -1,0 +1,81 @@
+"""The upstream clients of one running API, built from its settings (tests pass fakes' transports)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Protocol
+
+import httpx
+from fastapi import Depends, Request
+
+from .config import Settings
+from .fleet import Fleet
+from .secretfile import SecretFile
+from .upstreams.cloud import CloudClient
+from .upstreams.http import HttpUpstream
+from .upstreams.prometheus import PrometheusClient
+from .upstreams.slurm import SlurmClient
+from .upstreams.ssh import SshTail, Tail
+from .upstreams.terraform import TerraformState
+
+
+class TailReader(Protocol):
+    async def tail(self, host: str, port: int, alias: str, path: str, lines: int) -> Tail | None: ...
+
+
+@dataclass
+class Services:
+    settings: Settings
+    prometheus: PrometheusClient
+    slurm: SlurmClient
+    cloud: CloudClient
+    fleet: Fleet
+    ssh: TailReader
+    clock: Callable[[], float]
+    _https: tuple[HttpUpstream, ...]
+
+    async def aclose(self) -> None:
+        for http in self._https:
+            await http.aclose()
+
+
+@dataclass
+class Transports:
+    """Transports to use instead of the network (tests)."""
+
+    prometheus: httpx.AsyncBaseTransport | None = None
+    slurmrestd: httpx.AsyncBaseTransport | None = None
+    cloud: httpx.AsyncBaseTransport | None = None
+
+
+def build_services(settings: Settings, transports: Transports | None = None, ssh: TailReader | None = None,
+                   clock: Callable[[], float] = time.time) -> Services:
+    transports = transports or Transports()
+    timeout = settings.upstream_timeout_seconds
+    prom_http = HttpUpstream("prometheus", settings.prometheus_url, timeout, transports.prometheus)
+    slurm_http = HttpUpstream("slurmrestd", settings.slurmrestd_url, timeout, transports.slurmrestd)
+    cloud_http = HttpUpstream("cloud", settings.cloud_api_url, timeout, transports.cloud)
+    cloud = CloudClient(cloud_http, SecretFile(settings.cloud_api_key_file, "cloud API key"))
+    return Services(
+        settings=settings,
+        prometheus=PrometheusClient(prom_http),
+        slurm=SlurmClient(slurm_http, settings.slurm_api_version, settings.slurm_user,
+                          SecretFile(settings.slurm_jwt_key_file, "Slurm JWT key", strip=False), clock=clock),
+        cloud=cloud,
+        fleet=Fleet(TerraformState(settings.terraform_state_file), cloud, clock),
+        ssh=ssh or SshTail(settings.ssh_user, settings.ssh_private_key_file, settings.ssh_known_hosts_file, timeout),
+        clock=clock,
+        _https=(prom_http, slurm_http, cloud_http),
+    )
+
+
+def services(request: Request) -> Services:
+    """FastAPI dependency: the running app's upstream clients."""
+    found: Services = request.app.state.services
+    return found
+
+
+#: A route parameter that receives the running app's upstream clients.
+ServicesDep = Annotated[Services, Depends(services)]

@@ -1,0 +1,1 @@
+"""One module per external system the API talks to."""

@@ -1,0 +1,141 @@
+"""slurmrestd (openapi/v0.0.38) client: JWT per request, Slurm's error codes mapped to API outcomes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+
+from ..errors import UpstreamError
+from ..secretfile import SecretFile
+from .http import HttpUpstream
+
+#: Slurm's ESLURM_INVALID_JOB_ID ("Invalid job id specified").
+INVALID_JOB_ID = 2017
+#: slurmctld's own refusals (ESLURM_*: bad partition, impossible request...) are 2000-2999;
+#: lower codes are communication failures (the controller is down).
+_REFUSAL_CODES = range(2000, 3000)
+TOKEN_LIFESPAN_SECONDS = 60
+
+
+class SlurmRefused(Exception):
+    """slurmctld refused a request (a submission it cannot run); the message is Slurm's."""
+
+
+def _errors(body: Any) -> list[dict[str, Any]]:
+    errors = body.get("errors") if isinstance(body, dict) else None
+    return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+
+
+def _codes(errors: list[dict[str, Any]]) -> set[int]:
+    codes = set()
+    for error in errors:
+        for key in ("error_number", "error_code"):
+            if isinstance(error.get(key), int):
+                codes.add(error[key])
+    return codes
+
+
+def _messages(errors: list[dict[str, Any]]) -> str:
+    texts = []
+    for error in errors:
+        text = error.get("description") or error.get("error")
+        if isinstance(text, str) and text and text not in texts:
+            texts.append(text)
+    return "; ".join(texts) or "no error message"
+
+
+class SlurmClient:
+    """Calls slurmrestd as `user` with a fresh HS256 token for every request."""
+
+    def __init__(self, http: HttpUpstream, version: str, user: str, key_file: SecretFile,
+                 lifespan: int = TOKEN_LIFESPAN_SECONDS, clock: Callable[[], float] = time.time) -> None:
+        if not 0 < lifespan <= TOKEN_LIFESPAN_SECONDS:
+            raise ValueError(f"token lifespan must be 1..{TOKEN_LIFESPAN_SECONDS} seconds")
+        self.http = http
+        self.prefix = f"/slurm/{version}"
+        self.user = user
+        self.key_file = key_file
+        self.lifespan = lifespan
+        self.clock = clock
+
+    def _headers(self) -> dict[str, str]:
+        try:
+            key = self.key_file.read()
+        except (OSError, ValueError) as err:
+            raise UpstreamError("slurmrestd", self.key_file.problem() or str(err)) from None
+        now = int(self.clock())
+        token = jwt.encode({"exp": now + self.lifespan, "iat": now, "sun": self.user}, key, algorithm="HS256")
+        return {"X-SLURM-USER-NAME": self.user, "X-SLURM-USER-TOKEN": token}
+
+    async def _call(self, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+        response = await self.http.request(method, self.prefix + path, headers=self._headers(), json=body)
+        if response.status_code in (401, 403):
+            raise UpstreamError(
+                "slurmrestd",
+                f"slurmrestd refused the API's token (HTTP {response.status_code}): slurm_jwt_key_file must hold "
+                "the controller's JWT key (/var/spool/slurm/jwt_hs256.key)",
+            )
+        data = self.http.json(response)
+        if not isinstance(data, dict):
+            raise UpstreamError("slurmrestd", f"slurmrestd answered {method} {path} with unexpected JSON")
+        return response.status_code, data
+
+    def _failed(self, what: str, status: int, data: dict[str, Any]) -> UpstreamError:
+        return UpstreamError("slurmrestd", f"slurmrestd failed {what} (HTTP {status}): {_messages(_errors(data))}")
+
+    async def _list(self, path: str, key: str) -> list[dict[str, Any]]:
+        status, data = await self._call("GET", path)
+        items = data.get(key)
+        if status != 200 or not isinstance(items, list):
+            raise self._failed(f"to list {key}", status, data)
+        return [item for item in items if isinstance(item, dict)]
+
+    async def jobs(self) -> list[dict[str, Any]]:
+        return await self._list("/jobs", "jobs")
+
+    async def nodes(self) -> list[dict[str, Any]]:
+        return await self._list("/nodes", "nodes")
+
+    async def job(self, job_id: int) -> dict[str, Any] | None:
+        """One job, or None when Slurm does not know it (never was, or aged out after MinJobAge)."""
+        status, data = await self._call("GET", f"/job/{job_id}")
+        jobs = data.get("jobs")
+        if status == 200 and isinstance(jobs, list) and jobs and isinstance(jobs[0], dict):
+            return jobs[0]
+        if INVALID_JOB_ID in _codes(_errors(data)) or (status == 200 and jobs == []):
+            return None
+        raise self._failed(f"to read job {job_id}", status, data)
+
+    async def submit(self, body: dict[str, Any]) -> int:
+        status, data = await self._call("POST", "/job/submit", body)
+        job_id = data.get("job_id")
+        if status == 200 and isinstance(job_id, int) and job_id > 0:
+            return job_id
+        errors = _errors(data)
+        if _codes(errors) & set(_REFUSAL_CODES):
+            raise SlurmRefused(_messages(errors))
+        raise self._failed("to submit the job", status, data)
+
+    async def cancel(self, job_id: int) -> bool:
+        """Send SIGKILL to the job (what scancel does); False when Slurm does not know the job."""
+        status, data = await self._call("DELETE", f"/job/{job_id}")
+        errors = _errors(data)
+        if status == 200 and not errors:
+            return True
+        if INVALID_JOB_ID in _codes(errors):
+            return False
+        raise self._failed(f"to cancel job {job_id}", status, data)
+
+    async def ping(self) -> str:
+        """A one-line health summary; UpstreamError when slurmctld is not up."""
+        status, data = await self._call("GET", "/ping")
+        pings = [p for p in data.get("pings") or [] if isinstance(p, dict)]
+        if status != 200 or not pings:
+            raise self._failed("to ping slurmctld", status, data)
+        down = [str(p.get("hostname")) for p in pings if p.get("ping") != "UP"]
+        if down:
+            raise UpstreamError("slurmrestd", f"slurmctld on {', '.join(down)} does not answer slurmrestd's ping")
+        return "slurmctld " + ", ".join(f"{p.get('hostname')} {p.get('mode')} UP" for p in pings)

@@ -1,0 +1,109 @@
+// Shapes of the gpuops API (app/api) responses, as documented in the contract.
+
+export interface Info {
+  version: string;
+  cloud: string;
+  grafana_url: string | null;
+  dashboards: Partial<Record<"fleet" | "jobs" | "slurm", string>>;
+}
+
+export type PodStatus = "RUNNING" | "EXITED" | "TERMINATED" | "UNKNOWN" | string;
+
+export interface Pod {
+  name: string;
+  id: string;
+  status: PodStatus;
+  role: string;
+  gpu_type: string;
+  gpu_count: number;
+  cost_per_hr: number;
+  uptime_seconds: number | null;
+  cost_so_far: number | null;
+  public_ip: string | null;
+  ssh_port: number | null;
+}
+
+export interface PodsResponse {
+  pods: Pod[];
+  cost_per_hr_total: number;
+}
+
+export interface Gpu {
+  pod: string;
+  gpu: string;
+  uuid: string | null;
+  model: string | null;
+  util_percent: number | null;
+  mem_used_mib: number | null;
+  mem_total_mib: number | null;
+  temp_c: number | null;
+  power_w: number | null;
+  hpc_job: string | null;
+}
+
+export interface GpusResponse {
+  gpus: Gpu[];
+}
+
+export type Metric = "util_percent" | "mem_used_mib" | "temp_c" | "power_w";
+
+export type Point = [number, number];
+
+export interface Series {
+  pod: string;
+  gpu: string;
+  metric: Metric | string;
+  points: Point[];
+}
+
+export interface HistoryResponse {
+  start: number;
+  end: number;
+  step: number;
+  series: Series[];
+}
+
+export interface Job {
+  id: number;
+  name: string;
+  user: string;
+  state: string;
+  reason: string | null;
+  exit_code: number | null;
+  nodes: string;
+  node_count: number;
+  gpus: number;
+  partition: string | null;
+  submit_time: number | null;
+  start_time: number | null;
+  end_time: number | null;
+  time_limit_minutes: number | null;
+  stdout_path: string | null;
+  batch_host: string | null;
+}
+
+export interface JobsResponse {
+  jobs: Job[];
+  total: number;
+}
+
+export interface JobSubmit {
+  script: string;
+  name: string;
+  nodes: number;
+  gpus: number;
+  time_limit_minutes: number;
+  partition: string | null;
+}
+
+export interface JobOutput {
+  id: number;
+  text: string;
+  lines: number;
+  truncated: boolean;
+}
+
+export interface CancelResponse {
+  id: number;
+  cancelled: boolean;
+}

@@ -1,0 +1,323 @@
+"""Benchmarks on one site.yml deployment on the local cloud (Docker pods).
+
+The deployment is tests/integration/site/conftest.py's Site: its own local
+cloud port, state directory, Compose project and ports, so it never touches a
+developer's own deployment. SiteSession.close() always tears it down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import (
+    BenchError,
+    Result,
+    Table,
+    check_playbook,
+    fmt_ratio,
+    fmt_s,
+    ratio,
+    say,
+    stat_row,
+    stderr_note,
+    summary,
+    timed,
+)
+from tests.integration.helpers import VENV_BIN, run
+from tests.integration.site.conftest import Site, children
+
+STAGES = ("provision", "slurm", "exporter", "tunnel", "stack", "smoke")
+
+# The tuning benchmark's "off" variant: environment variables only, each
+# undoing one setting of ansible.cfg (see bench/README.md for what cannot be
+# undone this way).
+TUNING_OFF_ENV = {
+    # ansible.cfg: pipelining = true. Off: every module is copied to the pod
+    # (sftp) and run in a second SSH command.
+    "ANSIBLE_PIPELINING": "False",
+    # ansible.cfg: ControlMaster=auto, ControlPersist=120s. Off: without
+    # ControlPersist in ssh_args Ansible adds no ControlPath, so every task
+    # opens a new SSH connection (key exchange + auth each time).
+    "ANSIBLE_SSH_ARGS": "-o ControlMaster=no -o ServerAliveInterval=15",
+    # ansible.cfg: forks = 20. Off: Ansible's default 5 (no effect with 2 pods).
+    "ANSIBLE_FORKS": "5",
+}
+
+
+class SiteSession:
+    """One Site for all site-based benchmarks, created lazily, always torn down by close()."""
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.site = Site(root)
+        self.root = root
+        self.converged = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def ensure_converged(self) -> None:
+        """A full site.yml, untimed, when no benchmark has deployed the site yet."""
+        if self.converged:
+            return
+        say("site: deploying with site.yml (untimed preparation)...")
+        result, seconds = timed(lambda: self.site.site(check=False))
+        check_playbook(result, "site.yml (preparation)")
+        self.converged = True
+        self.site.pod_list()
+        say(f"site: deployed in {seconds:.1f} s")
+
+    def close(self) -> None:
+        """teardown.yml, then whatever is left: tunnels, stack containers, the local cloud and its pods."""
+        site = self.site
+        say("site: tearing down (teardown.yml)...")
+        result = site.teardown(check=False)
+        if result.returncode != 0:
+            stderr_note(f"site: teardown.yml exited {result.returncode}; removing what is left by hand")
+        for pid in site.tunnel_pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for container in site.stack_containers():
+            subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
+        site.stop()
+        say("site: torn down")
+
+    # -- facts about the deployment ------------------------------------------------------------
+    def controller(self) -> dict[str, Any]:
+        """The controller pod's id and SSH address, from the Terraform state and the cloud API."""
+        state_file = self.site.state_dir / "local" / "terraform" / "terraform.tfstate"
+        pods = json.loads(state_file.read_text())["outputs"]["pods"]["value"]
+        (pod_id,) = [spec["id"] for spec in pods.values() if spec.get("role") == "controller"]
+        with self.site.api() as api:
+            pod = api.get(f"/pods/{pod_id}").json()
+        port = (pod.get("portMappings") or {}).get("22")
+        if not pod.get("publicIp") or not port:
+            raise BenchError(f"the controller pod {pod_id} has no publicIp/portMappings[22] yet: {pod}")
+        return {"id": pod_id, "host": pod["publicIp"], "port": int(port)}
+
+    def ssh_command(self, pod: dict[str, Any], command: str) -> list[str]:
+        """ssh as Ansible does (inventories/common.yml): pinned host key under runpod-<id>, the deployment's key."""
+        ssh_dir = self.site.state_dir / "local" / "ssh"
+        return [
+            "ssh", "-F", "none", "-i", str(ssh_dir / "id_ed25519"), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+            "-o", f"HostKeyAlias=runpod-{pod['id']}", "-o", f"UserKnownHostsFile={ssh_dir / 'known_hosts'}",
+            "-o", "StrictHostKeyChecking=yes", "-p", str(pod["port"]), f"root@{pod['host']}", command,
+        ]
+
+
+def _site_run(session: SiteSession, what: str, *args: str, env: dict[str, str] | None = None) -> tuple[dict[str, Any], float]:
+    result, seconds = timed(lambda: session.site.site(*args, check=False) if env is None
+                            else session.site.playbook("./site.yml", *args, check=False, env=env))
+    return check_playbook(result, what), seconds
+
+
+# -- 1. cold ---------------------------------------------------------------------------------------
+def cold(session: SiteSession) -> Result:
+    if session.converged:
+        raise BenchError("cold needs a fresh site, and this one is already deployed")
+    stages = []
+    table = Table("Cold: from nothing to the first job completed (site.yml stage by stage)",
+                  ["stage (--tags)", "wall (s)", "changed (PLAY RECAP)", "share of total"])
+    for tag in STAGES:
+        counts, seconds = _site_run(session, f"site.yml --tags {tag}", "--tags", tag)
+        stages.append({"tag": tag, "wall_s": round(seconds, 3), "changed": counts["changed"], "ok": counts["ok"],
+                       "changed_by_host": {host: c.get("changed", 0) for host, c in counts["hosts"].items()}})
+        say(f"cold: {tag:<9} {seconds:7.1f} s  changed={counts['changed']}")
+        if tag == "provision":
+            session.site.pod_list()
+    session.converged = True
+    total = sum(stage["wall_s"] for stage in stages)
+    for stage in stages:
+        table.rows.append([stage["tag"], fmt_s(stage["wall_s"]), stage["changed"], f"{stage['wall_s'] / total:.0%}" if total else "-"])
+    total_changed = sum(stage["changed"] for stage in stages)
+    table.rows.append(["**total**", f"**{fmt_s(total)}**", f"**{total_changed}**", "100%"])
+    table.notes = ["Each stage is one `ansible-playbook site.yml --tags <stage>` (its own Ansible start and inventory "
+                   "build; the summary play, tagged always, runs every time). The smoke stage ends with a completed job."]
+    say(f"cold: total {total:.1f} s, changed={total_changed}")
+    return Result({"stages": stages, "total_s": round(total, 3), "total_changed": total_changed}, [table])
+
+
+# -- 2. warm ---------------------------------------------------------------------------------------
+def warm(session: SiteSession, runs: int) -> Result:
+    session.ensure_converged()
+    samples, changed = [], []
+    for index in range(runs):
+        counts, seconds = _site_run(session, "site.yml (warm)")
+        samples.append(seconds)
+        changed.append(counts["changed"])
+        say(f"warm: run {index + 1}/{runs}: {seconds:.1f} s, changed={counts['changed']}")
+    stats = summary(samples)
+    table = Table("Warm: a full site.yml on a converged site",
+                  ["runs", "median wall (s)", "min (s)", "max (s)", "changed (PLAY RECAP)"],
+                  [stat_row(str(runs), stats, ", ".join(map(str, changed)))],
+                  ["changed should be 0: a second site.yml changes nothing."])
+    return Result({**stats, "changed": changed}, [table])
+
+
+# -- 3. submit -------------------------------------------------------------------------------------
+def submit(session: SiteSession, runs: int) -> Result:
+    session.ensure_converged()
+    script = session.root / "bench-job.sh"
+    script.write_text("#!/bin/sh\ntrue\n")
+    controller = session.controller()
+    ssh = session.ssh_command(controller, "sbatch --wait --output=/dev/null --wrap true")
+    playbook_s, ssh_s = [], []
+    for index in range(runs):
+        result, seconds = timed(lambda: session.site.playbook(
+            "./submit_job.yml", "-e", f"script={script}", "-e", "wait=true", check=False))
+        check_playbook(result, "submit_job.yml")
+        playbook_s.append(seconds)
+        answer, raw = timed(lambda: subprocess.run(ssh, capture_output=True, text=True, timeout=300, check=False))
+        if answer.returncode != 0:
+            raise BenchError(f"ssh ... sbatch --wait exited {answer.returncode}: {answer.stderr[-1000:]}")
+        ssh_s.append(raw)
+        say(f"submit: run {index + 1}/{runs}: submit_job.yml {seconds:.2f} s, ssh sbatch --wait {raw:.2f} s")
+    play, direct = summary(playbook_s), summary(ssh_s)
+    factor = ratio(play["median_s"], direct["median_s"])
+    say(f"submit: median submit_job.yml {fmt_s(play['median_s'])} s vs ssh {fmt_s(direct['median_s'])} s "
+        f"({fmt_ratio(factor)})")
+    table = Table(f"Submit: a trivial job, submitted and waited for (median of {runs})",
+                  ["how", "median (s)", "min (s)", "max (s)"],
+                  [stat_row("`ansible-playbook submit_job.yml -e script=... -e wait=true`", play),
+                   stat_row("`ssh <controller> sbatch --wait --output=/dev/null --wrap true`", direct),
+                   ["ratio playbook / ssh", fmt_ratio(factor), "", ""]],
+                  ["The playbook also checks the request, creates the job directory on every node, copies the script, "
+                   "and fetches the job's output. ssh: one new connection per run (no ControlMaster)."])
+    return Result({"submit_job_yml": play, "ssh_sbatch": direct, "ratio": factor}, [table])
+
+
+# -- 4. tunnel -------------------------------------------------------------------------------------
+def _scraped_after(site: Site, pod: str, since: float) -> float | None:
+    try:
+        result = site.query(f'timestamp(up{{job="gpu",pod="{pod}"}} == 1) > {since}')
+    except (httpx.HTTPError, AssertionError, ValueError, KeyError):
+        return None
+    return float(result[0]["value"][1]) if result else None
+
+
+def _tunnel_answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def tunnel(session: SiteSession, runs: int, settle_s: float = 5, timeout_s: float = 90) -> Result:
+    session.ensure_converged()
+    site = session.site
+    names = sorted(pod["name"] for pod in site.pod_list())
+    pod = names[-1]
+    local_port = site.tunnel_base + 2 * names.index(pod)
+    rows: list[dict[str, Any]] = []
+    for index in range(runs):
+        autossh = site.tunnel_pid(pod)
+        if not autossh:
+            raise BenchError(f"no autossh pid for {pod} in {site.tunnel_dir}")
+        ssh_pids = _wait(lambda: children(autossh), 30, f"the ssh child of autossh {autossh}")
+        if len(ssh_pids) != 1:
+            raise BenchError(f"autossh {autossh} has {len(ssh_pids)} children, expected one ssh: {ssh_pids}")
+        _wait(lambda: _scraped_after(site, pod, time.time() - 15), 60, f"a recent successful scrape of {pod}")
+        killed = time.time()
+        os.kill(ssh_pids[0], signal.SIGKILL)
+        marks: dict[str, float | None] = {"ssh_respawned_s": None, "tunnel_answers_s": None, "scrape_seen_s": None}
+        scrape_ts = None
+        while time.time() - killed < timeout_s and marks["scrape_seen_s"] is None:
+            now = time.time()
+            if marks["ssh_respawned_s"] is None and [p for p in children(autossh) if p != ssh_pids[0]]:
+                marks["ssh_respawned_s"] = now - killed
+            if marks["tunnel_answers_s"] is None and marks["ssh_respawned_s"] is not None and _tunnel_answers(local_port):
+                marks["tunnel_answers_s"] = time.time() - killed
+            scrape_ts = _scraped_after(site, pod, killed)
+            if scrape_ts is not None:
+                marks["scrape_seen_s"] = time.time() - killed
+            time.sleep(0.2)
+        if marks["scrape_seen_s"] is None:
+            raise BenchError(f"no successful scrape of {pod} within {timeout_s}s of killing its tunnel's ssh")
+        marks["scrape_started_s"] = scrape_ts - killed if scrape_ts is not None else None
+        rows.append(marks)
+        say(f"tunnel: run {index + 1}/{runs}: ssh back {fmt_s(marks['ssh_respawned_s'])} s, tunnel answers "
+            f"{fmt_s(marks['tunnel_answers_s'])} s, first good scrape seen {fmt_s(marks['scrape_seen_s'])} s "
+            f"(scrape started {fmt_s(marks['scrape_started_s'])} s after the kill)")
+        time.sleep(settle_s)
+    keys = ("ssh_respawned_s", "tunnel_answers_s", "scrape_started_s", "scrape_seen_s")
+    stats = {key: summary([row[key] for row in rows if row[key] is not None]) for key in keys}
+    labels = {"ssh_respawned_s": "autossh started a new ssh", "tunnel_answers_s": "exporter answers through the tunnel",
+              "scrape_started_s": "first successful scrape started (its timestamp)",
+              "scrape_seen_s": "first successful scrape visible in a query (the figure)"}
+    table = Table(f"Tunnel: from killing the tunnel's ssh (SIGKILL) to metrics again, pod {pod} (median of {runs})",
+                  ["event after the kill", "median (s)", "min (s)", "max (s)"],
+                  [stat_row(labels[key], stats[key]) for key in keys],
+                  ["Polled every 0.2 s. Prometheus scrapes job gpu every observability_gpu_scrape_interval (5 s by default), "
+                   f"so up to one interval is the wait for the next scrape. {settle_s:.0f} s pause between runs."])
+    return Result({"pod": pod, "runs": rows, **stats}, [table])
+
+
+def _wait(probe, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise BenchError(f"timed out after {timeout}s waiting for {what}")
+
+
+# -- 6. tuning -------------------------------------------------------------------------------------
+def _facts(session: SiteSession, subset: str | None) -> float:
+    args = [str(VENV_BIN / "ansible"), "-i", str(session.site.inventory), "gpu_pods", "-m", "ansible.builtin.setup"]
+    if subset:
+        args += ["-a", f"gather_subset={subset}"]
+    result, seconds = timed(lambda: run([*args, *session.site.extra], check=False))
+    if result.returncode != 0:
+        raise BenchError(f"ansible gpu_pods -m setup {subset or ''} exited {result.returncode}: {result.stdout[-1500:]}")
+    return seconds
+
+
+def tuning(session: SiteSession, runs: int, fact_runs: int) -> Result:
+    session.ensure_converged()
+    off_env = {**os.environ, **TUNING_OFF_ENV}
+    samples: dict[str, list[float]] = {"on": [], "off": []}
+    changed: dict[str, list[int]] = {"on": [], "off": []}
+    for index in range(runs):
+        # Alternate the order so that neither variant always runs right after the other.
+        for variant in (("on", "off") if index % 2 == 0 else ("off", "on")):
+            counts, seconds = _site_run(session, f"site.yml (tuning {variant})", env=None if variant == "on" else off_env)
+            samples[variant].append(seconds)
+            changed[variant].append(counts["changed"])
+            say(f"tuning: run {index + 1}/{runs} {variant:>3}: {seconds:.1f} s, changed={counts['changed']}")
+    on, off = summary(samples["on"]), summary(samples["off"])
+    factor = ratio(off["median_s"], on["median_s"])
+    say(f"tuning: median on {fmt_s(on['median_s'])} s, off {fmt_s(off['median_s'])} s (off/on {fmt_ratio(factor)})")
+
+    subsets = {"all (what gather_facts: true collects)": "all",
+               "slurm role: !all,hardware,network": "!all,hardware,network",
+               "dcgm_exporter role: !all": "!all"}
+    facts = {label: summary([_facts(session, subset) for _ in range(fact_runs)]) for label, subset in subsets.items()}
+    for label, stats in facts.items():
+        say(f"tuning: facts {label}: median {fmt_s(stats['median_s'])} s")
+
+    table = Table(f"Tuning: a warm site.yml with ansible.cfg's tuning on and off (median of {runs})",
+                  ["variant", "median wall (s)", "min (s)", "max (s)", "changed"],
+                  [stat_row("on: ansible.cfg as is", on, ", ".join(map(str, changed["on"]))),
+                   stat_row("off: " + ", ".join(f"{k}={v!r}" for k, v in TUNING_OFF_ENV.items()), off,
+                            ", ".join(map(str, changed["off"]))),
+                   ["ratio off / on", fmt_ratio(factor), "", "", ""]],
+                  ["Not changeable through the environment, so the same in both: facts (every play sets gather_facts: false, "
+                   "the roles call setup with their own gather_subset; the table below prices that), apt installs batched "
+                   "in one task per role (no-ops on a warm run).",
+                   "Forks (20 vs 5) make no difference with 2 pods."])
+    facts_table = Table(f"Tuning: fact gathering on both pods, `ansible gpu_pods -m setup` (median of {fact_runs})",
+                        ["gather_subset", "median (s)", "vs all"],
+                        [[label, fmt_s(stats["median_s"]), fmt_ratio(ratio(stats["median_s"], facts[next(iter(facts))]["median_s"]))]
+                         for label, stats in facts.items()],
+                        ["Each call includes ansible's startup and inventory build, with ansible.cfg's tuning on."])
+    return Result({"on": on, "off": off, "ratio_off_to_on": factor, "changed": changed, "off_env": TUNING_OFF_ENV,
+                   "facts": facts}, [table, facts_table])

@@ -1,0 +1,215 @@
+"""One whole deployment by site.yml, shared by every test of this package.
+
+The deployment is the product as a user gets it: `ansible-playbook site.yml`
+on the local cloud with 2 pods (Slurm, GPU exporters, autossh tunnels, the
+Compose stack with Prometheus, the API and the web app), in its own state
+directory, with its own local cloud, ports and Compose project, so it never
+touches a developer's own deployment.
+
+The files run in name order: converge (test_1), metrics (test_2), API
+(test_3), browser (test_4), recovery (test_5), teardown (test_6). Whatever
+fails, the session ends with teardown.yml and the local cloud purged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.helpers import REPO, VENV_BIN, Deployment, docker_available, free_port, run
+
+PREFIX = "gpuopssite"
+
+
+def free_port_block(size: int) -> int:
+    """An even base port with `size` free ports from it."""
+    import socket
+
+    for _ in range(200):
+        base = free_port() & ~1
+        socks = []
+        try:
+            for port in range(base, base + size):
+                sock = socket.socket()
+                sock.bind(("127.0.0.1", port))
+                socks.append(sock)
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no free port block")
+
+
+class Site(Deployment):
+    """A site.yml deployment with its own ports and Compose project."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, prefix=PREFIX)
+        self.project = f"{PREFIX}{os.getpid()}"
+        self.tunnel_base = free_port_block(8)
+        self.prometheus_port = free_port()
+        self.grafana_port = free_port()
+        self.api_port = free_port()
+        self.web_port = free_port()
+        self.results_dir = root / "jobs"
+        extra = {
+            "gpuops_tunnel_port_base": self.tunnel_base,
+            "observability_project_name": self.project,
+            "observability_prometheus_port": self.prometheus_port,
+            "observability_grafana_port": self.grafana_port,
+            "app_api_port": self.api_port,
+            "app_web_port": self.web_port,
+            "submit_results_dir": str(self.results_dir),
+        }
+        self.extra_file = root / "site-extra.json"
+        self.extra_file.write_text(json.dumps(extra))
+        self.extra = [*self.extra, "-e", f"@{self.extra_file}"]
+        self.stack_dir = self.state_dir / "stack"
+        self.tunnel_dir = self.state_dir / "local" / "tunnels"
+        self.prometheus = httpx.Client(base_url=f"http://127.0.0.1:{self.prometheus_port}", timeout=10)
+        self.first_run: subprocess.CompletedProcess | None = None
+        self.torn_down = False
+
+    # -- the stack --------------------------------------------------------------------------------------
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    @property
+    def token(self) -> str:
+        return (self.stack_dir / "api" / "token").read_text().strip()
+
+    def api_client(self, token: str | None = None) -> httpx.Client:
+        return httpx.Client(base_url=self.api_url, timeout=30,
+                            headers={"Authorization": f"Bearer {token if token is not None else self.token}"})
+
+    def query(self, expr: str, at: float | None = None) -> list:
+        params = {"query": expr, **({"time": str(at)} if at else {})}
+        answer = self.prometheus.get("/api/v1/query", params=params).json()
+        assert answer["status"] == "success", f"{expr!r}: {answer}"
+        return answer["data"]["result"]
+
+    def query_range(self, expr: str, start: float, end: float, step: float = 1) -> list:
+        answer = self.prometheus.get("/api/v1/query_range",
+                                     params={"query": expr, "start": start, "end": end, "step": step}).json()
+        assert answer["status"] == "success", f"{expr!r}: {answer}"
+        return answer["data"]["result"]
+
+    def stack_containers(self) -> list[str]:
+        return subprocess.run(
+            ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={self.project}"],
+            capture_output=True, text=True, check=True).stdout.split()
+
+    # -- pods and tunnels -------------------------------------------------------------------------------
+    def pod_list(self) -> list[dict]:
+        pods = sorted(self.pods().values(), key=lambda pod: pod["name"])
+        self.seen_ids.update(pod["id"] for pod in pods)
+        return pods
+
+    def tunnel_pid(self, pod_name: str) -> int | None:
+        path = self.tunnel_dir / f"gpuops-local-{pod_name}.pid"
+        try:
+            return int(path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def tunnel_pids(self) -> list[int]:
+        pids = []
+        for path in self.tunnel_dir.glob("*.pid") if self.tunnel_dir.is_dir() else []:
+            try:
+                pids.append(int(path.read_text().strip()))
+            except ValueError:
+                pass
+        return [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+
+    def controller_exec(self, command: str, check: bool = True) -> subprocess.CompletedProcess:
+        controller = next(pod for pod in self.pod_list() if pod["name"].endswith("-0"))
+        return self.pod_exec(controller["id"], command, check=check)
+
+    def site(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return self.playbook("./site.yml", *args, check=check)
+
+    def teardown(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = self.playbook("./teardown.yml", *args, check=check)
+        self.torn_down = result.returncode == 0
+        return result
+
+
+def children(pid: int) -> list[int]:
+    """Live child processes of pid."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] not in ("Z", "X"):
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory):
+    if not docker_available():
+        pytest.skip("needs a Docker engine (scripts/setup.sh)")
+    root = tmp_path_factory.mktemp("site")
+    deployment = Site(root)
+    try:
+        deployment.first_run = deployment.site(check=False)
+        deployment.pod_list()
+        yield deployment
+    finally:
+        if not deployment.torn_down:
+            deployment.teardown(check=False)
+        # Whatever failed: no tunnel, stack container or pod is left behind.
+        for pid in deployment.tunnel_pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for container in deployment.stack_containers():
+            subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
+        deployment.stop()
+
+
+@pytest.fixture(scope="session")
+def converged(site):
+    """The site, after a successful first site.yml (else every dependent test fails with its output)."""
+    result = site.first_run
+    assert result is not None and result.returncode == 0, (
+        f"site.yml failed ({result.returncode if result else 'not run'})\n"
+        f"--- stdout\n{result.stdout[-8000:] if result else ''}\n--- stderr\n{result.stderr[-3000:] if result else ''}"
+    )
+    return site
+
+
+def wait_until(probe, timeout: float, interval: float = 0.5):
+    """probe() until truthy; return (value, seconds it took) or (None, timeout)."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        try:
+            value = probe()
+        except (httpx.HTTPError, KeyError, IndexError, ValueError):
+            value = None
+        if value:
+            return value, time.monotonic() - start
+        time.sleep(interval)
+    return None, timeout
+
+
+__all__ = ["REPO", "VENV_BIN", "Site", "children", "run", "wait_until"]

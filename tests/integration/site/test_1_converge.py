@@ -1,0 +1,87 @@
+"""site.yml on a fresh local cloud: everything up in one command, then a second run changes nothing."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from tests.integration.helpers import recap
+
+pytestmark = pytest.mark.integration
+
+
+def test_first_run_succeeds_on_every_host(converged):
+    hosts = recap(converged.first_run.stdout)
+    assert {"localhost", f"{converged.prefix}-0", f"{converged.prefix}-1"} <= set(hosts)
+    assert all(counts["failed"] == 0 and counts["unreachable"] == 0 for counts in hosts.values()), hosts
+
+
+def test_smoke_job_completed_and_every_pod_reports_gpu_metrics(converged):
+    out = converged.first_run.stdout
+    assert re.search(r"Smoke job \d+ COMPLETED on ", out), out[-4000:]
+    pods = sorted(pod["name"] for pod in converged.pod_list())
+    for pod in pods:
+        assert converged.query(f'DCGM_FI_DEV_GPU_UTIL{{pod="{pod}"}}'), pod
+
+
+def test_summary_names_urls_credentials_and_next_commands(converged):
+    out = converged.first_run.stdout
+    assert f"Web app:     {converged.web_url}/" in out
+    assert f"API:         {converged.api_url}/docs" in out
+    assert f"Prometheus:  http://127.0.0.1:{converged.prometheus_port}/" in out
+    assert "Grafana:" in out
+    assert f"{converged.stack_dir}/api/token" in out
+    assert "submit_job.yml -e script=examples/hello.sh" in out
+    assert "teardown.yml" in out
+
+
+def test_the_token_is_shown_once_inside_the_url_to_open(converged):
+    token = converged.token
+    assert len(token) >= 32
+    assert converged.first_run.stdout.count(token) == 1
+    assert f"Open {converged.web_url}/#token={token}" in converged.first_run.stdout
+    assert (converged.stack_dir / "api" / "token").stat().st_mode & 0o777 == 0o600
+
+
+def test_every_url_answers(converged):
+    assert httpx.get(f"http://127.0.0.1:{converged.prometheus_port}/-/ready", timeout=10).status_code == 200
+    assert httpx.get(f"{converged.api_url}/healthz", timeout=10).status_code == 200
+    ready = httpx.get(f"{converged.api_url}/readyz", timeout=30)
+    assert ready.status_code == 200, ready.text
+    assert all(upstream["ok"] for upstream in ready.json()["upstreams"].values()), ready.json()
+    page = httpx.get(f"{converged.web_url}/", timeout=10)
+    assert page.status_code == 200 and '<div id="root">' in page.text
+    config = httpx.get(f"{converged.web_url}/config.js", timeout=10)
+    assert config.status_code == 200 and f'"apiBase": "{converged.api_url}"' in config.text
+    with converged.api_client() as api:
+        assert api.get("/api/v1/pods").status_code == 200
+
+
+def test_second_run_changes_nothing_on_any_host(converged):
+    result = converged.site()
+    hosts = recap(result.stdout)
+    assert hosts and all(counts["changed"] == 0 for counts in hosts.values()), hosts
+    assert converged.token not in result.stdout + result.stderr
+
+
+def test_check_mode_on_the_converged_site_changes_nothing(converged):
+    result = converged.site("--check")
+    hosts = recap(result.stdout)
+    assert hosts and all(counts["changed"] == 0 and counts["failed"] == 0 for counts in hosts.values()), hosts
+
+
+def test_one_stage_by_tag(converged):
+    result = converged.site("--tags", "tunnel")
+    assert "TASK [Keep the pod's tunnel open]" in result.stdout
+    assert "gpuops.platform.slurm" not in result.stdout
+    assert "gpuops.platform.observability" not in result.stdout
+    assert all(counts["changed"] == 0 for counts in recap(result.stdout).values())
+
+
+def test_submit_job_on_the_site(converged):
+    result = converged.playbook("./submit_job.yml", "-e", "script=examples/hello.sh", "-e", "gpus=1")
+    job_id = re.search(r"Submitted batch job (\d+)", result.stdout).group(1)
+    out = (converged.results_dir / job_id / f"slurm-{job_id}.out").read_text()
+    assert "hello from" in out and "CUDA_VISIBLE_DEVICES=0" in out

@@ -1,0 +1,230 @@
+"""Fake upstreams for the API's unit tests, answering with replies recorded from real ones.
+
+The replies are in tests/fixtures/api/ (tests/fixtures/api/record_api_fixtures.py
+records them from a real deployment: slurmrestd v0.0.38, the local cloud,
+Prometheus). Each fake is an httpx transport, so the API's own HTTP code runs
+unchanged; `down = True` makes it refuse connections, `timeout = True` time
+out, and `status_override` answer every request with that status.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+import jwt
+from gpuops_api.errors import UpstreamError
+from gpuops_api.upstreams.ssh import Tail
+
+REPO = Path(__file__).resolve().parents[3]
+FIXTURES = REPO / "tests" / "fixtures" / "api"
+SLURM_PREFIX = "/slurm/v0.0.38"
+
+
+def load(name: str) -> dict[str, Any]:
+    """A recorded reply: {"status": int, "body": JSON}."""
+    return json.loads((FIXTURES / name).read_text())
+
+
+INDEX: dict[str, Any] = json.loads((FIXTURES / "index.json").read_text())
+
+
+def recorded_job(kind: str) -> dict[str, Any]:
+    """The job record of one recorded job (completed, failed, cancelled, pending, running)."""
+    return load(f"slurm/job_{kind}.json")["body"]["jobs"][0]
+
+
+class FakeUpstream:
+    def __init__(self) -> None:
+        self.down = False
+        self.timeout = False
+        self.status_override: int | None = None
+        self.requests: list[httpx.Request] = []
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self._dispatch)
+
+    def _dispatch(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.down:
+            raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+        if self.timeout:
+            raise httpx.ReadTimeout("timed out", request=request)
+        if self.status_override is not None:
+            return httpx.Response(self.status_override, text="<html>upstream broke</html>")
+        return self.handle(request)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        raise NotImplementedError
+
+    @staticmethod
+    def reply(recorded: dict[str, Any]) -> httpx.Response:
+        return httpx.Response(recorded["status"], json=recorded["body"])
+
+
+class FakeSlurm(FakeUpstream):
+    """slurmrestd: checks each request's JWT as slurmrestd does, and serves the recorded jobs and nodes."""
+
+    def __init__(self, key: bytes, clock: Callable[[], float], user: str = "root") -> None:
+        super().__init__()
+        self.key = key
+        self.clock = clock
+        self.user = user
+        self.nodes_fixture = "slurm/nodes_busy.json"
+        self.tokens: list[dict[str, Any]] = []
+        self.submitted: list[dict[str, Any]] = []
+        self.cancelled: list[int] = []
+        # Every recorded job in its last recorded state, plus the running and pending ones.
+        self.jobs: dict[int, dict[str, Any]] = {}
+        for job in load("slurm/jobs.json")["body"]["jobs"]:
+            self.jobs[job["job_id"]] = job
+        self.use_busy_jobs()
+
+    def use_busy_jobs(self) -> None:
+        """The jobs as they were while the GPU job ran and another waited (RUNNING, PENDING)."""
+        for job in load("slurm/jobs_busy.json")["body"]["jobs"]:
+            self.jobs[job["job_id"]] = job
+
+    def use_final_jobs(self) -> None:
+        for job in load("slurm/jobs.json")["body"]["jobs"]:
+            self.jobs[job["job_id"]] = job
+
+    def _authorised(self, request: httpx.Request) -> bool:
+        if request.headers.get("X-SLURM-USER-NAME") != self.user:
+            return False
+        try:
+            # Times are checked against the app's clock below, not this machine's.
+            claims = jwt.decode(request.headers.get("X-SLURM-USER-TOKEN", ""), self.key, algorithms=["HS256"],
+                                options={"require": ["exp", "iat", "sun"], "verify_exp": False,
+                                         "verify_iat": False})
+        except jwt.PyJWTError:
+            return False
+        self.tokens.append(claims)
+        now = self.clock()
+        return claims["sun"] == self.user and claims["iat"] <= now < claims["exp"]
+
+    def _envelope(self, **extra: Any) -> dict[str, Any]:
+        body = copy.deepcopy(load("slurm/ping.json")["body"])
+        body.pop("pings")
+        return {**body, **extra}
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if not self._authorised(request):
+            return httpx.Response(401, text="Authentication failure")
+        path = request.url.path.removeprefix(SLURM_PREFIX)
+        if request.method == "GET" and path in ("/diag", "/ping"):
+            return self.reply(load(f"slurm{path}.json"))
+        if request.method == "GET" and path == "/nodes":
+            return self.reply(load(self.nodes_fixture))
+        if request.method == "GET" and path == "/jobs":
+            return httpx.Response(200, json=self._envelope(jobs=list(self.jobs.values())))
+        if request.method == "POST" and path == "/job/submit":
+            body = json.loads(request.content)
+            self.submitted.append(body)
+            job = body.get("job", {})
+            if job.get("partition") not in (None, "gpu"):
+                return self.reply(load("slurm/job_submit_bad_partition.json"))
+            gpus = re.fullmatch(r"gpu:(\d+)", job.get("gres", "gpu:0"))
+            if gpus is None or int(gpus.group(1)) > 2:
+                return self.reply(load("slurm/job_submit_too_many_gpus.json"))
+            return self.reply(load("slurm/job_submit.json"))
+        match = re.fullmatch(r"/job/(\d+)", path)
+        if match:
+            job_id = int(match.group(1))
+            known = job_id in self.jobs
+            if request.method == "GET":
+                if not known:
+                    return self.reply(load("slurm/job_unknown.json"))
+                return httpx.Response(200, json=self._envelope(jobs=[self.jobs[job_id]]))
+            if request.method == "DELETE":
+                if not known:
+                    return self.reply(load("slurm/job_cancel_unknown.json"))
+                self.cancelled.append(job_id)
+                return self.reply(load("slurm/job_cancel.json"))
+        return httpx.Response(404, text="Unable to find path")
+
+
+class FakeCloud(FakeUpstream):
+    """The cloud's REST API v1 with the recorded pods."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+        self.pods = {}
+        for name in ("cloud/pod_0.json", "cloud/pod_1.json"):
+            pod = load(name)["body"]
+            self.pods[pod["id"]] = pod
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.headers.get("Authorization") != f"Bearer {self.key}":
+            return self.reply(load("cloud/unauthorized.json"))
+        path = request.url.path.removeprefix("/v1")
+        if request.method == "GET" and path == "/pods":
+            return httpx.Response(200, json=list(self.pods.values()))
+        match = re.fullmatch(r"/pods/([^/]+)", path)
+        if request.method == "GET" and match:
+            pod = self.pods.get(match.group(1))
+            return httpx.Response(200, json=pod) if pod else self.reply(load("cloud/pod_unknown.json"))
+        return httpx.Response(404, json={"error": "not found", "message": "not found", "status": 404})
+
+
+class FakePrometheus(FakeUpstream):
+    """Prometheus answering the API's queries with the recorded results; other queries are bad data."""
+
+    def __init__(self, gpu_query: str, history_query: str) -> None:
+        super().__init__()
+        self.gpu_query = gpu_query
+        self.history_query = history_query
+        self.ranges: list[dict[str, str]] = []
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        params = {key: values[-1] for key, values in parse_qs(request.url.query.decode()).items()}
+        path = request.url.path
+        if path == "/-/ready":
+            return httpx.Response(200, text="Prometheus Server is Ready.\n")
+        if path == "/api/v1/query" and params.get("query") == self.gpu_query and "time" in params:
+            return self.reply(load("prometheus/query_gpus.json"))
+        if path == "/api/v1/query_range" and {"start", "end", "step"} <= set(params):
+            self.ranges.append(params)
+            query = params.get("query", "")
+            if query == self.history_query:
+                return self.reply(load("prometheus/query_range_gpus.json"))
+            job = re.fullmatch(re.escape(self.history_query[:-1]) + r',hpc_job="(\d+)"\}', query)
+            if job:
+                if int(job.group(1)) == INDEX["jobs"]["running"]:
+                    return self.reply(load("prometheus/query_range_job.json"))
+                return httpx.Response(200, json={"status": "success", "data": {"resultType": "matrix", "result": []}})
+        return self.reply(load("prometheus/query_bad.json"))
+
+
+class FakeSsh:
+    """Stands in for SSH: files by (alias, path); records every read."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.files: dict[tuple[str, str], str] = {}
+        self.reads: list[tuple[str, int, str, str, int]] = []
+
+    async def tail(self, host: str, port: int, alias: str, path: str, lines: int) -> Tail | None:
+        self.reads.append((host, port, alias, path, lines))
+        if self.down:
+            raise UpstreamError("ssh", f"cannot connect to {alias} ({host}:{port}) over SSH: Connection refused")
+        text = self.files.get((alias, path))
+        if text is None:
+            return None
+        rows = text.splitlines(keepends=True)
+        return Tail("".join(rows[-lines:]), min(lines, len(rows)), len(rows) > lines)
+
+
+def fixed_clock() -> float:
+    """One hour after the recorded controller pod last started (its uptime is then 3600 s)."""
+    started = load("cloud/pod_0.json")["body"]["lastStartedAt"]
+    return datetime.fromisoformat(started.replace("Z", "+00:00")).timestamp() + 3600
+

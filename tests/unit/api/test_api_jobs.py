@@ -1,0 +1,305 @@
+"""Jobs: Slurm's recorded records mapped to the API's view; submit, cancel, output, GPU series."""
+
+from __future__ import annotations
+
+import json
+
+import jwt
+import pytest
+from gpuops_api.slurmdata import exit_code, gpu_count, parse_job
+from gpuops_api.upstreams.slurm import TOKEN_LIFESPAN_SECONDS
+
+from .conftest import Env, TestClient
+from .fakes import INDEX, recorded_job
+
+JOBS = INDEX["jobs"]
+#: Where the recorded GPU job and the failing job ran (pod ids are the Slurm node names).
+HOST = recorded_job("completed")["batch_host"]
+FAILED_HOST = recorded_job("failed")["batch_host"]
+POD_NAMES = {pod_id: name for name, pod_id in INDEX["pods"].items()}
+
+
+def test_completed_gpu_job(client: TestClient, env: Env) -> None:
+    env.slurm.use_final_jobs()
+    job = client.get(f"/api/v1/jobs/{JOBS['completed']}").json()
+    raw = recorded_job("completed")
+    assert job == {
+        "id": JOBS["completed"], "name": "api-gpu-ok", "user": "root", "state": "COMPLETED", "reason": None,
+        "exit_code": 0, "nodes": HOST, "node_count": 1, "gpus": 1, "partition": "gpu",
+        "submit_time": raw["submit_time"], "start_time": raw["start_time"], "end_time": raw["end_time"],
+        "time_limit_minutes": 5, "stdout_path": f"/var/lib/gpuops/jobs/api/slurm-{JOBS['completed']}.out",
+        "batch_host": HOST,
+    }
+    assert job["start_time"] <= job["end_time"]
+
+
+def test_failed_job_reports_its_exit_code(client: TestClient) -> None:
+    job = client.get(f"/api/v1/jobs/{JOBS['failed']}").json()
+    assert recorded_job("failed")["exit_code"] == 3 << 8  # Slurm sends the raw wait status
+    assert (job["state"], job["exit_code"], job["reason"]) == ("FAILED", 3, "NonZeroExitCode")
+
+
+def test_cancelled_job_reports_the_signal(client: TestClient) -> None:
+    job = client.get(f"/api/v1/jobs/{JOBS['cancelled']}").json()
+    assert (job["state"], job["exit_code"]) == ("CANCELLED", 128 + 15)
+
+
+def test_pending_job_has_a_reason_and_no_times_yet(client: TestClient) -> None:
+    job = client.get(f"/api/v1/jobs/{JOBS['pending']}").json()
+    assert job["state"] == "PENDING" and job["reason"] == "Resources"
+    assert job["exit_code"] is None and job["start_time"] is None and job["end_time"] is None
+    assert job["batch_host"] is None and job["nodes"] == ""
+    assert (job["node_count"], job["gpus"]) == (2, 4)  # 2 GPUs per node on 2 nodes
+
+
+def test_running_job_has_no_end_or_exit_code_yet(client: TestClient) -> None:
+    job = client.get(f"/api/v1/jobs/{JOBS['running']}").json()
+    assert job["state"] == "RUNNING"
+    assert job["end_time"] is None and job["exit_code"] is None
+    assert job["start_time"] == recorded_job("running")["start_time"]
+    assert job["gpus"] == 1
+
+
+def test_unknown_job_is_404(client: TestClient) -> None:
+    response = client.get("/api/v1/jobs/999999")
+    assert response.status_code == 404
+    assert "999999" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("job_id", ["0", "-1", "abc", "4294967295", "99999999999999999999999"])
+def test_invalid_job_ids_are_422(client: TestClient, env: Env, job_id: str) -> None:
+    assert client.get(f"/api/v1/jobs/{job_id}").status_code == 422
+    assert not env.slurm.requests
+
+
+def test_list_is_newest_first_with_total(client: TestClient, env: Env) -> None:
+    body = client.get("/api/v1/jobs").json()
+    ids = [job["id"] for job in body["jobs"]]
+    assert ids == sorted(env.slurm.jobs, reverse=True)
+    assert body["total"] == len(env.slurm.jobs)
+
+
+def test_list_filters_by_state_case_insensitively(client: TestClient, env: Env) -> None:
+    expected = sorted((i for i, j in env.slurm.jobs.items() if j["job_state"] == "CANCELLED"), reverse=True)
+    assert expected
+    for state in ("CANCELLED", "cancelled", "Cancelled"):
+        body = client.get("/api/v1/jobs", params={"state": state}).json()
+        assert [job["id"] for job in body["jobs"]] == expected
+        assert body["total"] == len(expected)
+    running = client.get("/api/v1/jobs", params={"state": "RUNNING"}).json()
+    assert [job["id"] for job in running["jobs"]] == [JOBS["running"]]
+
+
+def test_list_filters_by_user(client: TestClient) -> None:
+    assert client.get("/api/v1/jobs", params={"user": "root"}).json()["total"] > 0
+    assert client.get("/api/v1/jobs", params={"user": "alice"}).json() == {"jobs": [], "total": 0}
+
+
+def test_list_paginates(client: TestClient, env: Env) -> None:
+    ids = sorted(env.slurm.jobs, reverse=True)
+    page = client.get("/api/v1/jobs", params={"limit": 2, "offset": 1}).json()
+    assert [job["id"] for job in page["jobs"]] == ids[1:3]
+    assert page["total"] == len(ids)
+    assert client.get("/api/v1/jobs", params={"offset": 1000}).json() == {"jobs": [], "total": len(ids)}
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"state": "SLEEPING"}, "query parameter 'state': 'SLEEPING' is not a Slurm job state"),
+    ({"limit": 0}, "query parameter 'limit'"),
+    ({"limit": 1001}, "query parameter 'limit'"),
+    ({"offset": -1}, "query parameter 'offset'"),
+    ({"user": "a b"}, "query parameter 'user'"),
+])
+def test_bad_list_parameters_are_422_with_a_message(client: TestClient, params: dict, message: str) -> None:
+    response = client.get("/api/v1/jobs", params=params)
+    assert response.status_code == 422
+    assert message in response.json()["detail"]
+
+
+def test_submit_sends_the_job_to_slurm(client: TestClient, env: Env) -> None:
+    response = client.post("/api/v1/jobs", json={"script": "#!/bin/bash\necho hi\n", "name": "train.v1_a-b",
+                                                 "nodes": 2, "gpus": 1, "time_limit_minutes": 30,
+                                                 "partition": "gpu"})
+    assert response.status_code == 201
+    assert response.json() == {"id": JOBS["running"]}  # what the recorded submission answered
+    assert env.slurm.submitted == [{"script": "#!/bin/bash\necho hi\n", "job": {
+        "name": "train.v1_a-b", "nodes": "2", "time_limit": 30, "partition": "gpu", "gres": "gpu:1",
+        "current_working_directory": "/var/lib/gpuops/jobs/api",
+        "standard_output": "/var/lib/gpuops/jobs/api/slurm-%j.out",
+        "environment": {"PATH": "/usr/local/bin:/usr/bin:/bin"},
+    }}]
+
+
+def test_submit_defaults_ask_for_no_gpu_and_no_partition(client: TestClient, env: Env) -> None:
+    assert client.post("/api/v1/jobs", json={"script": "#!/bin/sh\n", "name": "x"}).status_code == 201
+    job = env.slurm.submitted[0]["job"]
+    assert (job["nodes"], job["time_limit"]) == ("1", 60)
+    assert "gres" not in job and "partition" not in job
+
+
+def test_slurm_tokens_are_short_lived_hs256_for_the_configured_user(client: TestClient, env: Env) -> None:
+    client.get("/api/v1/jobs")
+    client.get("/api/v1/jobs")
+    first, second = env.slurm.tokens
+    for claims in (first, second):
+        assert set(claims) == {"exp", "iat", "sun"}
+        assert claims["sun"] == "root"
+        assert claims["iat"] == int(env.clock())
+        assert 0 < claims["exp"] - claims["iat"] <= TOKEN_LIFESPAN_SECONDS
+    token = env.slurm.requests[0].headers["X-SLURM-USER-TOKEN"]
+    assert jwt.get_unverified_header(token)["alg"] == "HS256"
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"partition": "nosuch"}, "Slurm refused the job: Invalid partition name specified"),
+    ({"gpus": 8}, "Slurm refused the job: Requested node configuration is not available"),
+])
+def test_slurm_refusals_are_400_with_slurms_reason(client: TestClient, body: dict, message: str) -> None:
+    response = client.post("/api/v1/jobs", json={"script": "#!/bin/sh\n", "name": "x", **body})
+    assert response.status_code == 400
+    assert response.json() == {"detail": message}
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"script": "echo no interpreter line"}, "body field 'script'"),
+    ({"script": ""}, "body field 'script'"),
+    ({"script": "#!/bin/sh\n\x00"}, "NUL"),
+    ({"script": "#!/bin/sh\n\ud800"}, "body field 'script'"),
+    ({"script": "#!" + "x" * (1024 * 1024)}, "body field 'script'"),
+    ({"name": ""}, "body field 'name'"),
+    ({"name": "a/b"}, "body field 'name'"),
+    ({"name": "x" * 65}, "body field 'name'"),
+    ({"nodes": 0}, "body field 'nodes'"),
+    ({"nodes": 65}, "body field 'nodes'"),
+    ({"gpus": -1}, "body field 'gpus'"),
+    ({"gpus": 65}, "body field 'gpus'"),
+    ({"time_limit_minutes": 0}, "body field 'time_limit_minutes'"),
+    ({"time_limit_minutes": 10081}, "body field 'time_limit_minutes'"),
+    ({"partition": "a b"}, "body field 'partition'"),
+    ({"nodes": "two"}, "body field 'nodes'"),
+])
+def test_bad_submissions_are_422_and_never_reach_slurm(client: TestClient, env: Env, body: dict, field: str) -> None:
+    # Sent as ASCII JSON, so that a lone surrogate travels as the escape "\\ud800".
+    content = json.dumps({"script": "#!/bin/sh\n", "name": "ok", **body}).encode()
+    response = client.post("/api/v1/jobs", content=content, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert field in response.json()["detail"]
+    assert not env.slurm.submitted
+
+
+def test_a_body_that_is_not_json_is_422(client: TestClient) -> None:
+    response = client.post("/api/v1/jobs", content=b"{nope", headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json() == {"detail": "body: the body is not valid JSON"}
+
+
+def test_cancel_a_running_job(client: TestClient, env: Env) -> None:
+    response = client.delete(f"/api/v1/jobs/{JOBS['running']}")
+    assert response.status_code == 202
+    assert response.json() == {"id": JOBS["running"], "cancelled": True}
+    assert env.slurm.cancelled == [JOBS["running"]]
+
+
+@pytest.mark.parametrize("kind", ["failed", "cancelled"])
+def test_cancel_a_finished_job_is_409(client: TestClient, env: Env, kind: str) -> None:
+    response = client.delete(f"/api/v1/jobs/{JOBS[kind]}")
+    assert response.status_code == 409
+    assert "already finished" in response.json()["detail"]
+    assert env.slurm.cancelled == []
+
+
+def test_cancel_an_unknown_job_is_404(client: TestClient, env: Env) -> None:
+    assert client.delete("/api/v1/jobs/999999").status_code == 404
+    assert env.slurm.cancelled == []
+
+
+def test_output_is_read_over_ssh_from_the_batch_host(client: TestClient, env: Env) -> None:
+    env.slurm.use_final_jobs()
+    pod = env.cloud.pods[HOST]
+    path = f"/var/lib/gpuops/jobs/api/slurm-{JOBS['completed']}.out"
+    env.ssh.files[(f"runpod-{HOST}", path)] = INDEX["completed_output"]
+    body = client.get(f"/api/v1/jobs/{JOBS['completed']}/output", params={"lines": 3}).json()
+    assert body == {"id": JOBS["completed"], "text": "line 39\nline 40\ndone\n", "lines": 3, "truncated": True}
+    assert env.ssh.reads == [(pod["publicIp"], pod["portMappings"]["22"], f"runpod-{HOST}", path, 3)]
+    whole = client.get(f"/api/v1/jobs/{JOBS['completed']}/output").json()
+    assert whole["text"] == INDEX["completed_output"] and whole["truncated"] is False
+
+
+def test_output_of_a_job_without_its_file_is_404(client: TestClient) -> None:
+    response = client.get(f"/api/v1/jobs/{JOBS['failed']}/output")
+    assert response.status_code == 404
+    assert "does not exist" in response.json()["detail"]
+
+
+def test_output_of_a_pending_job_is_409(client: TestClient, env: Env) -> None:
+    assert client.get(f"/api/v1/jobs/{JOBS['pending']}/output").status_code == 409
+    assert not env.ssh.reads
+
+
+def test_output_of_a_job_slurm_refused_to_place_is_404(client: TestClient, env: Env) -> None:
+    # A submission Slurm refuses still leaves a FAILED job (BadConstraints) that never ran anywhere.
+    env.slurm.use_final_jobs()
+    refused = next(i for i, j in env.slurm.jobs.items() if j["state_reason"] == "BadConstraints")
+    response = client.get(f"/api/v1/jobs/{refused}/output")
+    assert response.status_code == 404
+    assert "ended without running on a node (FAILED, BadConstraints)" in response.json()["detail"]
+    assert not env.ssh.reads
+
+
+def test_output_when_the_pod_has_no_ssh_address_is_503(client: TestClient, env: Env) -> None:
+    env.cloud.pods[FAILED_HOST] = {**env.cloud.pods[FAILED_HOST], "publicIp": None, "portMappings": None}
+    response = client.get(f"/api/v1/jobs/{JOBS['failed']}/output")
+    assert response.status_code == 503 and response.json()["upstream"] == "cloud"
+
+
+def test_output_from_a_host_that_is_not_a_pod_is_503(client: TestClient, env: Env) -> None:
+    env.slurm.jobs[JOBS["failed"]] = {**env.slurm.jobs[JOBS["failed"]], "batch_host": "somewhere-else"}
+    response = client.get(f"/api/v1/jobs/{JOBS['failed']}/output")
+    assert response.status_code == 503
+    assert "somewhere-else" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("lines", [0, 10001, "x"])
+def test_output_lines_are_bounded(client: TestClient, lines: object) -> None:
+    assert client.get(f"/api/v1/jobs/{JOBS['failed']}/output", params={"lines": lines}).status_code == 422
+
+
+def test_job_gpus_are_the_series_labelled_with_the_job(client: TestClient, env: Env) -> None:
+    body = client.get(f"/api/v1/jobs/{JOBS['running']}/gpus", params={"range": "30m"}).json()
+    assert body["series"]
+    assert {s["pod"] for s in body["series"]} == {POD_NAMES[recorded_job("running")["batch_host"]]}
+    assert len({s["gpu"] for s in body["series"]}) == 1
+    assert {s["metric"] for s in body["series"]} == {"util_percent", "mem_used_mib", "temp_c", "power_w"}
+    assert f'hpc_job="{JOBS["running"]}"' in env.prometheus.ranges[0]["query"]
+    other = client.get(f"/api/v1/jobs/{JOBS['failed']}/gpus").json()
+    assert other["series"] == []
+
+
+# -- the mapping itself ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("status", "code"), [(0, 0), (768, 3), (256 * 255, 255), (9, 137), (15, 143), (None, None)])
+def test_exit_code_decodes_the_wait_status(status: int | None, code: int | None) -> None:
+    assert exit_code(status) == code
+
+
+@pytest.mark.parametrize(("spec", "count"), [
+    ("gres:gpu:2", 2), ("gres/gpu=3", 3), ("gpu:a100:1(IDX:0)", 1), ("cpu=1,node=1,billing=1", None),
+    ("gpu:2(S:0),gpu:rtx:1", 3), ("gres:gpu", 1), ("", None), ("gres:gpuish:2", None),
+])
+def test_gpu_count_reads_tres_and_gres_strings(spec: str, count: int | None) -> None:
+    assert gpu_count(spec) == count
+
+
+def test_output_path_patterns_are_expanded() -> None:
+    raw = {**recorded_job("completed"), "standard_output": "/o/%x-%j-%u-%N-%5j-%%.out"}
+    job = parse_job(raw)
+    assert job.stdout_path == f"/o/api-gpu-ok-{JOBS['completed']}-root-{HOST}-{JOBS['completed']:05d}-%.out"
+    assert parse_job({**raw, "standard_output": "/plain/path"}).stdout_path == "/plain/path"
+    assert parse_job({**raw, "standard_output": ""}).stdout_path is None
+
+
+def test_a_job_record_of_the_wrong_shape_is_an_upstream_error(client: TestClient, env: Env) -> None:
+    env.slurm.jobs[JOBS["failed"]] = {**env.slurm.jobs[JOBS["failed"]], "node_count": "many"}
+    response = client.get("/api/v1/jobs")
+    assert response.status_code == 503 and response.json()["upstream"] == "slurmrestd"

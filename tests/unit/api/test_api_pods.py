@@ -1,0 +1,99 @@
+"""Pods: Terraform's outputs joined with the cloud's live view; uptime and cost."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from .conftest import Env, TestClient
+from .fakes import INDEX, load
+
+
+def _tf_pods(env: Env) -> dict:
+    return json.loads(env.settings.terraform_state_file.read_text())["outputs"]["pods"]["value"]
+
+
+def test_pods_join_terraform_and_the_cloud(client: TestClient, env: Env) -> None:
+    body = client.get("/api/v1/pods").json()
+    assert [pod["name"] for pod in body["pods"]] == sorted(INDEX["pods"])
+    controller = body["pods"][0]
+    recorded = load("cloud/pod_0.json")["body"]
+    assert controller == {
+        "name": "gpuopsapirec-0", "id": INDEX["pods"]["gpuopsapirec-0"], "status": "RUNNING", "role": "controller",
+        "gpu_type": "NVIDIA GeForce RTX 4090", "gpu_count": 2, "cost_per_hr": recorded["costPerHr"],
+        "uptime_seconds": 3600, "cost_so_far": recorded["costPerHr"], "public_ip": "127.0.0.1",
+        "ssh_port": recorded["portMappings"]["22"],
+    }
+    assert body["pods"][1]["role"] == "compute"
+    assert body["cost_per_hr_total"] == round(sum(pod["cost_per_hr"] for pod in body["pods"]), 4)
+
+
+def test_one_pod_by_name_and_404_for_others(client: TestClient) -> None:
+    assert client.get("/api/v1/pods/gpuopsapirec-1").json()["role"] == "compute"
+    response = client.get("/api/v1/pods/nosuchpod")
+    assert response.status_code == 404
+    assert "nosuchpod" in response.json()["detail"]
+    assert client.get("/api/v1/pods/bad%20name").status_code == 422
+
+
+def test_a_stopped_pod_has_no_uptime_and_costs_nothing_now(client: TestClient, env: Env) -> None:
+    pod_id = INDEX["pods"]["gpuopsapirec-1"]
+    env.cloud.pods[pod_id] = {**env.cloud.pods[pod_id], "desiredStatus": "EXITED", "publicIp": None,
+                              "portMappings": None}
+    body = client.get("/api/v1/pods").json()
+    stopped = body["pods"][1]
+    assert (stopped["status"], stopped["uptime_seconds"], stopped["cost_so_far"]) == ("EXITED", None, None)
+    assert (stopped["public_ip"], stopped["ssh_port"]) == (None, None)
+    assert body["cost_per_hr_total"] == body["pods"][0]["cost_per_hr"]
+
+
+def test_a_pod_the_cloud_no_longer_knows_is_terminated(client: TestClient, env: Env) -> None:
+    del env.cloud.pods[INDEX["pods"]["gpuopsapirec-1"]]
+    pod = client.get("/api/v1/pods/gpuopsapirec-1").json()
+    assert pod["status"] == "TERMINATED"
+    assert pod["cost_per_hr"] == _tf_pods(env)["gpuopsapirec-1"]["cost_per_hr"]
+
+
+def test_uptime_without_last_started_at_counts_from_first_sight(env: Env) -> None:
+    now = [env.clock()]
+    env.clock = lambda: now[0]
+    pod_id = INDEX["pods"]["gpuopsapirec-0"]
+    env.cloud.pods[pod_id] = {**env.cloud.pods[pod_id], "lastStartedAt": None, "costPerHr": "0.74"}
+    with TestClient(env.app()) as client:
+        client.headers.update(env.auth)
+        assert client.get("/api/v1/pods/gpuopsapirec-0").json()["uptime_seconds"] == 0
+        now[0] += 1800
+        pod = client.get("/api/v1/pods/gpuopsapirec-0").json()
+    assert (pod["uptime_seconds"], pod["cost_per_hr"], pod["cost_so_far"]) == (1800, 0.74, 0.37)
+
+
+def test_uptime_follows_the_clouds_last_start(client: TestClient, env: Env) -> None:
+    pod_id = INDEX["pods"]["gpuopsapirec-0"]
+    restarted = datetime.fromtimestamp(env.clock() - 60).astimezone().isoformat()
+    env.cloud.pods[pod_id] = {**env.cloud.pods[pod_id], "lastStartedAt": restarted}
+    assert client.get("/api/v1/pods/gpuopsapirec-0").json()["uptime_seconds"] == 60
+
+
+def test_uptime_reported_by_the_cloud_wins(client: TestClient, env: Env) -> None:
+    pod_id = INDEX["pods"]["gpuopsapirec-0"]
+    env.cloud.pods[pod_id] = {**env.cloud.pods[pod_id], "runtime": {"uptimeInSeconds": 7200}}
+    pod = client.get("/api/v1/pods/gpuopsapirec-0").json()
+    assert (pod["uptime_seconds"], pod["cost_so_far"]) == (7200, round(2 * pod["cost_per_hr"], 4))
+
+
+def test_the_state_file_is_read_again_when_it_changes(client: TestClient, env: Env) -> None:
+    state = json.loads(env.settings.terraform_state_file.read_text())
+    del state["outputs"]["pods"]["value"]["gpuopsapirec-1"]
+    env.settings.terraform_state_file.write_text(json.dumps(state, indent=4))
+    assert [pod["name"] for pod in client.get("/api/v1/pods").json()["pods"]] == ["gpuopsapirec-0"]
+
+
+def test_info_without_and_with_grafana(client: TestClient, env: Env) -> None:
+    assert client.get("/api/v1/info").json() == {"version": "0.1.0", "cloud": "local", "grafana_url": None,
+                                                  "dashboards": {}}
+    settings = env.settings.model_copy(update={"grafana_url": "http://127.0.0.1:3000"})
+    with TestClient(env.app(settings)) as other:
+        info = other.get("/api/v1/info", headers=env.auth).json()
+    assert info["dashboards"] == {"fleet": "http://127.0.0.1:3000/d/gpuops-gpu-fleet",
+                                  "jobs": "http://127.0.0.1:3000/d/gpuops-gpu-jobs",
+                                  "slurm": "http://127.0.0.1:3000/d/gpuops-slurm"}
