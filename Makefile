@@ -34,7 +34,7 @@ test-unit: ## Unit tests (no Docker needed)
 	$(BIN)/python -m pytest -m "not integration" tests/unit $(COLLECTION)/tests/unit
 
 test-integration: ## Integration tests on the local cloud (Docker, Terraform, SSH)
-	$(BIN)/python -m pytest -m integration tests/integration
+	$(BIN)/python -m pytest -m integration tests/integration tests/browser
 
 # Lint without the offline cloud.terraform redirect on the path: .ansible-lint
 # mocks the module, so lint judges the playbooks as with the real collection.
