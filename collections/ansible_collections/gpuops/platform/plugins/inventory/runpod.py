@@ -116,6 +116,13 @@ options:
     type: str
     choices: [error, warn]
     default: error
+  list_threshold:
+    description:
+      - With more pods to look up than this, the plugin asks for every pod in one C(GET /pods) per round and
+        C(GET /pods/{id}) only for a pod the list lacks, instead of one C(GET /pods/{id}) per pod.
+      - V(0) always lists.
+    type: int
+    default: 8
   wait_timeout:
     description:
       - Seconds to wait, for all pods together, until the API reports C(publicIp) and C(portMappings["22"]) of every pod.
@@ -360,9 +367,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 "%s must list exactly one pod with role 'controller' (for the group %s), found %d%s"
                 % (where, GROUP_CONTROLLER, len(controllers), (": " + ", ".join(controllers)) if controllers else ""))
 
-    def _get_pod(self, client, name, spec):
+    def _get_pod(self, client, name, spec, listed=None):
         try:
-            pod = client.get_pod(spec["id"])
+            pod = listed[spec["id"]] if listed and spec["id"] in listed else client.get_pod(spec["id"])
         except RunPodNotFound:
             raise PodUnavailable(
                 "pod %s (%s) is in the Terraform state but RunPod answered 404 at %s: it was deleted outside "
@@ -384,9 +391,15 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         pending = dict(specs)
         ready = {}
         while True:
+            listed = None
+            if len(pending) > self.get_option("list_threshold"):
+                try:
+                    listed = {pod.id: pod for pod in client.list_pods()}
+                except RunPodAPIError as err:
+                    raise AnsibleParserError(to_native(err)) from None
             for name in sorted(pending):
                 try:
-                    pod = self._get_pod(client, name, pending[name])
+                    pod = self._get_pod(client, name, pending[name], listed)
                 except PodUnavailable as err:
                     if self.get_option("unavailable_pods") != "warn":
                         raise

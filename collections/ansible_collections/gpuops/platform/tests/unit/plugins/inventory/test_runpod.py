@@ -642,3 +642,11 @@ def test_gpuops_cloud_extra_var_switches_to_the_other_clouds_configuration(site,
     extra_vars("gpuops_cloud=mars")
     message = parse_error(this)
     assert "gpuops_cloud is 'mars'" in message and "mars.yml" in message
+
+
+def test_many_pods_are_listed_in_one_request_per_round(site, all_running, pod_specs):
+    inventory, _plugin = parse(site.config(list_threshold=0), cache=False)
+    assert set(inventory.hosts) == set(pod_specs)
+    lists = [r for r in site.api.requests if r[0] == "GET" and r[1].split("?")[0] == "/v1/pods"]
+    assert len(lists) == 1
+    assert all(site.api.gets(spec["id"]) == 0 for spec in pod_specs.values())
