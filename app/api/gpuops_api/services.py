@@ -14,6 +14,7 @@ from .config import Settings
 from .fleet import Fleet
 from .secretfile import SecretFile
 from .upstreams.cloud import CloudClient
+from .upstreams.grafana import GrafanaProbe
 from .upstreams.http import HttpUpstream
 from .upstreams.prometheus import PrometheusClient
 from .upstreams.slurm import SlurmClient
@@ -33,12 +34,14 @@ class Services:
     cloud: CloudClient
     fleet: Fleet
     ssh: TailReader
+    grafana: GrafanaProbe
     clock: Callable[[], float]
     _https: tuple[HttpUpstream, ...]
 
     async def aclose(self) -> None:
         for http in self._https:
             await http.aclose()
+        await self.grafana.aclose()
 
 
 @dataclass
@@ -48,6 +51,7 @@ class Transports:
     prometheus: httpx.AsyncBaseTransport | None = None
     slurmrestd: httpx.AsyncBaseTransport | None = None
     cloud: httpx.AsyncBaseTransport | None = None
+    grafana: httpx.AsyncBaseTransport | None = None
 
 
 def build_services(settings: Settings, transports: Transports | None = None, ssh: TailReader | None = None,
@@ -66,6 +70,7 @@ def build_services(settings: Settings, transports: Transports | None = None, ssh
         cloud=cloud,
         fleet=Fleet(TerraformState(settings.terraform_state_file), cloud, clock),
         ssh=ssh or SshTail(settings.ssh_user, settings.ssh_private_key_file, settings.ssh_known_hosts_file, timeout),
+        grafana=GrafanaProbe(settings.grafana_url, timeout, transports.grafana),
         clock=clock,
         _https=(prom_http, slurm_http, cloud_http),
     )

@@ -69,6 +69,9 @@ class Site(Deployment):
             "app_api_port": self.api_port,
             "app_web_port": self.web_port,
             "submit_results_dir": str(self.results_dir),
+            # A data-centre GPU (simulated): it has every counter the dashboards show (HBM temperature,
+            # row remapping, NVLink), which consumer GPUs such as the default RTX 4090 lack.
+            "provision_gpu_type_id": "NVIDIA A100-SXM4-80GB",
         }
         self.extra_file = root / "site-extra.json"
         self.extra_file.write_text(json.dumps(extra))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -75,14 +76,21 @@ class Env:
     ssh: FakeSsh
     clock: Callable[[], float]
 
-    def app(self, settings: Settings | None = None) -> Any:
+    def app(self, settings: Settings | None = None, grafana: httpx.AsyncBaseTransport | None = None) -> Any:
         transports = Transports(prometheus=self.prometheus.transport(), slurmrestd=self.slurm.transport(),
-                                cloud=self.cloud.transport())
+                                cloud=self.cloud.transport(), grafana=grafana or _refused())
         return create_app(settings or self.settings, transports=transports, ssh=self.ssh, clock=self.clock)
 
     @property
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+
+def _refused() -> httpx.MockTransport:
+    """A Grafana that is not there (unit tests never touch the network)."""
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+    return httpx.MockTransport(refuse)
 
 
 def make_env(directory: Path, **overrides: Any) -> Env:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import httpx
+
 from .conftest import Env, TestClient
 from .fakes import INDEX, load
 
@@ -92,8 +94,15 @@ def test_info_without_and_with_grafana(client: TestClient, env: Env) -> None:
     assert client.get("/api/v1/info").json() == {"version": "0.1.0", "cloud": "local", "grafana_url": None,
                                                   "dashboards": {}}
     settings = env.settings.model_copy(update={"grafana_url": "http://127.0.0.1:3000"})
+    # Configured but not answering (offline: no Grafana image): no links.
     with TestClient(env.app(settings)) as other:
         info = other.get("/api/v1/info", headers=env.auth).json()
+    assert info["grafana_url"] is None and info["dashboards"] == {}
+    grafana_up = httpx.MockTransport(lambda request: httpx.Response(200 if request.url.path == "/api/health" else 404,
+                                                                    json={"database": "ok"}))
+    with TestClient(env.app(settings, grafana=grafana_up)) as other:
+        info = other.get("/api/v1/info", headers=env.auth).json()
+    assert info["grafana_url"] == "http://127.0.0.1:3000"
     assert info["dashboards"] == {"fleet": "http://127.0.0.1:3000/d/gpuops-gpu-fleet",
                                   "jobs": "http://127.0.0.1:3000/d/gpuops-gpu-jobs",
                                   "slurm": "http://127.0.0.1:3000/d/gpuops-slurm"}

@@ -15,9 +15,10 @@ router = APIRouter(tags=["info"])
 DASHBOARDS = {"fleet": "gpuops-gpu-fleet", "jobs": "gpuops-gpu-jobs", "slurm": "gpuops-slurm"}
 
 
-@router.get("/info", response_model=Info, summary="Version, cloud and dashboard links")
+@router.get("/info", response_model=Info, summary="Version, cloud and dashboard links (while Grafana answers)")
 async def info(svc: ServicesDep) -> dict[str, Any]:
-    grafana = svc.settings.grafana_url
+    # Links only while Grafana answers: offline, or when it is down, the app shows none.
+    grafana = svc.settings.grafana_url if await svc.grafana.available() else None
     return {
         "version": __version__,
         "cloud": svc.settings.cloud,
