@@ -36,7 +36,7 @@ def write_config(directory: Path, **overrides: Any) -> Path:
     (directory / "slurm_jwt_hs256.key").write_bytes(secrets.token_bytes(64))
     (directory / "cloud_api_key").write_text("test-cloud-key\n")
     (directory / "terraform").mkdir(exist_ok=True)
-    shutil.copy(FIXTURES / "terraform" / "terraform.tfstate", directory / "terraform" / "terraform.tfstate")
+    shutil.copy(FIXTURES / "terraform" / "outputs.json", directory / "terraform" / "terraform.tfstate")
     config = {
         "listen_host": "127.0.0.1",
         "listen_port": 8081,
