@@ -162,6 +162,15 @@ class AwxJob:
         self.result = None
 
     def run(self) -> ansible_runner.Runner:
+        # An AWX job's environment holds no ANSIBLE_* setting of the caller's (make exports
+        # ANSIBLE_CONFIG, which would make the job read the repository's ansible.cfg, not the project's).
+        saved = {name: os.environ.pop(name) for name in list(os.environ) if name.startswith("ANSIBLE_")}
+        try:
+            return self._run()
+        finally:
+            os.environ.update(saved)
+
+    def _run(self) -> ansible_runner.Runner:
         self.result = ansible_runner.run(
             private_data_dir=str(self.pdd),
             ident=str(self.id),

@@ -77,11 +77,12 @@ def test_inventory_without_state_says_to_provision_first(deployment):
     assert not inventory.get("gpu_pods", {}).get("hosts")
 
 
-def test_unknown_gpu_type_fails_with_the_api_message_and_creates_nothing(deployment):
+def test_unknown_gpu_type_is_refused_before_anything_is_created(deployment):
     result = deployment.playbook("provision.yml", "-e", '{"provision_gpu_type_id": "NVIDIA Bogus 9000"}', check=False)
     assert result.returncode != 0
-    assert "NVIDIA Bogus 9000" in result.stdout
-    assert deployment.api().get("/pods").json() == []
+    # Refused by the preflight, before the local cloud or Terraform is started.
+    assert "'NVIDIA Bogus 9000' is not a RunPod GPU type id" in result.stdout
+    assert not (deployment.state_dir / "local" / "terraform" / "terraform.tfstate").exists()
 
 
 def test_provision_creates_two_reachable_pods(deployment):

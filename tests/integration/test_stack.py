@@ -144,6 +144,8 @@ class Stack:
             "gpuops_state_dir": str(self.state_dir),
             "gpuops_tunnel_port_base": self.base,
             "observability_project_name": self.project,
+            # The observability role alone (fake pods have no Slurm for the app).
+            "app_enabled": False,
             "observability_prometheus_port": self.prometheus_port,
             "observability_grafana_port": self.grafana_port,
             "observability_extra_scrape_configs": [{
