@@ -225,8 +225,8 @@ def tunnel(session: SiteSession, runs: int, settle_s: float = 5, timeout_s: floa
         if len(ssh_pids) != 1:
             raise BenchError(f"autossh {autossh} has {len(ssh_pids)} children, expected one ssh: {ssh_pids}")
         _wait(lambda: _scraped_after(site, pod, time.time() - 15), 60, f"a recent successful scrape of {pod}")
-        killed = time.time()
         os.kill(ssh_pids[0], signal.SIGKILL)
+        killed = time.time()
         marks: dict[str, float | None] = {"ssh_respawned_s": None, "tunnel_answers_s": None, "scrape_seen_s": None}
         scrape_ts = None
         while time.time() - killed < timeout_s and marks["scrape_seen_s"] is None:
@@ -235,9 +235,12 @@ def tunnel(session: SiteSession, runs: int, settle_s: float = 5, timeout_s: floa
                 marks["ssh_respawned_s"] = now - killed
             if marks["tunnel_answers_s"] is None and marks["ssh_respawned_s"] is not None and _tunnel_answers(local_port):
                 marks["tunnel_answers_s"] = time.time() - killed
-            scrape_ts = _scraped_after(site, pod, killed)
-            if scrape_ts is not None:
+            # Only a scrape through the new ssh counts (one in flight at the kill may still land).
+            scrape_ts = _scraped_after(site, pod, killed) if marks["ssh_respawned_s"] is not None else None
+            if scrape_ts is not None and scrape_ts - killed >= marks["ssh_respawned_s"] - 0.25:
                 marks["scrape_seen_s"] = time.time() - killed
+            else:
+                scrape_ts = None
             time.sleep(0.2)
         if marks["scrape_seen_s"] is None:
             raise BenchError(f"no successful scrape of {pod} within {timeout_s}s of killing its tunnel's ssh")
