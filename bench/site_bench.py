@@ -197,10 +197,15 @@ def submit(session: SiteSession, runs: int) -> Result:
 # -- 4. tunnel -------------------------------------------------------------------------------------
 def _scraped_after(site: Site, pod: str, since: float) -> float | None:
     try:
-        result = site.query(f'timestamp(up{{job="gpu",pod="{pod}"}} == 1) > {since}')
+        # timestamp() of a plain selector is the sample's time (of an expression, the query's).
+        selector = f'up{{job="gpu",pod="{pod}"}}'
+        values, stamps = site.query(selector), site.query(f"timestamp({selector})")
     except (httpx.HTTPError, AssertionError, ValueError, KeyError):
         return None
-    return float(result[0]["value"][1]) if result else None
+    if not values or not stamps or float(values[0]["value"][1]) != 1:
+        return None
+    stamp = float(stamps[0]["value"][1])
+    return stamp if stamp > since else None
 
 
 def _tunnel_answers(port: int) -> bool:

@@ -27,21 +27,28 @@ UP_GPU = 'up{job="gpu"}'
 DASHBOARDS = REPO / "collections/ansible_collections/gpuops/platform/roles/observability/files/dashboards"
 
 
+def last_scrape(site, pod: str) -> tuple[float, float] | None:
+    """(time, value) of the pod's latest exporter scrape (`timestamp()` of a plain selector is the sample's)."""
+    selector = f'up{{job="gpu",pod="{pod}"}}'
+    values = site.query(selector)
+    stamps = site.query(f"timestamp({selector})")
+    if not values or not stamps:
+        return None
+    return float(stamps[0]["value"][1]), float(values[0]["value"][1])
+
+
 def gpu_up(site, pod: str, after: float | None = None) -> float | None:
     """Value of the pod's exporter `up`, or None when its last scrape is older than `after`."""
-    result = site.query(f'up{{job="gpu",pod="{pod}"}}')
-    if not result:
+    last = last_scrape(site, pod)
+    if last is None or (after is not None and last[0] < after):
         return None
-    stamp, value = result[0]["value"]
-    if after is not None and float(stamp) < after:
-        return None
-    return float(value)
+    return last[1]
 
 
 def scrape_after(site, pod: str, after: float) -> bool:
     """True when Prometheus scraped the pod successfully after `after` (unix time)."""
-    result = site.query(f'timestamp(up{{job="gpu",pod="{pod}"}} == 1)')
-    return bool(result) and float(result[0]["value"][1]) > after
+    last = last_scrape(site, pod)
+    return last is not None and last[0] > after and last[1] == 1
 
 
 def up_series(site, pod: str, start: float, end: float) -> list[float]:

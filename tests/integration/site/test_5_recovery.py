@@ -8,6 +8,7 @@ import pytest
 
 from tests.integration.helpers import recap
 from tests.integration.site.conftest import wait_until
+from tests.integration.site.test_2_metrics import scrape_after
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +36,6 @@ def test_interrupted_pod_is_recreated_rejoins_slurm_and_reports_metrics(converge
     assert "2" == site.controller_exec("srun -N2 hostname | sort -u | wc -l").stdout.strip()
     # Metrics back in Prometheus for the pod.
     since = time.time()
-    value, _ = wait_until(
-        lambda: site.query(f'timestamp(up{{job="gpu",pod="{victim}"}} == 1) > {since}'), 60)
+    value, _ = wait_until(lambda: scrape_after(site, victim, since), 60)
     assert value, f"{victim} ({new_id}) is not scraped again"
     assert site.query(f'DCGM_FI_DEV_GPU_UTIL{{pod="{victim}"}}')
