@@ -32,6 +32,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_port_block(size: int) -> int:
+    """An even base port with `size` free ports from it (for the tunnels' port formula)."""
+    for _ in range(200):
+        base = free_port() & ~1
+        socks = []
+        try:
+            for port in range(base, base + size):
+                sock = socket.socket()
+                sock.bind(("127.0.0.1", port))
+                socks.append(sock)
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no free block of ports")
+
+
 def run(cmd: list[str], check: bool = True, env: dict[str, str] | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run a command from the repository root; on failure show its output."""
     environ = dict(env if env is not None else os.environ)

@@ -30,7 +30,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.integration.helpers import REPO, VENV_BIN, docker_available, free_port, recap, run
+from tests.integration.helpers import REPO, VENV_BIN, docker_available, free_port, free_port_block, recap, run
 from tests.unit.test_observability_promql import substitute
 
 pytestmark = [
@@ -102,25 +102,6 @@ def serve(port: int, page) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
-
-
-def free_port_block(size: int) -> int:
-    """An even base port with `size` free ports from it."""
-    for _ in range(200):
-        base = free_port() & ~1
-        socks = []
-        try:
-            for port in range(base, base + size):
-                sock = socket.socket()
-                sock.bind(("127.0.0.1", port))
-                socks.append(sock)
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no free block of ports")
 
 
 class Stack:

@@ -23,30 +23,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.helpers import REPO, VENV_BIN, Deployment, docker_available, free_port, run
+from tests.integration.helpers import REPO, VENV_BIN, Deployment, docker_available, free_port, free_port_block, run
 
 PREFIX = "gpuopssite"
-
-
-def free_port_block(size: int) -> int:
-    """An even base port with `size` free ports from it."""
-    import socket
-
-    for _ in range(200):
-        base = free_port() & ~1
-        socks = []
-        try:
-            for port in range(base, base + size):
-                sock = socket.socket()
-                sock.bind(("127.0.0.1", port))
-                socks.append(sock)
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no free port block")
 
 
 class Site(Deployment):
