@@ -80,14 +80,7 @@ class SiteSession:
         result = site.teardown(check=False)
         if result.returncode != 0:
             stderr_note(f"site: teardown.yml exited {result.returncode}; removing what is left by hand")
-        for pid in site.tunnel_pids():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        for container in site.stack_containers():
-            subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
-        site.stop()
+        site.purge()
         say("site: torn down")
 
     # -- facts about the deployment ------------------------------------------------------------

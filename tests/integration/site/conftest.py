@@ -124,6 +124,17 @@ class Site(Deployment):
     def site(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return self.playbook("./site.yml", *args, check=check)
 
+    def purge(self) -> None:
+        """Whatever failed before: kill the tunnels, remove the stack's containers, stop the cloud and its pods."""
+        for pid in self.tunnel_pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for container in self.stack_containers():
+            subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
+        self.stop()
+
     def teardown(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         result = self.playbook("./teardown.yml", *args, check=check)
         self.torn_down = result.returncode == 0
@@ -159,14 +170,7 @@ def site(tmp_path_factory):
         if not deployment.torn_down:
             deployment.teardown(check=False)
         # Whatever failed: no tunnel, stack container or pod is left behind.
-        for pid in deployment.tunnel_pids():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        for container in deployment.stack_containers():
-            subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
-        deployment.stop()
+        deployment.purge()
 
 
 @pytest.fixture(scope="session")
