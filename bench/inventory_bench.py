@@ -3,7 +3,7 @@
 A local cloud with the memory backend (records only, no containers) holds the
 pods; a Terraform state file (format version 4) lists them in its `pods`
 output; `ansible-inventory --list` runs the gpuops.platform.runpod plugin on
-them, which calls `terraform output -json` once and `GET /v1/pods/{id}` once
+them, which calls `terraform output -json` once and `GET /v2/pods/{id}` once
 per pod. With `cache: true` (jsonfile) a warm call reads neither.
 """
 
@@ -38,7 +38,7 @@ class MemoryCloud:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"http://127.0.0.1:{self.port}/v2"
 
     @property
     def api_key_file(self) -> Path:
@@ -80,21 +80,21 @@ class MemoryCloud:
 
 
 def create_pods(cloud: MemoryCloud, count: int) -> dict[str, dict[str, Any]]:
-    """Create `count` pods through POST /v1/pods; return the Terraform `pods` output value for them."""
+    """Create `count` pods through POST /v2/pods; return the Terraform `pods` output value for them."""
     pods: dict[str, dict[str, Any]] = {}
     with cloud.client() as api:
         for index in range(count):
             name = f"{PREFIX}-{index:04d}"
             answer = api.post("/pods", json={
-                "name": name, "imageName": "gpuops/pod:bookworm", "gpuTypeIds": [GPU_TYPE],
-                "gpuCount": 1, "cloudType": "SECURE", "ports": ["22/tcp"],
+                "name": name, "image": "gpuops/pod:bookworm", "gpu": {"id": GPU_TYPE, "count": 1},
+                "cloud": "SECURE", "ports": ["22/tcp"],
             })
             if answer.status_code != 201:
-                raise BenchError(f"POST /v1/pods for {name} answered {answer.status_code}: {answer.text[:500]}")
+                raise BenchError(f"POST /v2/pods for {name} answered {answer.status_code}: {answer.text[:500]}")
             pod = answer.json()
             pods[name] = {
                 "id": pod["id"], "gpu_type_id": GPU_TYPE, "gpu_count": 1,
-                "cost_per_hr": pod.get("costPerHr") or 0.0, "role": "controller" if index == 0 else "compute",
+                "cost_per_hr": pod.get("cost") or 0.0, "role": "controller" if index == 0 else "compute",
             }
     return pods
 
@@ -211,7 +211,7 @@ def measure(root: Path, runs: int, sizes: tuple[int, ...] = SIZES) -> Result:
         table.notes = [
             f"ansible-inventory's own startup (`-i localhost,`, no plugin): {fmt_s(baseline['median_s'])} s median.",
             f"Pods on a memory-backend local cloud (`--ssh-ready-delay 0`); creating {max(sizes)} over HTTP took {created_s:.1f} s.",
-            "No cache: one `terraform output -json` plus one `GET /v1/pods/{id}` per pod, one after the other. "
+            "No cache: one `terraform output -json` plus one `GET /v2/pods/{id}` per pod, one after the other. "
             "Cached: jsonfile cache filled by the previous call; neither Terraform nor the API is asked.",
             "Per pod: the slope of the no-cache median between the smallest size and this one.",
         ]

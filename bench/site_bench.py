@@ -31,7 +31,7 @@ from bench.common import (
     summary,
     timed,
 )
-from tests.integration.helpers import VENV_BIN, run
+from tests.integration.helpers import VENV_BIN, host_key_alias, run
 from tests.integration.site.conftest import Site, children
 
 STAGES = ("provision", "slurm", "exporter", "tunnel", "stack", "smoke")
@@ -91,17 +91,17 @@ class SiteSession:
         (pod_id,) = [spec["id"] for spec in pods.values() if spec.get("role") == "controller"]
         with self.site.api() as api:
             pod = api.get(f"/pods/{pod_id}").json()
-        port = (pod.get("portMappings") or {}).get("22")
-        if not pod.get("publicIp") or not port:
-            raise BenchError(f"the controller pod {pod_id} has no publicIp/portMappings[22] yet: {pod}")
-        return {"id": pod_id, "host": pod["publicIp"], "port": int(port)}
+        direct = (pod.get("ssh") or {}).get("direct")
+        if not direct:
+            raise BenchError(f"the controller pod {pod_id} has no ssh.direct yet: {pod}")
+        return {"id": pod_id, "host": direct["host"], "port": int(direct["port"]), "alias": host_key_alias(pod)}
 
     def ssh_command(self, pod: dict[str, Any], command: str) -> list[str]:
-        """ssh as Ansible does (inventories/common.yml): pinned host key under runpod-<id>, the deployment's key."""
+        """ssh as Ansible does (inventories/common.yml): pinned host key under runpod-<id>-<start>, the deployment's key."""
         ssh_dir = self.site.state_dir / "local" / "ssh"
         return [
             "ssh", "-F", "none", "-i", str(ssh_dir / "id_ed25519"), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-            "-o", f"HostKeyAlias=runpod-{pod['id']}", "-o", f"UserKnownHostsFile={ssh_dir / 'known_hosts'}",
+            "-o", f"HostKeyAlias={pod['alias']}", "-o", f"UserKnownHostsFile={ssh_dir / 'known_hosts'}",
             "-o", "StrictHostKeyChecking=yes", "-p", str(pod["port"]), f"root@{pod['host']}", command,
         ]
 

@@ -1,55 +1,79 @@
-"""The HTTP API: RunPod's REST v1 under ``/v1``, fault injection under ``/_localcloud``.
+"""The HTTP API: RunPod's REST v2 under ``/v2``, fault injection under ``/_localcloud``.
 
 ``create_app`` builds a FastAPI app around a backend, a state directory and
-a clock. Every ``/v1`` and ``/_localcloud`` route needs
+a clock. Every ``/v2`` and ``/_localcloud`` route needs
 ``Authorization: Bearer <key from <state-dir>/api_key>``; ``/healthz`` does
-not. Every error answers ``{"error", "message", "status"}``; invalid input
-answers 400 (not FastAPI's 422) naming the field.
+not. ``/v1`` answers 410 Gone, as RunPod does since it retired v1.
+
+Bodies and query parameters are checked against RunPod's own OpenAPI
+(``localcloud/reference/runpod-rest-v2-openapi.json``, see ``spec.py``);
+every error is an RFC 9457 problem (``application/problem+json``).
+Authenticated ``/v2`` answers carry ``RateLimit`` and ``RateLimit-Policy``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Literal, TypeVar
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
-from starlette.datastructures import Headers
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from localcloud import catalog
+from localcloud import catalog, spec
 from localcloud.auth import check_bearer, ensure_api_key
 from localcloud.backends import BackendError, BackendUnavailable, PodBackend, make_backend
-from localcloud.clock import Clock, utc_now
+from localcloud.clock import Clock, iso_z, utc_now
 from localcloud.config import Settings
-from localcloud.errors import ApiError, BadRequest, bad_request_from, describe_validation_errors, error_body
-from localcloud.models import PodCreateInput, PodUpdateInput
+from localcloud.errors import PROBLEM_JSON, ApiError, BadRequest, NotFound, Unprocessable, problem
+from localcloud.faults import Faults, RequestFault
+from localcloud.models import CreatePod, PodActionRequest, UpdatePod, UpdateSshKeys
+from localcloud.ratelimit import RateLimiter
 from localcloud.records import PodRecord
-from localcloud.service import PodFilters, PodService
+from localcloud.service import PodService
 from localcloud.store import StateStore
 
 log = logging.getLogger(__name__)
-
-_AUTH_PREFIXES = ("/v1", "/_localcloud")
 M = TypeVar("M", bound=BaseModel)
 
+V1_GONE = (
+    "RunPod REST API v1 was retired and answers 410 Gone; use REST v2 under /v2 "
+    "(e.g. GET /v2/pods, POST /v2/pods/{id}/action)"
+)
 
-def create_app(settings: Settings, *, backend: PodBackend | None = None, clock: Clock = utc_now) -> FastAPI:
+
+def create_app(
+    settings: Settings,
+    *,
+    backend: PodBackend | None = None,
+    clock: Clock = utc_now,
+    rate_clock: Callable[[], float] = time.time,
+) -> FastAPI:
     """Build the app for ``settings``: load (or create) the API key, recover the pods.
 
     ``backend`` defaults to the one ``settings.backend`` names; ``clock`` lets
-    tests move time (the ready delay) without sleeping.
+    tests move time (the ready delay) without sleeping, ``rate_clock`` the
+    rate-limit windows.
     """
     api_key = ensure_api_key(settings.api_key_file)
     backend = backend or make_backend(settings)
     service = PodService(
-        backend, StateStore(settings.state_file, backend.name), clock=clock, ready_delay=settings.ssh_ready_delay
+        backend,
+        StateStore(settings.state_file, backend.name),
+        clock=clock,
+        ready_delay=settings.ssh_ready_delay,
+        stock=catalog.Stock(),
+        faults=Faults(),
     )
     service.recover()
 
@@ -62,35 +86,84 @@ def create_app(settings: Settings, *, backend: PodBackend | None = None, clock: 
     app.state.service = service
     app.state.settings = settings
     _install_error_handlers(app)
-
-    app.add_middleware(BearerAuth, api_key=api_key)
+    app.add_middleware(
+        Gateway, api_key=api_key, faults=service.faults, limiter=RateLimiter(settings.rate_limits, rate_clock)
+    )
     app.include_router(_health)
-    app.include_router(_pods)
+    app.include_router(_v2)
     app.include_router(_faults)
     return app
 
 
-class BearerAuth:
-    """ASGI middleware: every path under /v1 and /_localcloud needs ``Bearer <api key>``.
+# -- the gateway: v1 retired, auth, faults, rate limits ---------------------------
 
-    It runs before routing, so unknown paths under those prefixes answer 401
-    to strangers, not 404.
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
+class Gateway:
+    """ASGI middleware in front of every route.
+
+    ``/v1/...`` answers 410; ``/v2`` and ``/_localcloud`` need the bearer key
+    (401 before routing, so unknown paths answer 401 to strangers). For
+    ``/v2``: injected 429/403 faults, then the rate limiter, then the route,
+    whose answer gets the RateLimit headers.
     """
 
-    def __init__(self, app: ASGIApp, api_key: str) -> None:
+    def __init__(self, app: ASGIApp, api_key: str, faults: Faults, limiter: RateLimiter) -> None:
         self.app = app
         self.api_key = api_key
+        self.faults = faults
+        self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer 401 unless the request is exempt or carries the key."""
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if any(path == p or path.startswith(p + "/") for p in _AUTH_PREFIXES):
-            try:
-                check_bearer(Headers(scope=scope).get("authorization"), self.api_key)
-            except ApiError as exc:
-                await _error_response(exc.status, exc.message)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        """Answer 410/401/403/429 where due; else pass on, adding RateLimit headers to /v2 answers."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if _under(path, "/v1"):
+            await _problem_response(410, V1_GONE)(scope, receive, send)
+            return
+        if not (_under(path, "/v2") or _under(path, "/_localcloud")):
+            await self.app(scope, receive, send)
+            return
+        try:
+            check_bearer(Headers(scope=scope).get("authorization"), self.api_key)
+        except ApiError as exc:
+            await _problem_response(exc.status, exc.detail)(scope, receive, send)
+            return
+        if not _under(path, "/v2"):
+            await self.app(scope, receive, send)
+            return
+        headers = {"RateLimit-Policy": self.limiter.policy}
+        fault = self.faults.take_request_fault(scope["method"], path)
+        if fault is not None:
+            status, retry_after = fault
+            headers["RateLimit"] = self.limiter.peek()
+            if status == 429:
+                headers["Retry-After"] = str(retry_after)
+                detail = "rate limit exceeded for the minute window (injected by /_localcloud/faults/rate-limit)"
+            else:
+                detail = "access denied (injected by /_localcloud/faults/forbidden)"
+            await _problem_response(status, detail, headers=headers)(scope, receive, send)
+            return
+        decision = self.limiter.hit()
+        headers["RateLimit"] = decision.state
+        if not decision.allowed:
+            headers["Retry-After"] = str(decision.retry_after)
+            await _problem_response(429, "rate limit exceeded", headers=headers)(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                mutable = MutableHeaders(scope=message)
+                for name, value in headers.items():
+                    mutable[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def get_service(request: Request) -> PodService:
@@ -101,27 +174,41 @@ def get_service(request: Request) -> PodService:
 Service = Annotated[PodService, Depends(get_service)]
 
 
-def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
-    """FastAPI dependency factory: parse the body as JSON into ``model`` (strict), 400 on error."""
+async def json_body(request: Request, schema_name: str) -> Any:
+    """Read the body as JSON and check it against the spec's ``schema_name`` (400 unparsable, 422 invalid)."""
+    raw = await request.body()
+    if not raw.strip():
+        raise BadRequest("request body is required: a JSON object")
 
-    async def parse(request: Request) -> M:
-        raw = await request.body()
-        if not raw.strip():
-            raise BadRequest("request body is required: a JSON object")
-        try:
-            return model.model_validate_json(raw)
-        except ValidationError as exc:
-            raise bad_request_from(exc) from exc
+    def no_constants(name: str) -> Any:
+        raise ValueError(f"{name} is not valid JSON")
 
-    return parse
-
-
-def _pod_json(pod: BaseModel, status: int = 200) -> JSONResponse:
-    return JSONResponse(pod.model_dump(mode="json"), status_code=status)
+    try:
+        data = json.loads(raw, parse_constant=no_constants)
+    except ValueError as exc:
+        raise BadRequest(f"invalid JSON body: {exc}") from None
+    errors = spec.validate(schema_name, data)
+    if errors:
+        raise Unprocessable(errors)
+    return data
 
 
-def _internal_json(rec: PodRecord) -> JSONResponse:
-    return JSONResponse(rec.model_dump(mode="json"))
+def parse_model(model: type[M], data: Any) -> M:
+    """Build ``model`` from a body that passed the spec (a mismatch is still a 422)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Unprocessable(
+            [f"$.{'.'.join(map(str, e['loc']))}: {e['msg']}".replace("$.:", "$:") for e in exc.errors()]
+        ) from None
+
+
+def query(request: Request, path: str) -> dict[str, Any]:
+    """Parse the query parameters of operation ``path`` (422 when they break the spec)."""
+    values, errors = spec.parse_query(path, request.method, request.query_params)
+    if errors:
+        raise Unprocessable(errors, "Request parameter validation failed.")
+    return values
 
 
 # -- health ---------------------------------------------------------------
@@ -136,6 +223,7 @@ def healthz(service: Service, request: Request) -> dict[str, object]:
     return {
         "status": "ok",
         "service": "localcloud",
+        "api": "v2",
         "backend": service.backend.name,
         "pid": os.getpid(),
         "stateDir": str(settings.state_dir.resolve()),
@@ -143,85 +231,229 @@ def healthz(service: Service, request: Request) -> dict[str, object]:
     }
 
 
-# -- RunPod REST v1 ---------------------------------------------------------
+# -- RunPod REST v2 ---------------------------------------------------------
 
-_pods = APIRouter(prefix="/v1")
-
-
-@_pods.post("/pods", status_code=201)
-def create_pod(service: Service, body: Annotated[PodCreateInput, Depends(json_body(PodCreateInput))]) -> JSONResponse:
-    """Create a pod (201, the Pod)."""
-    return _pod_json(service.create(body), 201)
+_v2 = APIRouter(prefix="/v2")
 
 
-@_pods.get("/pods")
-def list_pods(
-    service: Service,
-    pod_id: Annotated[str | None, Query(alias="id")] = None,
-    name: Annotated[str | None, Query()] = None,
-    image_name: Annotated[str | None, Query(alias="imageName")] = None,
-    desired_status: Annotated[Literal["RUNNING", "EXITED", "TERMINATED"] | None, Query(alias="desiredStatus")] = None,
-    gpu_type_id: Annotated[list[str] | None, Query(alias="gpuTypeId")] = None,
-    data_center_id: Annotated[list[str] | None, Query(alias="dataCenterId")] = None,
-    compute_type: Annotated[Literal["GPU", "CPU"] | None, Query(alias="computeType")] = None,
-) -> JSONResponse:
-    """List pods, optionally filtered as RunPod's query parameters do."""
-    filters = PodFilters(
-        pod_id=pod_id,
-        name=name,
-        image_name=image_name,
-        desired_status=desired_status,
-        gpu_type_ids=tuple(gpu_type_id or ()),
-        data_center_ids=tuple(data_center_id or ()),
-        compute_type=compute_type,
-    )
-    return JSONResponse([p.model_dump(mode="json") for p in service.list_pods(filters)])
+@_v2.get("/pods")
+def list_pods(service: Service, request: Request) -> JSONResponse:
+    """List pods (``{"pods": [...]}``); the local cloud has no cluster pods to include."""
+    query(request, "/v2/pods")
+    return JSONResponse({"pods": service.list_pods()})
 
 
-@_pods.get("/pods/{pod_id}")
+@_v2.post("/pods", status_code=201)
+async def create_pod(service: Service, request: Request) -> JSONResponse:
+    """Create a pod (201, the Pod, PROVISIONING)."""
+    body = parse_model(CreatePod, await json_body(request, "CreatePodRequest"))
+    return JSONResponse(service.create(body), status_code=201)
+
+
+@_v2.get("/pods/{pod_id}")
 def get_pod(service: Service, pod_id: str) -> JSONResponse:
     """Return one pod (404 if unknown)."""
-    return _pod_json(service.get_pod(pod_id))
+    return JSONResponse(service.get_pod(pod_id))
 
 
-@_pods.patch("/pods/{pod_id}")
-@_pods.post("/pods/{pod_id}/update")
-def update_pod(
-    service: Service, pod_id: str, body: Annotated[PodUpdateInput, Depends(json_body(PodUpdateInput))]
-) -> JSONResponse:
-    """Update a pod; changing image, env, ports or disks resets it (new container)."""
-    return _pod_json(service.update(pod_id, body))
+@_v2.patch("/pods/{pod_id}")
+async def update_pod(service: Service, pod_id: str, request: Request) -> JSONResponse:
+    """Update a pod; changing image, args, disk, ports, env or mounts recreates its container."""
+    body = parse_model(UpdatePod, await json_body(request, "UpdatePodRequest"))
+    return JSONResponse(service.update(pod_id, body))
 
 
-@_pods.delete("/pods/{pod_id}", status_code=204)
+@_v2.delete("/pods/{pod_id}", status_code=204)
 def delete_pod(service: Service, pod_id: str) -> Response:
-    """Delete a pod (204; 404 if unknown)."""
+    """Terminate a pod (204; 404 if unknown)."""
     service.delete(pod_id)
     return Response(status_code=204)
 
 
-@_pods.post("/pods/{pod_id}/stop")
-def stop_pod(service: Service, pod_id: str) -> JSONResponse:
-    """Stop a pod (desiredStatus EXITED)."""
-    return _pod_json(service.stop(pod_id))
+@_v2.post("/pods/{pod_id}/action")
+async def pod_action(service: Service, pod_id: str, request: Request) -> Response:
+    """Start, stop, restart (200 with the pod) or terminate (204); 409 if not valid now."""
+    service.record(pod_id)  # 404 before 422 for an unknown pod
+    body = parse_model(PodActionRequest, await json_body(request, "PodActionRequest"))
+    pod = service.action(pod_id, body.action)
+    return Response(status_code=204) if pod is None else JSONResponse(pod)
 
 
-@_pods.post("/pods/{pod_id}/start")
-def start_pod(service: Service, pod_id: str) -> JSONResponse:
-    """Start a pod (desiredStatus RUNNING)."""
-    return _pod_json(service.start(pod_id))
+def _parse_time(value: str, what: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.split("/", 1)[0])
+    except ValueError:
+        raise Unprocessable([f"{what}: {value!r} is not an RFC 3339 date-time"]) from None
+    if moment.tzinfo is None:
+        raise Unprocessable([f"{what}: {value!r} has no time zone (e.g. 2026-06-01T12:00:00Z)"])
+    return moment
 
 
-@_pods.post("/pods/{pod_id}/restart")
-def restart_pod(service: Service, pod_id: str) -> JSONResponse:
-    """Restart a pod in place."""
-    return _pod_json(service.restart(pod_id))
+@_v2.get("/pods/{pod_id}/logs")
+def pod_logs(service: Service, pod_id: str, request: Request) -> Response:
+    """Return the pod's log backfill as Server-Sent Events (``source`` container and/or system), then end.
+
+    Each event: ``id: <ts>/<seq>`` and ``data: {"ts", "source", "line"}``.
+    The stream ends after the backfill; EventSource clients reconnect with
+    ``Last-Event-ID`` to get what came since.
+    """
+    service.record(pod_id)
+    params = query(request, "/v2/pods/{id}/logs")
+    since = _parse_time(params["since"], "query.since") if "since" in params else None
+    last_event = request.headers.get("last-event-id")
+    if last_event:
+        since = _parse_time(last_event, "header.Last-Event-ID")
+    tail = params.get("tail", 100) if since is None else 5000
+    lines = service.logs(pod_id, source=params.get("source"), tail=tail, since=since)
+    events = []
+    for seq, (source, line) in enumerate(lines, start=1):
+        stamp = iso_z(line.ts)
+        data = json.dumps({"ts": stamp, "source": source, "line": line.line})
+        events.append(f"id: {stamp}/{seq:012d}\ndata: {data}\n\n")
+    return Response(
+        "".join(events),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
-@_pods.post("/pods/{pod_id}/reset")
-def reset_pod(service: Service, pod_id: str) -> JSONResponse:
-    """Reset a pod (fresh container, same settings)."""
-    return _pod_json(service.reset(pod_id))
+# -- catalog ----------------------------------------------------------------------
+
+_AVAILABILITY_ONLY = ("product", "count", "cloud", "countryCodes", "cudaVersions", "minCudaVersion")
+
+
+def _gpu_query(request: Request, path: str) -> dict[str, Any]:
+    params = query(request, path)
+    wants = "AVAILABILITY" in params.get("include", [])
+    if wants and not params.get("product"):
+        raise BadRequest("product is required with include=AVAILABILITY (e.g. product=POD)")
+    stray = [name for name in _AVAILABILITY_ONLY if name in params and not wants]
+    if stray:
+        raise BadRequest(f"{', '.join(stray)} valid only with include=AVAILABILITY")
+    if params.get("cudaVersions") and "minCudaVersion" in params:
+        raise BadRequest("cudaVersions and minCudaVersion are mutually exclusive; send one")
+    return params
+
+
+def _gpu_json(gpu: catalog.GpuType, params: dict[str, Any], stock: catalog.Stock, *, single: bool) -> dict[str, Any]:
+    price: dict[str, float] = {"secure": gpu.secure_price, "community": gpu.community_price}
+    if gpu.pool:
+        price["serverless"] = round(gpu.secure_price * 1.5, 2)
+    out: dict[str, Any] = {
+        "id": gpu.id,
+        "name": gpu.name,
+        "pool": gpu.pool,
+        "manufacturer": gpu.manufacturer,
+        "memory": gpu.memory,
+        "secure": True,
+        "community": True,
+        "price": price,
+        "maxCount": {"secure": gpu.max_count_secure, "community": gpu.max_count_community},
+    }
+    if "AVAILABILITY" not in params.get("include", []):
+        return out
+    cloud = params.get("cloud", "SECURE")
+    countries = set(params.get("countryCodes", []))
+    centers = [
+        dc
+        for dc in catalog.DATA_CENTERS.values()
+        if dc.offers(gpu) and (not countries or catalog.COUNTRIES.get(dc.id) in countries)
+    ]
+    versions = list(catalog.CUDA_VERSIONS)
+    if params.get("cudaVersions"):
+        versions = [v for v in versions if v in params["cudaVersions"]]
+    if "minCudaVersion" in params:
+        floor = tuple(int(p) for p in params["minCudaVersion"].split("."))
+        versions = [v for v in versions if tuple(int(p) for p in v.split("."))[: len(floor)] >= floor]
+    level = stock.level(gpu.id)
+    if params.get("count", 1) > gpu.max_count(cloud) or not versions or not centers:
+        level = "NONE"
+    out["availability"] = level
+    if level != "NONE":
+        out["dataCenters"] = [{"id": dc.id, "name": dc.name, "availability": level} for dc in centers]
+    elif not single and countries and not centers:
+        return {}
+    if gpu.manufacturer == "NVIDIA":
+        out["cudaVersions"] = [{"version": v, "available": level != "NONE"} for v in versions]
+    return out
+
+
+@_v2.get("/catalog/gpus")
+def list_gpu_types(service: Service, request: Request) -> JSONResponse:
+    """List the GPU types with prices (and availability with include=AVAILABILITY&product=POD)."""
+    params = _gpu_query(request, "/v2/catalog/gpus")
+    gpus = [_gpu_json(g, params, service.stock, single=False) for g in catalog.GPU_TYPES.values()]
+    return JSONResponse({"gpus": [g for g in gpus if g]})
+
+
+@_v2.get("/catalog/gpus/{gpu_id}")
+def get_gpu_type(service: Service, gpu_id: str, request: Request) -> JSONResponse:
+    """Return one GPU type (404 if unknown)."""
+    params = _gpu_query(request, "/v2/catalog/gpus/{id}")
+    gpu = catalog.get_gpu_type(gpu_id)
+    if gpu is None:
+        raise NotFound(f"GPU type {gpu_id!r} not found")
+    return JSONResponse(_gpu_json(gpu, params, service.stock, single=True))
+
+
+def _dc_json(dc: catalog.DataCenter, params: dict[str, Any], stock: catalog.Stock) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": dc.id,
+        "name": dc.name,
+        "region": dc.region,
+        "globalNetwork": dc.global_network,
+        "networkVolumeTypes": list(dc.network_volume_types),
+        "compliance": list(dc.compliance),
+    }
+    if "GPU_AVAILABILITY" in params.get("include", []):
+        offered = [g for g in catalog.GPU_TYPES.values() if dc.offers(g)]
+        if offered:
+            out["gpuAvailability"] = [{"id": g.id, "name": g.name, "availability": stock.level(g.id)} for g in offered]
+    return out
+
+
+@_v2.get("/catalog/datacenters")
+def list_data_centers(service: Service, request: Request) -> JSONResponse:
+    """List the data centres (filters: regions, networkVolumeTypes, compliance, globalNetwork)."""
+    params = query(request, "/v2/catalog/datacenters")
+    regions = set(params.get("regions", []))
+    volumes = set(params.get("networkVolumeTypes", []))
+    compliance = set(params.get("compliance", []))
+    centers = [
+        dc
+        for dc in catalog.DATA_CENTERS.values()
+        if (not regions or dc.region in regions)
+        and volumes <= set(dc.network_volume_types)
+        and compliance <= set(dc.compliance)
+        and params.get("globalNetwork", dc.global_network) == dc.global_network
+    ]
+    return JSONResponse({"dataCenters": [_dc_json(dc, params, service.stock) for dc in centers]})
+
+
+@_v2.get("/catalog/datacenters/{dc_id}")
+def get_data_center(service: Service, dc_id: str, request: Request) -> JSONResponse:
+    """Return one data centre (404 if unknown)."""
+    params = query(request, "/v2/catalog/datacenters/{id}")
+    dc = catalog.DATA_CENTERS.get(dc_id)
+    if dc is None:
+        raise NotFound(f"data center {dc_id!r} not found")
+    return JSONResponse(_dc_json(dc, params, service.stock))
+
+
+# -- account ------------------------------------------------------------------------
+
+
+@_v2.get("/account/ssh-keys")
+def get_ssh_keys(service: Service) -> JSONResponse:
+    """Return the account's registered SSH public keys."""
+    return JSONResponse({"keys": service.ssh_keys()})
+
+
+@_v2.put("/account/ssh-keys")
+async def put_ssh_keys(service: Service, request: Request) -> JSONResponse:
+    """Replace the account's SSH public keys (startSsh puts them into pods created afterwards)."""
+    body = parse_model(UpdateSshKeys, await json_body(request, "UpdateSshKeysRequest"))
+    return JSONResponse({"keys": service.set_ssh_keys(body.keys)})
 
 
 # -- fault injection (not RunPod API) -----------------------------------------
@@ -229,38 +461,143 @@ def reset_pod(service: Service, pod_id: str) -> JSONResponse:
 _faults = APIRouter(prefix="/_localcloud")
 
 
-@_faults.get("/gpu-types")
-def gpu_types() -> list[dict[str, object]]:
-    """List the GPU catalog (RunPod ids, prices per GPU per hour)."""
-    return [
-        {
-            "id": g.id,
-            "displayName": g.display_name,
-            "memoryInGb": g.memory_in_gb,
-            "securePrice": g.secure_price,
-            "communityPrice": g.community_price,
-            "secureSpotPrice": g.secure_spot_price,
-            "communitySpotPrice": g.community_spot_price,
-        }
-        for g in catalog.GPU_TYPES.values()
-    ]
+class _FaultBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class RequestFaultBody(_FaultBody):
+    """``POST /_localcloud/faults/rate-limit`` and ``.../forbidden``."""
+
+    count: int = Field(1, ge=0)
+    retryAfter: int = Field(1, ge=0)  # noqa: N815 - JSON name
+    method: str | None = None
+    path: str | None = None
+
+
+class CountBody(_FaultBody):
+    """``POST /_localcloud/faults/capacity`` and ``.../provisioning``."""
+
+    count: int = Field(1, ge=0)
+
+
+class StuckBody(_FaultBody):
+    """``POST /_localcloud/pods/{id}/provisioning``."""
+
+    stuck: bool = True
+
+
+class ErrorBody(_FaultBody):
+    """``POST /_localcloud/pods/{id}/error``."""
+
+    detail: str = "container failed (injected by /_localcloud)"
+
+
+async def _fault_body(request: Request, model: type[M]) -> M:
+    raw = await request.body()
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        raise Unprocessable([f"$.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]) from None
+
+
+@_faults.get("/faults")
+def pending_faults(service: Service) -> dict[str, Any]:
+    """Return the pending faults."""
+    return service.faults.as_json()
+
+
+@_faults.delete("/faults", status_code=204)
+def clear_faults(service: Service) -> Response:
+    """Forget every pending fault and reset the stock table."""
+    service.faults.clear()
+    service.stock.reset()
+    return Response(status_code=204)
+
+
+@_faults.post("/faults/rate-limit")
+async def fault_rate_limit(service: Service, request: Request) -> dict[str, Any]:
+    """The next ``count`` /v2 requests (optionally only ``method`` and paths under ``path``) answer 429."""
+    body = await _fault_body(request, RequestFaultBody)
+    service.faults.set_rate_limit(RequestFault(body.count, body.retryAfter, body.method, body.path))
+    return service.faults.as_json()
+
+
+@_faults.post("/faults/forbidden")
+async def fault_forbidden(service: Service, request: Request) -> dict[str, Any]:
+    """The next ``count`` /v2 requests (optionally only ``method`` and paths under ``path``) answer 403."""
+    body = await _fault_body(request, RequestFaultBody)
+    service.faults.set_forbidden(RequestFault(body.count, body.retryAfter, body.method, body.path))
+    return service.faults.as_json()
+
+
+@_faults.post("/faults/capacity")
+async def fault_capacity(service: Service, request: Request) -> dict[str, Any]:
+    """The next ``count`` creates fail for lack of capacity (400, as RunPod answers it)."""
+    service.faults.set_capacity((await _fault_body(request, CountBody)).count)
+    return service.faults.as_json()
+
+
+@_faults.post("/faults/provisioning")
+async def fault_provisioning(service: Service, request: Request) -> dict[str, Any]:
+    """The next ``count`` created pods stay in PROVISIONING (until released or stopped)."""
+    service.faults.set_provisioning((await _fault_body(request, CountBody)).count)
+    return service.faults.as_json()
+
+
+@_faults.get("/stock")
+def get_stock(service: Service) -> dict[str, Any]:
+    """Return the availability level of every GPU type."""
+    return {"gpus": service.stock.table()}
+
+
+@_faults.put("/stock")
+async def put_stock(service: Service, request: Request) -> dict[str, Any]:
+    """Set availability levels: ``{"gpus": {"<gpu id>": "NONE"|"LOW"|"MEDIUM"|"HIGH"}}`` (merged)."""
+
+    class StockBody(_FaultBody):
+        gpus: dict[str, Literal["NONE", "LOW", "MEDIUM", "HIGH"]]
+
+    body = await _fault_body(request, StockBody)
+    unknown = [g for g in body.gpus if g not in catalog.GPU_TYPES]
+    if unknown:
+        raise BadRequest(f"gpus: unknown GPU type {', '.join(map(repr, unknown))} (GET /v2/catalog/gpus lists them)")
+    service.stock.set(dict(body.gpus))
+    return {"gpus": service.stock.table()}
+
+
+def _internal_json(rec: PodRecord) -> JSONResponse:
+    return JSONResponse(rec.model_dump(mode="json", exclude={"events", "injected_env"}))
 
 
 @_faults.get("/pods/{pod_id}")
 def pod_internals(service: Service, pod_id: str) -> JSONResponse:
-    """Return the local cloud's own record of a pod (host ports, private IP, networkCut, ...)."""
+    """Return the local cloud's own record of a pod (host ports, private and global IP, network_cut, ...)."""
     return _internal_json(service.record(pod_id))
 
 
 @_faults.post("/pods/{pod_id}/interrupt")
 def interrupt_pod(service: Service, pod_id: str) -> JSONResponse:
-    """Preempt a pod like a spot reclaim: killed, desiredStatus EXITED."""
+    """Kill a running pod as a host failure would: EXITED."""
     return _internal_json(service.interrupt(pod_id))
+
+
+@_faults.post("/pods/{pod_id}/error")
+async def error_pod(service: Service, pod_id: str, request: Request) -> JSONResponse:
+    """Put a pod into ERROR (its container killed)."""
+    service.record(pod_id)
+    return _internal_json(service.set_error(pod_id, (await _fault_body(request, ErrorBody)).detail))
+
+
+@_faults.post("/pods/{pod_id}/provisioning")
+async def stuck_pod(service: Service, pod_id: str, request: Request) -> JSONResponse:
+    """Hold a pod in PROVISIONING (``{"stuck": true}``) or release it (``{"stuck": false}``)."""
+    service.record(pod_id)
+    return _internal_json(service.set_stuck(pod_id, stuck=(await _fault_body(request, StuckBody)).stuck))
 
 
 @_faults.post("/pods/{pod_id}/network/cut")
 def cut_network(service: Service, pod_id: str) -> JSONResponse:
-    """Cut a pod off: its published ports and the private network stop answering."""
+    """Cut a pod off: its published ports and private networks stop answering."""
     return _internal_json(service.set_network(pod_id, cut=True))
 
 
@@ -273,36 +610,39 @@ def restore_network(service: Service, pod_id: str) -> JSONResponse:
 # -- errors -----------------------------------------------------------------
 
 
-def _error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse(error_body(status, message), status_code=status)
+def _problem_response(
+    status: int, detail: str, errors: list[str] | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(problem(status, detail, errors), status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return _error_response(exc.status, exc.message)
+        return _problem_response(exc.status, exc.detail, exc.errors)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error_response(400, describe_validation_errors(list(exc.errors())))
+        errors = [f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in exc.errors()]
+        return _problem_response(422, "Request validation failed.", errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
-            message = f"not found: {request.method} {request.url.path}"
+            detail = f"not found: {request.method} {request.url.path}"
         elif exc.status_code == 405:
-            message = f"method {request.method} not allowed on {request.url.path}"
+            detail = f"method {request.method} not allowed on {request.url.path}"
         else:
-            message = str(exc.detail)
-        return _error_response(exc.status_code, message)
+            detail = str(exc.detail)
+        return _problem_response(exc.status_code, detail, headers=dict(exc.headers or {}))
 
     @app.exception_handler(BackendError)
     async def backend_error(_: Request, exc: BackendError) -> JSONResponse:
         status = 503 if isinstance(exc, BackendUnavailable) else 500
         log.error("backend error", extra={"fields": {"error": str(exc)}})
-        return _error_response(status, str(exc))
+        return _problem_response(status, str(exc))
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
-        return _error_response(500, f"internal error: {type(exc).__name__}")
+        return _problem_response(500, f"internal error: {type(exc).__name__}")

@@ -36,7 +36,7 @@ def ensure_api_key(path: Path) -> str:
 def check_bearer(authorization: str | None, api_key: str) -> None:
     """Raise Unauthorized unless ``authorization`` is ``Bearer <api_key>``."""
     if not authorization:
-        raise Unauthorized("Unauthorized: missing Authorization header (expected 'Bearer <API key>')")
+        raise Unauthorized("missing bearer token: send the header 'Authorization: Bearer <API key>'")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), api_key.encode()):
-        raise Unauthorized("Unauthorized: invalid API key")
+        raise Unauthorized("invalid bearer token: the API key is wrong")

@@ -93,21 +93,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--ssh-ready-delay",
         type=_seconds,
         default=config.DEFAULT_SSH_READY_DELAY,
-        help="seconds after a pod starts before publicIp/portMappings appear (default: %(default)s)",
+        help="seconds after a pod starts before it is RUNNING with ssh.direct (default: %(default)s)",
     )
     common.add_argument(
         "--pod-image-default",
         type=_non_empty,
         default=config.DEFAULT_POD_IMAGE,
-        help="image run when a pod's imageName is not in the local Docker engine (default: %(default)s)",
+        help="image run when a pod's image is not in the local Docker engine (default: %(default)s)",
     )
     common.add_argument(
-        "--network", type=_docker_name, default=config.DEFAULT_NETWORK, help="private Docker network of the pods"
+        "--pytorch-standin-image",
+        type=_non_empty,
+        default=config.DEFAULT_PYTORCH_STANDIN_IMAGE,
+        help="image run for a runpod/pytorch:* image the engine lacks, when present (default: %(default)s)",
+    )
+    common.add_argument(
+        "--network",
+        type=_docker_name,
+        default=config.DEFAULT_NETWORK,
+        help="Docker network of the pods (isolated; global-networking pods also join <network>-global)",
     )
     common.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
 
     parser = argparse.ArgumentParser(
-        prog="python -m localcloud", description="A local stand-in for RunPod's REST API v1 with Docker pods."
+        prog="python -m localcloud", description="A local stand-in for RunPod's REST API v2 with Docker pods."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="{serve,start,stop,status}")
     commands.add_parser("serve", parents=[common], help="run the server in the foreground")
@@ -132,6 +141,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         backend=args.backend,
         ssh_ready_delay=args.ssh_ready_delay,
         pod_image_default=args.pod_image_default,
+        pytorch_standin_image=args.pytorch_standin_image,
         network=args.network,
     )
 

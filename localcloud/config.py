@@ -17,6 +17,10 @@ DEFAULT_BACKEND: BackendName = "docker"
 DEFAULT_SSH_READY_DELAY = 3.0
 DEFAULT_POD_IMAGE = "gpuops/pod:bookworm"
 DEFAULT_NETWORK = "gpuops-localcloud"
+#: What a ``runpod/pytorch:*`` image runs when the engine lacks it (built by images/runpod-pytorch-standin).
+DEFAULT_PYTORCH_STANDIN_IMAGE = "gpuops/runpod-pytorch-standin:latest"
+#: Requests per window (minute, hour, day) one API key may make, announced in ``RateLimit-Policy``.
+DEFAULT_RATE_LIMITS = (6000, 100_000, 1_000_000)
 #: Host ports handed out for published pod ports (below Linux's ephemeral range).
 DEFAULT_HOST_PORT_RANGE = (20000, 32000)
 
@@ -36,6 +40,8 @@ class Settings:
     pod_image_default: str = DEFAULT_POD_IMAGE
     network: str = DEFAULT_NETWORK
     host_port_range: tuple[int, int] = DEFAULT_HOST_PORT_RANGE
+    pytorch_standin_image: str = DEFAULT_PYTORCH_STANDIN_IMAGE
+    rate_limits: tuple[int, int, int] = DEFAULT_RATE_LIMITS
 
     @property
     def api_key_file(self) -> Path:
@@ -64,9 +70,14 @@ class Settings:
 
     @property
     def url(self) -> str:
-        """The REST base URL clients use, e.g. ``http://127.0.0.1:8765/v1``."""
+        """The REST base URL clients use, e.g. ``http://127.0.0.1:8765/v2``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/v1"
+        return f"http://{host}:{self.port}/v2"
+
+    @property
+    def global_network(self) -> str:
+        """The Docker network of global-networking pods (``<network>-global``)."""
+        return f"{self.network}-global"
 
     @property
     def cloud_id(self) -> str:

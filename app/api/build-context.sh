@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Assemble the Docker build context of the gpuops API image in DIR:
 #   DIR/Dockerfile         (images/api/Dockerfile)
-#   DIR/gpuops_api/        (the package)
+#   DIR/gpuops_api/        (the package; gpuops_api/upstreams/_runpod_api.py is the
+#                          collection's RunPod client, a link in the checkout,
+#                          copied here as a file: one source for both)
 #   DIR/requirements.txt   (app/api/requirements.txt: every runtime dependency, pinned)
 #   DIR/wheels/            (those pins as wheels for CPython 3.11 on x86_64 Linux)
 # Wheels are downloaded on this machine (it reaches PyPI; docker build does not),
@@ -24,8 +26,12 @@ install -m 0644 "$root/images/api/Dockerfile" "$ctx/Dockerfile"
 install -m 0644 "$here/requirements.txt" "$ctx/requirements.txt"
 rm -rf "$ctx/gpuops_api"
 mkdir -p "$ctx/gpuops_api"
-(cd "$here" && find gpuops_api -name '__pycache__' -prune -o -type f -name '*.py' -print) |
+(cd "$here" && find gpuops_api -name '__pycache__' -prune -o \( -type f -o -type l \) -name '*.py' -print) |
   while read -r file; do install -D -m 0644 "$here/$file" "$ctx/$file"; done
+# The RunPod client must be the collection's file, byte for byte (the link resolves to it).
+client=collections/ansible_collections/gpuops/platform/plugins/module_utils/_runpod_api.py
+cmp -s "$root/$client" "$ctx/gpuops_api/upstreams/_runpod_api.py" ||
+  { echo "$0: gpuops_api/upstreams/_runpod_api.py in $ctx is not $client" >&2; exit 1; }
 
 # name==version -> the wheel file name prefix (PEP 427: name normalised to lower case and _).
 wanted() {

@@ -21,6 +21,7 @@ def make_backend(settings: Settings) -> PodBackend:
             network=settings.network,
             cloud_id=settings.cloud_id,
             default_image=settings.pod_image_default,
+            pytorch_standin_image=settings.pytorch_standin_image,
             host_port_range=settings.host_port_range,
         )
     raise ValueError(f"unknown backend {settings.backend!r}; choose docker or memory")

@@ -6,9 +6,11 @@ solely for the local cloud (``localcloud``), through ``dev_overrides`` in a
 generated Terraform CLI config (see :mod:`localcloud.tfprovider.install`);
 production runs use the real, pinned ``runpod/runpod`` provider.
 
-It implements one resource, ``runpod_pod``, with the official provider's
-attribute names and types, on RunPod's REST API v1 (``RUNPOD_BASE_URL``,
-default ``https://rest.runpod.io/v1``, authenticated by ``RUNPOD_API_KEY``).
+It implements one resource, ``runpod_pod``, with the 2.x provider's attribute
+names, types and replacement rules (see
+``terraform/runpod/reference/runpod_pod-2.x.schema.json``), on RunPod's REST
+API v2 (``RUNPOD_API_BASE_URL``, default ``https://api.runpod.io``, paths
+under ``/v2``, authenticated by ``RUNPOD_API_KEY``).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from __future__ import annotations
 PROVIDER_ADDRESS = "registry.terraform.io/runpod/runpod"
 """The full address Terraform knows the provider by."""
 
-DEFAULT_BASE_URL = "https://rest.runpod.io/v1"
-"""RunPod's REST API v1, used when ``RUNPOD_BASE_URL`` is not set."""
+DEFAULT_BASE_URL = "https://api.runpod.io"
+"""RunPod's API host, used when neither ``base_url`` nor ``RUNPOD_API_BASE_URL`` is set (paths under ``/v2``)."""
 
 EXECUTABLE_NAME = "terraform-provider-runpod"
 """File name Terraform looks for in a ``dev_overrides`` directory."""

@@ -1,22 +1,56 @@
-"""Translation between ``runpod_pod`` state (snake_case) and RunPod REST v1 pods (camelCase).
+"""Translation between ``runpod_pod`` state (snake_case, 2.x names) and RunPod REST v2 pods (camelCase).
 
 Pure functions, no I/O. Where the API reports a value that means the same as
-what the state already holds (the same ports or env in another order), the
-state's spelling is kept, so a refresh never shows a change that is not one.
+what the state already holds (the same ports in another order), the state's
+spelling is kept, so a refresh never shows a change that is not one.
 """
 
 from __future__ import annotations
 
-import shlex
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Optional
 
 from msgpack import ExtType
 from tf.types import Unknown
 
 from localcloud.tfprovider.client import Pod
-from localcloud.tfprovider.pod_schema import ATTRIBUTE_NAMES, OPTIONAL_ONLY
+from localcloud.tfprovider.pod_schema import ATTRIBUTE_NAMES, BY_NAME
 
 State = dict[str, Any]
+
+# Create-time arguments the v2 read does not return (the docs name these eight,
+# plus env and vcpu_count): the state keeps what was configured.
+NOT_READ = frozenset(
+    {
+        "env",
+        "vcpu_count",
+        "template_id",
+        "start_ssh",
+        "start_jupyter",
+        "allowed_cuda_versions",
+        "min_cuda_version",
+        "min_ram_per_gpu",
+        "min_vcpu_count_per_gpu",
+        "data_center_ids",
+    }
+)
+
+# Arguments PATCH /v2/pods/{id} changes (UpdatePodRequest): attribute -> API field.
+PATCHABLE = {
+    "name": "name",
+    "image": "image",
+    "args": "args",
+    "disk": "disk",
+    "ports": "ports",
+    "env": "env",
+    "registry": "registry",
+    "global_networking": "globalNetworking",
+}
+
+# A change to any of these restarts the pod on RunPod: its status and cost are unknown until applied.
+RESETS_POD = frozenset({"image", "args", "disk", "ports", "env", "registry", "global_networking", "desired_state"})
+
+UNSUPPORTED = ("min_ram_per_gpu", "min_vcpu_count_per_gpu")
+"""2.x arguments with no field in the vendored v2 OpenAPI: the stand-in refuses them."""
 
 
 def is_unknown(value: Any) -> bool:
@@ -34,36 +68,14 @@ def is_set(value: Any) -> bool:
     return value is not None and not is_unknown(value)
 
 
-def split_ports(ports: Optional[str]) -> list[str]:
-    """``"22/tcp, 8888/http"`` -> ``["22/tcp", "8888/http"]``."""
-    if not ports:
-        return []
-    return [p.strip() for p in ports.split(",") if p.strip()]
-
-
-def env_to_dict(env: Optional[Iterable[str]]) -> dict[str, str]:
-    """``["A=1", "B=x=y"]`` -> ``{"A": "1", "B": "x=y"}`` (split at the first ``=``)."""
-    result: dict[str, str] = {}
-    for item in env or []:
-        key, _, value = item.partition("=")
-        result[key] = value
-    return result
-
-
-def env_to_list(env: Optional[dict[str, Any]]) -> list[str]:
-    """``{"B": "2", "A": "1"}`` -> ``["A=1", "B=2"]`` (sorted by key, so stable)."""
-    return [f"{k}={'' if v is None else v}" for k, v in sorted((env or {}).items())]
-
-
-def _number(value: Any) -> Any:
+def number(value: Any) -> Any:
     """Whole floats as ints (``20.0`` -> ``20``); other values as they are."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
 
 
-def _to_float(value: Any) -> Optional[float]:
-    """A number or numeric string as float; ``None`` when it is neither."""
+def _float(value: Any) -> Optional[float]:
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -72,154 +84,136 @@ def _to_float(value: Any) -> Optional[float]:
         return None
 
 
-def pod_type(interruptible: Optional[bool]) -> Optional[str]:
-    """RunPod's ``interruptible`` flag as the provider's ``type``."""
-    if interruptible is None:
-        return None
-    return "SPOT" if interruptible else "ON_DEMAND"
-
-
-def _start_cmd(state: State) -> Optional[list[str]]:
-    """``docker_start_cmd`` if set, else ``docker_args`` split like a shell would."""
-    if is_set(state.get("docker_start_cmd")):
-        return list(state["docker_start_cmd"])
-    if is_set(state.get("docker_args")) and state["docker_args"].strip():
-        return shlex.split(state["docker_args"])
+def mounts_body(state: State) -> Optional[dict[str, Any]]:
+    """``mounts`` of a create body: a persistent volume or network volumes, else ``None``."""
+    persistent = state.get("persistent_volume")
+    if is_set(persistent):
+        return {"persistent": {"size": number(persistent["size"]), "path": persistent["path"]}}
+    network = state.get("network_volumes")
+    if is_set(network) and network:
+        return {"network": [{"volumeId": v["volume_id"], "path": v["path"]} for v in network]}
     return None
 
 
-# Arguments that PATCH /pods/{id} can change: attribute -> (API field, converter).
-_UPDATABLE: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    "name": ("name", str),
-    "image_name": ("imageName", str),
-    "container_disk_in_gb": ("containerDiskInGb", _number),
-    "volume_in_gb": ("volumeInGb", _number),
-    "volume_mount_path": ("volumeMountPath", str),
-    "ports": ("ports", split_ports),
-    "env": ("env", env_to_dict),
-    "docker_entrypoint": ("dockerEntrypoint", list),
-}
-
-
 def create_body(planned: State) -> dict[str, Any]:
-    """The ``POST /pods`` body (PodCreateInput) for a planned state; unset arguments are left out."""
+    """The ``POST /v2/pods`` body (CreatePodRequest) for a planned state; unset arguments are left out."""
     body: dict[str, Any] = {}
-    for attr, (field, convert) in _UPDATABLE.items():
+    for attr, field in PATCHABLE.items():
+        value = planned.get(attr)
+        if is_set(value):
+            body[field] = number(value) if attr == "disk" else value
+    simple = {
+        "template_id": "templateId",
+        "cloud": "cloud",
+        "data_center_ids": "dataCenterIds",
+        "start_ssh": "startSsh",
+        "start_jupyter": "startJupyter",
+    }
+    for attr, field in simple.items():
         if is_set(planned.get(attr)):
-            body[field] = convert(planned[attr])
-    if is_set(planned.get("template_id")):
-        body["templateId"] = planned["template_id"]
+            body[field] = planned[attr]
     if is_set(planned.get("gpu_type_id")):
-        body["gpuTypeIds"] = [planned["gpu_type_id"]]
-    if is_set(planned.get("gpu_count")):
-        body["gpuCount"] = _number(planned["gpu_count"])
-    # REST v1 knows SECURE and COMMUNITY only; ALL means "let RunPod choose".
-    if is_set(planned.get("cloud_type")) and planned["cloud_type"] != "ALL":
-        body["cloudType"] = planned["cloud_type"]
-    if is_set(planned.get("type")):
-        body["interruptible"] = planned["type"] == "SPOT"
-    if is_set(planned.get("network_volume_id")):
-        body["networkVolumeId"] = planned["network_volume_id"]
-    start_cmd = _start_cmd(planned)
-    if start_cmd is not None:
-        body["dockerStartCmd"] = start_cmd
+        gpu: dict[str, Any] = {"id": planned["gpu_type_id"]}
+        if is_set(planned.get("gpu_count")):
+            gpu["count"] = number(planned["gpu_count"])
+        if is_set(planned.get("allowed_cuda_versions")):
+            gpu["allowedCudaVersions"] = list(planned["allowed_cuda_versions"])
+        if is_set(planned.get("min_cuda_version")):
+            gpu["minCudaVersion"] = planned["min_cuda_version"]
+        body["gpu"] = gpu
+    if is_set(planned.get("cpu_type_id")):
+        body["cpu"] = {"id": planned["cpu_type_id"], "vcpuCount": number(planned.get("vcpu_count"))}
+    mounts = mounts_body(planned)
+    if mounts is not None:
+        body["mounts"] = mounts
     return body
 
 
-def update_body(planned: State) -> dict[str, Any]:
-    """The ``PATCH /pods/{id}`` body (PodUpdateInput): every updatable argument that is set.
+def update_body(prior: State, planned: State) -> dict[str, Any]:
+    """The ``PATCH /v2/pods/{id}`` body: the mutable fields whose planned value differs from the prior one.
 
-    RunPod fills fields missing from an update with defaults, so the whole
-    updatable set is sent, not only what changed.
+    PATCH leaves omitted fields as they are; a field the configuration no
+    longer sets is cleared (``registry: null``, ``env: {}``).
     """
     body: dict[str, Any] = {}
-    for attr, (field, convert) in _UPDATABLE.items():
-        if is_set(planned.get(attr)):
-            body[field] = convert(planned[attr])
-    start_cmd = _start_cmd(planned)
-    if start_cmd is not None:
-        body["dockerStartCmd"] = start_cmd
+    for attr, field in PATCHABLE.items():
+        new, old = planned.get(attr), prior.get(attr)
+        if is_unknown(new) or same(attr, old, new):
+            continue
+        if new is None:
+            if attr == "registry":
+                body[field] = None
+            elif attr == "env":
+                body[field] = {}
+            continue
+        body[field] = number(new) if attr == "disk" else new
     return body
 
 
-def _gpu_type_id(pod: Pod) -> Optional[str]:
-    gpu = pod.get("gpu") or {}
-    machine = pod.get("machine") or {}
-    return gpu.get("id") or pod.get("gpuTypeId") or machine.get("gpuTypeId")
-
-
-def _gpu_count(pod: Pod) -> Optional[int]:
-    gpu = pod.get("gpu") or {}
-    count = gpu.get("count", pod.get("gpuCount"))
-    return _number(count) if count is not None else None
-
-
-def _cloud_type(pod: Pod) -> Optional[str]:
-    if pod.get("cloudType"):
-        return str(pod["cloudType"])
-    secure = (pod.get("machine") or {}).get("secureCloud")
-    if secure is None:
-        return None
-    return "SECURE" if secure else "COMMUNITY"
-
-
-def _network_volume_id(pod: Pod) -> Optional[str]:
-    volume = pod.get("networkVolume") or {}
-    return pod.get("networkVolumeId") or volume.get("id")
+def desired_state_of(status: Optional[str]) -> Optional[str]:
+    """A pod status as ``desired_state``: RUNNING for a pod on its way up, EXITED when stopped."""
+    if status in ("PROVISIONING", "STARTING", "RUNNING"):
+        return "RUNNING"
+    return status
 
 
 def _api_values(pod: Pod) -> State:
     """What the API says, in attribute names; ``None`` where the API says nothing."""
-    ports = pod.get("ports")
-    if isinstance(ports, str):
-        ports = split_ports(ports)
-    env = pod.get("env")
-    start_cmd = pod.get("dockerStartCmd")
+    gpu = pod.get("gpu") or {}
+    cpu = pod.get("cpu") or {}
+    mounts = pod.get("mounts") or {}
+    persistent = mounts.get("persistent")
+    network = mounts.get("network")
+    networking = pod.get("globalNetworking") or {}
+    cluster = pod.get("cluster") or {}
     return {
         "id": pod.get("id"),
         "name": pod.get("name"),
-        "image_name": pod.get("image") or pod.get("imageName"),
-        "template_id": pod.get("templateId") or None,
-        "gpu_type_id": _gpu_type_id(pod),
-        "gpu_count": _gpu_count(pod),
-        "cloud_type": _cloud_type(pod),
-        "type": pod_type(pod.get("interruptible")),
-        "container_disk_in_gb": _number(pod.get("containerDiskInGb")),
-        "volume_in_gb": _number(pod.get("volumeInGb")),
-        "volume_mount_path": pod.get("volumeMountPath"),
-        "ports": ",".join(ports) if isinstance(ports, list) else None,
-        "env": env_to_list(env) if isinstance(env, dict) else None,
-        "docker_args": shlex.join(start_cmd) if start_cmd else None,
-        "network_volume_id": _network_volume_id(pod),
-        "docker_entrypoint": pod.get("dockerEntrypoint") or None,
-        "docker_start_cmd": start_cmd or None,
-        "status": pod.get("desiredStatus"),
-        "cost_per_hr": _to_float(pod.get("costPerHr")),
-        "memory_in_gb": _number(_to_float(pod.get("memoryInGb"))),
-        "vcpu_count": _number(_to_float(pod.get("vcpuCount"))),
+        "image": pod.get("image"),
+        "args": pod.get("args"),
+        "disk": number(pod.get("disk")),
+        "ports": list(pod["ports"]) if isinstance(pod.get("ports"), list) else None,
+        "registry": pod.get("registry"),
+        "gpu_type_id": gpu.get("id"),
+        "gpu_count": number(gpu.get("count")) if gpu else None,
+        "cloud": pod.get("cloud"),
+        "cpu_type_id": cpu.get("id"),
+        "data_center_id": pod.get("dataCenterId"),
+        "global_networking": bool(networking.get("enabled", False)),
+        "persistent_volume": (
+            {"size": number(persistent.get("size")), "path": persistent.get("path")}
+            if isinstance(persistent, dict)
+            else None
+        ),
+        "network_volumes": (
+            [{"volume_id": v.get("volumeId"), "path": v.get("path")} for v in network]
+            if isinstance(network, list) and network
+            else None
+        ),
+        "desired_state": desired_state_of(pod.get("status")),
+        "status": pod.get("status"),
+        "cost": _float(pod.get("cost")),
         "created_at": pod.get("createdAt"),
-        "cluster_ip": pod.get("clusterIp") or None,
+        "memory_in_gb": None,
         "locked": bool(pod.get("locked", False)),
+        "cluster_ip": cluster.get("ip"),
     }
 
 
-def _same(attr: str, prior: Any, api: Any) -> bool:
+def same(attr: str, prior: Any, api: Any) -> bool:
     """Whether a prior state value and an API value mean the same thing."""
-    if attr == "ports":
-        return sorted(split_ports(prior)) == sorted(split_ports(api))
-    if attr == "env":
-        return env_to_dict(prior) == env_to_dict(api)
-    if attr == "docker_args":
-        return _start_cmd({"docker_args": prior}) == _start_cmd({"docker_args": api})
-    if attr in ("docker_entrypoint", "docker_start_cmd"):
-        return list(prior or []) == list(api or [])
-    if isinstance(prior, (int, float)) and isinstance(api, (int, float)):
+    if attr == "ports" and isinstance(prior, list) and isinstance(api, list):
+        return sorted(prior) == sorted(api)
+    if isinstance(prior, (int, float)) and isinstance(api, (int, float)) and not isinstance(prior, bool):
         return float(prior) == float(api)
+    if isinstance(prior, dict) and isinstance(api, dict):
+        return set(prior) == set(api) and all(same(k, prior[k], api[k]) for k in prior)
     return bool(prior == api)
 
 
-# Once stored, these stay as asked: the API does not echo them (or not in the same form).
-_STICKY = frozenset({"cloud_type", "docker_args", "docker_start_cmd", "docker_entrypoint", "created_at"})
+# Kept as configured once stored: global networking takes effect at the next
+# start, so the API reports it enabled only once an address is assigned.
+_STICKY = frozenset({"global_networking"})
 
 
 def state_from_pod(pod: Pod, prior: Optional[State] = None) -> State:
@@ -227,24 +221,26 @@ def state_from_pod(pod: Pod, prior: Optional[State] = None) -> State:
 
     :param pod: the pod as the API returned it
     :param prior: the state held so far (``None`` on import). Its values are kept where
-        the API agrees with them or says nothing, so refreshes are stable; an argument
-        the provider never computes stays null when it was null.
+        the API agrees with them, says nothing, or never reports them (create-time
+        arguments); an optional, non-computed argument that was null stays null.
     """
     api = _api_values(pod)
     state: State = {}
     for attr in ATTRIBUTE_NAMES:
         old, new = (prior or {}).get(attr), api.get(attr)
-        if prior is not None and attr in OPTIONAL_ONLY and not is_set(old):
+        schema = BY_NAME[attr]
+        if attr in NOT_READ:
+            state[attr] = old if prior is not None else None
+        elif prior is not None and schema.optional and not schema.computed and not is_set(old):
             state[attr] = None
         elif not is_set(old):
             state[attr] = new
-        elif new is None or attr in _STICKY or _same(attr, old, new):
+        elif new is None and not schema.computed:
+            state[attr] = new if attr in ("persistent_volume", "network_volumes", "registry") else old
+        elif new is None or attr in _STICKY or same(attr, old, new):
             state[attr] = old
         else:
             state[attr] = new
-    if not state.get("created_at"):
-        # REST v1 has no creation time; lastStartedAt at first sight is the closest stable stand-in.
-        state["created_at"] = pod.get("lastStartedAt") or ""
     return state
 
 
@@ -258,7 +254,7 @@ def fill_unknowns(planned: State, pod: Pod, prior: Optional[State] = None) -> St
     :param pod: the API's answer to the create or update
     :param prior: the state before an update (``None`` on create)
     """
-    from_api = state_from_pod(pod, prior)
+    from_api = state_from_pod(pod, planned if prior is None else prior)
     return {
         attr: (from_api.get(attr) if is_unknown(planned.get(attr)) else planned.get(attr)) for attr in ATTRIBUTE_NAMES
     }

@@ -18,8 +18,10 @@ from localcloud.tfprovider.resource_pod import PodResource
 class RunPodProvider(Provider):
     """Stand-in for ``registry.terraform.io/runpod/runpod`` (local cloud only).
 
-    Configured like the official provider: ``api_key`` in the provider block,
-    else ``RUNPOD_API_KEY``; the API's address from ``RUNPOD_BASE_URL``.
+    Configured like the 2.x provider: ``api_key`` in the provider block, else
+    ``RUNPOD_API_KEY``; the API's host from ``base_url``, else
+    ``RUNPOD_API_BASE_URL``; ``graphql_url`` is accepted and ignored (nothing
+    here uses GraphQL).
     """
 
     def __init__(self) -> None:
@@ -42,6 +44,18 @@ class RunPodProvider(Provider):
                     optional=True,
                     sensitive=True,
                 ),
+                Attribute(
+                    "base_url",
+                    types.String(),
+                    description="API host (paths under /v2); defaults to RUNPOD_API_BASE_URL, else RunPod's.",
+                    optional=True,
+                ),
+                Attribute(
+                    "graphql_url",
+                    types.String(),
+                    description="Accepted for compatibility with 2.x and ignored.",
+                    optional=True,
+                ),
             ],
         )
 
@@ -50,9 +64,11 @@ class RunPodProvider(Provider):
 
     def configure_provider(self, diags: Diagnostics, config: Config) -> None:
         """Resolve the API key and base URL (the key is never logged)."""
-        api_key = config.get("api_key")
+        api_key, base_url = config.get("api_key"), config.get("base_url")
         try:
-            self.settings = Settings.from_env(api_key if is_set(api_key) else None)
+            self.settings = Settings.from_env(
+                api_key if is_set(api_key) else None, base_url if is_set(base_url) else None
+            )
         except ApiError as error:
             diags.add_error(error.summary, error.detail)
 

@@ -1,4 +1,5 @@
-# gpuops GPU pods on RunPod: one Slurm controller (index 0) and compute pods.
+# gpuops GPU pods on RunPod (provider runpod/runpod 2.x): one Slurm controller
+# (index 0) and compute pods.
 #
 # Pods are keyed by stable names (<name_prefix>-<index>), so a rerun with the
 # same inputs changes nothing and a smaller pod_count removes the highest
@@ -7,27 +8,25 @@
 locals {
   # Pod name -> index.
   pods = { for i in range(var.pod_count) : format("%s-%d", var.name_prefix, i) => i }
-
-  # The official provider takes ports as one comma-separated string and env
-  # as a list of KEY=VALUE strings (sorted by key, so the list is stable).
-  ports = join(",", var.ports)
-  env = [
-    for k, v in merge(var.env, { PUBLIC_KEY = trimspace(var.ssh_public_key) }) : "${k}=${v}"
-  ]
 }
 
 resource "runpod_pod" "pod" {
   for_each = local.pods
 
-  name                 = each.key
-  image_name           = var.image_name
-  gpu_type_id          = var.gpu_type_id
-  gpu_count            = var.gpu_count
-  cloud_type           = var.cloud_type
-  type                 = var.spot ? "SPOT" : "ON_DEMAND"
-  container_disk_in_gb = var.container_disk_in_gb
-  volume_in_gb         = var.volume_in_gb
-  volume_mount_path    = var.volume_mount_path
-  ports                = local.ports
-  env                  = local.env
+  name        = each.key
+  image       = var.image
+  gpu_type_id = var.gpu_type_id
+  # cloud and gpu_count are always set: left out, 2.x plans them unknown on any
+  # other change, and both force a replacement.
+  gpu_count = var.gpu_count
+  cloud     = var.cloud
+  # A placement preference: null lets RunPod choose (create-time, forces replacement).
+  data_center_ids   = length(var.data_center_ids) > 0 ? var.data_center_ids : null
+  global_networking = var.global_networking
+  disk              = var.disk
+  ports             = var.ports
+  env               = merge(var.env, { PUBLIC_KEY = trimspace(var.ssh_public_key) })
+
+  # No volume is null, never a 0 GB volume (RunPod's floor is 10 GB).
+  persistent_volume = var.volume_size > 0 ? { size = var.volume_size, path = var.volume_path } : null
 }

@@ -42,63 +42,74 @@ variable "gpu_count" {
   }
 }
 
-variable "image_name" {
-  description = "Container image of every pod. It must start sshd and authorise $PUBLIC_KEY, like RunPod's stock images."
+variable "image" {
+  description = "Container image of every pod. It must start sshd and authorise $PUBLIC_KEY, like RunPod's official images."
   type        = string
 
   validation {
-    condition     = length(trimspace(var.image_name)) > 0
-    error_message = "image_name must not be empty."
+    condition     = length(trimspace(var.image)) > 0
+    error_message = "image must not be empty."
   }
 }
 
-variable "cloud_type" {
-  description = "RunPod cloud: SECURE, COMMUNITY or ALL."
+variable "cloud" {
+  description = "RunPod cloud tier: SECURE or COMMUNITY (changing it replaces the pods)."
   type        = string
   default     = "SECURE"
 
   validation {
-    condition     = contains(["SECURE", "COMMUNITY", "ALL"], var.cloud_type)
-    error_message = "cloud_type must be SECURE, COMMUNITY or ALL (upper case)."
+    condition     = contains(["SECURE", "COMMUNITY"], var.cloud)
+    error_message = "cloud must be SECURE or COMMUNITY (upper case); RunPod's v2 API has no ALL."
   }
 }
 
-variable "spot" {
-  description = "Rent interruptible (spot) pods instead of on-demand ones; cheaper, but RunPod may stop them at any time."
+variable "data_center_ids" {
+  description = "Preferred data centres, e.g. [\"US-TX-3\"]; empty lets RunPod choose. Changing it replaces the pods."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.data_center_ids : length(trimspace(id)) > 0])
+    error_message = "data_center_ids must not contain empty strings."
+  }
+}
+
+variable "global_networking" {
+  description = "Give every pod a private address (<podId>.runpod.internal) reachable from the account's other pods. Needs an NVIDIA GPU in a data centre that offers it."
   type        = bool
   default     = false
 }
 
-variable "container_disk_in_gb" {
+variable "disk" {
   description = "Container disk per pod in GB (wiped when the pod restarts)."
   type        = number
   default     = 20
 
   validation {
-    condition     = var.container_disk_in_gb >= 1 && floor(var.container_disk_in_gb) == var.container_disk_in_gb
-    error_message = "container_disk_in_gb must be a whole number of at least 1."
+    condition     = var.disk >= 1 && floor(var.disk) == var.disk
+    error_message = "disk must be a whole number of at least 1 (GB)."
   }
 }
 
-variable "volume_in_gb" {
-  description = "Pod volume per pod in GB (kept across restarts); 0 for none."
+variable "volume_size" {
+  description = "Persistent volume per pod in GB (kept across restarts); 0 for none. RunPod's minimum is 10."
   type        = number
   default     = 0
 
   validation {
-    condition     = var.volume_in_gb >= 0 && floor(var.volume_in_gb) == var.volume_in_gb
-    error_message = "volume_in_gb must be a whole number of at least 0."
+    condition     = var.volume_size == 0 || (var.volume_size >= 10 && floor(var.volume_size) == var.volume_size)
+    error_message = "volume_size must be 0 (no volume) or a whole number of at least 10 (GB)."
   }
 }
 
-variable "volume_mount_path" {
-  description = "Where the pod volume is mounted."
+variable "volume_path" {
+  description = "Where the persistent volume is mounted."
   type        = string
   default     = "/workspace"
 
   validation {
-    condition     = startswith(var.volume_mount_path, "/")
-    error_message = "volume_mount_path must be an absolute path, e.g. /workspace."
+    condition     = startswith(var.volume_path, "/")
+    error_message = "volume_path must be an absolute path, e.g. /workspace."
   }
 }
 
@@ -113,7 +124,7 @@ variable "ssh_public_key" {
 }
 
 variable "ports" {
-  description = "Ports exposed on every pod, as PORT/PROTOCOL (tcp or http). Must include 22/tcp for SSH."
+  description = "Ports exposed on every pod, as PORT/PROTOCOL (tcp or http). Must include 22/tcp for SSH; order is kept."
   type        = list(string)
   default     = ["22/tcp"]
 

@@ -1,18 +1,16 @@
 terraform {
-  # Variable validation with readable, interpolated messages needs >= 1.5.
-  required_version = ">= 1.5.0"
+  # RunPod's docs for provider 2.x require Terraform 1.6 or later.
+  required_version = ">= 1.6.0"
 
   required_providers {
     runpod = {
       source = "runpod/runpod"
-      # Pinned exactly. 1.0.9 is reported to fail loading its schema in
-      # `terraform validate`; RunPod's own 1.x-to-2.0 migration guide names
-      # 1.0.8 "the last release that worked end to end". 2.x is a breaking
-      # rewrite (image instead of image_name, ...), so stay on 1.0.8 until
-      # this module is migrated.
+      # 2.x is generated from RunPod's REST API v2 (REST v1 is retired). RunPod's
+      # docs recommend "~> 2.0": any 2.x, never an automatic move to 3.0. Commit
+      # .terraform.lock.hcl where you run it, so every run uses the same release.
       # On the local cloud, dev_overrides replace this provider with the
       # stand-in (localcloud/tfprovider) and the version is ignored.
-      version = "1.0.8"
+      version = "~> 2.0"
     }
   }
 }

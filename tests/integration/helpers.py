@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
+from datetime import datetime
 from collections.abc import Callable
 from pathlib import Path
 
@@ -65,10 +66,16 @@ def run(cmd: list[str], check: bool = True, env: dict[str, str] | None = None, t
     return result
 
 
+def host_key_alias(pod: dict) -> str:
+    """The SSH HostKeyAlias gpuops pins a pod's host key under: runpod-<id>-<startedAt epoch> (one per container start)."""
+    started = datetime.fromisoformat(pod["startedAt"].replace("Z", "+00:00"))
+    return f"runpod-{pod['id']}-{int(started.timestamp())}"
+
+
 def localcloud_api(port: int, key_file: Path) -> httpx.Client:
-    """An HTTP client for the local cloud's /v1 API."""
+    """An HTTP client for the local cloud's RunPod REST v2 API (base URL .../v2, bearer key)."""
     return httpx.Client(
-        base_url=f"http://127.0.0.1:{port}/v1",
+        base_url=f"http://127.0.0.1:{port}/v2",
         headers={"Authorization": f"Bearer {key_file.read_text().strip()}"},
         timeout=30,
     )
@@ -147,7 +154,7 @@ class Deployment:
 
     def pods(self) -> dict[str, dict]:
         """This deployment's pods by name, from the local cloud's API."""
-        return {pod["name"]: pod for pod in self.api().get("/pods").json()}
+        return {pod["name"]: pod for pod in self.api().get("/pods").json()["pods"]}
 
     def pod_exec(self, pod_id: str, command: str, check: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:
         """Run a shell command inside a pod's container, as root."""

@@ -85,9 +85,10 @@ def pods(tmp_path_factory):
         (["-e", "dcgm_exporter_listen_address=0.0.0.0"], "listens on a loopback address only"),
         (["-e", "dcgm_exporter_backend=nvml"], "has no NVIDIA GPU that 'nvidia-smi --query-gpu' lists"),
         (["-e", "dcgm_exporter_backend=dcgm"], "has no NVIDIA GPU that 'nvidia-smi --query-gpu' lists"),
-        # A pod whose environment does not say GPUOPS_LOCALCLOUD=1 is a real pod.
-        (["-e", "dcgm_exporter_backend=sim", "-e", '{"ansible_env": {}}'], "Simulated GPU metrics are only for the local cloud"),
-        (["-e", '{"ansible_env": {}}'], "not a local-cloud pod either, so no simulation"),
+        # A pod without the file the local cloud injects is a real pod.
+        (["-e", "dcgm_exporter_backend=sim", "-e", "dcgm_exporter_sim_file=/nonexistent/simulated-gpus.json"],
+         "Simulated GPU metrics are only for the local cloud"),
+        (["-e", "dcgm_exporter_sim_file=/nonexistent/simulated-gpus.json"], "not a local-cloud pod either, so no simulation"),
     ],
     ids=["public-address", "nvml-without-gpu", "dcgm-without-gpu", "sim-off-the-local-cloud", "auto-without-gpu"],
 )

@@ -80,8 +80,16 @@ def test_inventory_without_state_says_to_provision_first(deployment):
 def test_unknown_gpu_type_is_refused_before_anything_is_created(deployment):
     result = deployment.playbook("provision.yml", "-e", '{"provision_gpu_type_id": "NVIDIA Bogus 9000"}', check=False)
     assert result.returncode != 0
-    # Refused by the preflight, before the local cloud or Terraform is started.
+    # Refused by the catalog preflight (GET /v2/catalog/gpus), before Terraform runs.
     assert "'NVIDIA Bogus 9000' is not a RunPod GPU type id" in result.stdout
+    assert "NVIDIA GeForce RTX 4090" in result.stdout  # the valid ids are listed
+    assert not (deployment.state_dir / "local" / "terraform" / "terraform.tfstate").exists()
+
+
+def test_spot_is_refused_with_a_clear_message(deployment):
+    result = deployment.playbook("provision.yml", "-e", '{"provision_spot": true}', check=False)
+    assert result.returncode != 0
+    assert "have no spot (interruptible) pods" in result.stdout
     assert not (deployment.state_dir / "local" / "terraform" / "terraform.tfstate").exists()
 
 
@@ -91,9 +99,11 @@ def test_provision_creates_two_reachable_pods(deployment):
     assert recap["localhost"]["failed"] == 0
     assert {f"{PREFIX}-0", f"{PREFIX}-1"} <= set(recap)
 
-    pods = deployment.api().get("/pods").json()
+    pods = deployment.api().get("/pods").json()["pods"]
     assert sorted(p["name"] for p in pods) == [f"{PREFIX}-0", f"{PREFIX}-1"]
-    assert all(p["desiredStatus"] == "RUNNING" for p in pods)
+    assert all(p["status"] == "RUNNING" for p in pods)
+    # Two pods on the local cloud: global networking on by default, so they reach each other.
+    assert all(p["globalNetworking"]["enabled"] for p in pods)
     deployment.seen_ids.update(p["id"] for p in pods)
     assert len(deployment.containers()) == 2
 
@@ -142,8 +152,11 @@ def test_bad_api_key_is_refused_with_a_clear_message(deployment):
         deployment.api_key_file.write_text("not-the-key")
         result = deployment.playbook("provision.yml", check=False)
         assert result.returncode != 0
-        assert "401" in result.stdout or "API key" in result.stdout
-        assert "not-the-key" not in result.stdout
+        # The inventory cannot be built with a refused key: with unparsed_is_failed that is fatal
+        # (stderr), not an empty inventory while the pods bill.
+        out = result.stdout + result.stderr
+        assert "401" in out or "API key" in out
+        assert "not-the-key" not in out
     finally:
         deployment.api_key_file.write_text(good)
 
@@ -166,26 +179,29 @@ def test_site_on_runpod_with_unreachable_api_stops_before_terraform(deployment, 
     # The default (local) inventory: -e gpuops_cloud=runpod alone switches to RunPod.
     result = run(
         [str(VENV_BIN / "ansible-playbook"), "site.yml", "-e", "gpuops_cloud=runpod",
-         "-e", f"gpuops_state_dir={tmp_path}", "-e", f"provision_runpod_base_url=http://127.0.0.1:{closed}/v1"],
+         "-e", f"gpuops_state_dir={tmp_path}", "-e", f"provision_runpod_base_url=http://127.0.0.1:{closed}/v2"],
         check=False, env=env,
     )
     assert result.returncode != 0
-    assert f"The RunPod API at http://127.0.0.1:{closed}/v1 is unreachable" in result.stdout
+    assert f"The RunPod API at http://127.0.0.1:{closed}/v2 is unreachable" in result.stdout
     assert "rpa_gpuops_test_not_a_key" not in result.stdout + result.stderr
     assert not (tmp_path / "runpod" / "terraform").exists()
 
 
 def test_runpod_with_invalid_gpu_type_stops_before_terraform(deployment, tmp_path):
-    env = {**os.environ, "RUNPOD_API_KEY": "rpa_gpuops_test_not_a_key"}
+    # gpuops_cloud=runpod against a real v2 API: the local cloud's, with its key as RUNPOD_API_KEY.
+    env = {**os.environ, "RUNPOD_API_KEY": deployment.api_key_file.read_text().strip()}
     result = run(
         [str(VENV_BIN / "ansible-playbook"), "-i", str(REPO / "inventories/runpod"), "playbooks/provision.yml",
-         "-e", f"gpuops_state_dir={tmp_path}", "-e", '{"provision_gpu_type_id": "NVIDIA GeForce RTX 9999"}'],
+         "-e", f"gpuops_state_dir={tmp_path}", "-e", f"provision_runpod_base_url=http://127.0.0.1:{deployment.port}/v2",
+         "-e", '{"provision_gpu_type_id": "NVIDIA GeForce RTX 9999"}'],
         check=False, env=env,
     )
     assert result.returncode != 0
     assert "'NVIDIA GeForce RTX 9999' is not a RunPod GPU type id" in result.stdout
-    assert "NVIDIA H100 80GB HBM3" in result.stdout  # the valid ids are listed
-    assert not (tmp_path / "runpod" / "terraform").exists()
+    assert "NVIDIA GeForce RTX 4090" in result.stdout  # the valid ids are listed
+    assert env["RUNPOD_API_KEY"] not in result.stdout + result.stderr
+    assert not (tmp_path / "runpod" / "terraform" / "terraform.tfstate").exists()
 
 
 def test_inventory_with_cloud_down_names_the_api(deployment):
@@ -200,7 +216,8 @@ def test_teardown_leaves_no_pod_and_no_container(deployment):
     # Teardown restarts the local cloud itself (it was stopped above).
     result = deployment.playbook("teardown.yml")
     assert "No pod of deployment" in result.stdout
-    assert deployment.api().get("/pods").json() == []
+    assert "destroyed by id" in result.stdout
+    assert deployment.api().get("/pods").json()["pods"] == []
     assert deployment.containers() == []
     again = deployment.playbook("teardown.yml")
     assert all(counts["changed"] == 0 for counts in _recap(again.stdout).values())

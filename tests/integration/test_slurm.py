@@ -241,7 +241,7 @@ def test_interrupted_pod_goes_down_while_slurmctld_stays_up(cluster):
 
 
 def test_restarted_pod_returns_to_service_by_itself(cluster):
-    response = cluster.dep.api().post(f"/pods/{cluster.compute}/start")
+    response = cluster.dep.api().post(f"/pods/{cluster.compute}/action", json={"action": "start"})
     assert response.status_code < 300, response.text
     # Nothing starts supervisord in a restarted container: the role does.
     result = cluster.converge("after-pod-restart")

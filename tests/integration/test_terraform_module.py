@@ -1,4 +1,4 @@
-"""terraform/runpod through the stand-in provider against a memory-backend local cloud.
+"""terraform/runpod (provider runpod/runpod 2.x) through the stand-in provider against a memory-backend local cloud (REST v2).
 
 Runs real ``terraform plan/apply/destroy`` (no ``init``: the stand-in comes in
 through ``dev_overrides``), with the state and ``TF_DATA_DIR`` in temporary
@@ -50,10 +50,14 @@ def _flat(text: str) -> str:
 
 @dataclass
 class LocalCloud:
-    """A running memory-backend local cloud."""
+    """A running memory-backend local cloud; ``host`` is its root, the API is under ``host/v2``."""
 
-    url: str
+    host: str
     api_key: str
+
+    @property
+    def url(self) -> str:
+        return f"{self.host}/v2"
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"}
@@ -61,7 +65,7 @@ class LocalCloud:
     def pods(self) -> list[dict[str, Any]]:
         response = requests.get(f"{self.url}/pods", headers=self._headers(), timeout=30)
         response.raise_for_status()
-        return [p for p in response.json() if p.get("desiredStatus") != "TERMINATED"]
+        return [p for p in response.json()["pods"] if p.get("status") != "TERMINATED"]
 
     def pod(self, pod_id: str) -> Optional[dict[str, Any]]:
         response = requests.get(f"{self.url}/pods/{pod_id}", headers=self._headers(), timeout=30)
@@ -69,11 +73,20 @@ class LocalCloud:
             return None
         response.raise_for_status()
         pod: dict[str, Any] = response.json()
-        return None if pod.get("desiredStatus") == "TERMINATED" else pod
+        return None if pod.get("status") == "TERMINATED" else pod
 
     def delete(self, pod_id: str) -> None:
         response = requests.delete(f"{self.url}/pods/{pod_id}", headers=self._headers(), timeout=30)
         assert response.status_code == 204, response.text
+
+
+def _host(url: str) -> str:
+    """The local cloud's root URL, whether it reports it with /v1, /v2 or bare."""
+    url = url.rstrip("/")
+    for suffix in ("/v1", "/v2"):
+        if url.endswith(suffix):
+            return url[: -len(suffix)]
+    return url
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +109,7 @@ def localcloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]
     assert started.returncode == 0, f"localcloud start failed:\n{started.stdout}\n{started.stderr}"
     info = json.loads(started.stdout.strip().splitlines()[-1])
     try:
-        yield LocalCloud(url=info["url"].rstrip("/"), api_key=(state_dir / "api_key").read_text().strip())
+        yield LocalCloud(host=_host(info["url"]), api_key=(state_dir / "api_key").read_text().strip())
     finally:
         subprocess.run(
             [*base, "stop", "--purge", *common], cwd=REPO_ROOT, env=env, capture_output=True, timeout=120, check=False
@@ -176,7 +189,7 @@ class Terraform:
             TF_DATA_DIR=str(self.workdir / "data"),
             TF_IN_AUTOMATION="1",
             TF_INPUT="0",
-            RUNPOD_BASE_URL=self.cloud.url,
+            RUNPOD_API_BASE_URL=self.cloud.url,
             RUNPOD_API_KEY=self.api_key if self.api_key is not None else self.cloud.api_key,
         )
         command = [self.binary, f"-chdir={MODULE_DIR}", args[0], "-no-color"]
@@ -213,7 +226,7 @@ def terraform(terraform_bin: str, cli_config: Path, localcloud: LocalCloud, tmp_
             "name_prefix": prefix,
             "pod_count": 2,
             "gpu_type_id": GPU,
-            "image_name": "gpuops/pod:bookworm",
+            "image": "gpuops/pod:bookworm",
             "ssh_public_key": PUBLIC_KEY,
         },
     )
@@ -242,10 +255,16 @@ def test_lifecycle(terraform: Terraform, localcloud: LocalCloud) -> None:
     for name, pod in pods.items():
         assert pod["id"] == api[name]["id"]
         assert pod["gpu_type_id"] == GPU and pod["gpu_count"] == 1
-        assert pod["cost_per_hr"] > 0
-        assert f"PUBLIC_KEY={PUBLIC_KEY}" in [f"{k}={v}" for k, v in (api[name].get("env") or {}).items()]
+        assert pod["cost"] > 0 and pod["cost_per_hr"] == pod["cost"]
+        assert pod["data_center_id"] == api[name]["dataCenterId"]
+        assert pod["global_networking"] is False
+        assert api[name]["env"]["PUBLIC_KEY"] == PUBLIC_KEY
+        assert api[name]["gpu"] == {"id": GPU, "count": 1}
+        assert api[name]["cloud"] == "SECURE" and api[name]["disk"] == 20
+        assert api[name]["ports"] == ["22/tcp"]
+        assert not (api[name].get("mounts") or {}).get("persistent")  # volume_size 0: no volume, never 0 GB
 
-    # Idempotent: a second apply changes nothing, and plan agrees.
+    # Idempotent: a second apply changes nothing, and plan agrees (detailed exit code 0).
     assert "0 added, 0 changed, 0 destroyed" in terraform.ok("apply", "-auto-approve")
     code, out = terraform.plan_exit_code()
     assert code == 0, out
@@ -259,6 +278,8 @@ def test_lifecycle(terraform: Terraform, localcloud: LocalCloud) -> None:
     terraform.ok("apply", "-auto-approve")
     new_id = json.loads(terraform.ok("output", "-json", "pods"))[f"{prefix}-1"]["id"]
     assert new_id != pods[f"{prefix}-1"]["id"] and localcloud.pod(new_id) is not None
+    code, out = terraform.plan_exit_code()
+    assert code == 0, out
 
     # Destroy leaves no pods in the API.
     assert "2 destroyed" in terraform.ok("destroy", "-auto-approve")
@@ -267,24 +288,56 @@ def test_lifecycle(terraform: Terraform, localcloud: LocalCloud) -> None:
         assert localcloud.pod(pod_id) is None
 
 
+def test_changes_replace_or_update_as_runpod_can(terraform: Terraform, localcloud: LocalCloud) -> None:
+    """GPU type and cloud force a new pod (create-only in v2); env updates in place (PATCH)."""
+    prefix = terraform.variables["name_prefix"]
+    terraform.variables.update(pod_count=1, volume_size=20)
+    terraform.ok("apply", "-auto-approve")
+    (pod,) = _our_pods(localcloud, prefix)
+    assert pod["mounts"]["persistent"] == {"size": 20, "path": "/workspace"}
+    code, out = terraform.plan_exit_code()
+    assert code == 0, out
+
+    done = terraform.run("plan", "-detailed-exitcode", gpu_type_id="NVIDIA A40")
+    flat = _flat(done.stdout)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f'runpod_pod.pod["{prefix}-0"] must be replaced' in flat
+    assert 'gpu_type_id = "NVIDIA GeForce RTX 4090" -> "NVIDIA A40" # forces replacement' in flat
+
+    done = terraform.run("plan", "-detailed-exitcode", cloud="COMMUNITY")
+    assert done.returncode == 2 and "# forces replacement" in done.stdout, done.stdout + done.stderr
+
+    out = _flat(terraform.ok("apply", "-auto-approve", env={"GPUOPS_TEST": "1"}))
+    assert f'runpod_pod.pod["{prefix}-0"] will be updated in-place' in out
+    assert "0 added, 1 changed, 0 destroyed" in out
+    (after,) = _our_pods(localcloud, prefix)
+    assert after["id"] == pod["id"]
+    assert after["env"]["GPUOPS_TEST"] == "1" and after["env"]["PUBLIC_KEY"] == PUBLIC_KEY
+    terraform.variables["env"] = {"GPUOPS_TEST": "1"}
+    code, out = terraform.plan_exit_code()
+    assert code == 0, out
+
+
 def test_bad_inputs_fail_validation_with_readable_messages(terraform: Terraform) -> None:
     out = terraform.fails("plan", pod_count=0)
     assert "pod_count must be a whole number from 1 to 64" in out
-    out = terraform.fails("plan", cloud_type="BOGUS")
-    assert "cloud_type must be SECURE, COMMUNITY or ALL" in out
+    out = terraform.fails("plan", cloud="ALL")
+    assert "cloud must be SECURE or COMMUNITY" in out
     out = terraform.fails("plan", ports=["8888/http"])
     assert 'ports must include "22/tcp"' in out
     out = terraform.fails("plan", ssh_public_key="/root/.ssh/id_ed25519.pub")
     assert "ssh_public_key must be one OpenSSH public key line" in out
     out = terraform.fails("plan", name_prefix="Bad_Prefix")
     assert "name_prefix must be 1 to 40 lowercase letters, digits or hyphens" in out
+    out = terraform.fails("plan", volume_size=5)
+    assert "volume_size must be 0 (no volume) or a whole number of at least 10" in out
     assert not terraform.state.exists()
 
 
 def test_unknown_gpu_type_fails_with_the_apis_message(terraform: Terraform, localcloud: LocalCloud) -> None:
     out = terraform.fails("apply", "-auto-approve", gpu_type_id="NVIDIA Bogus 9000", pod_count=1)
-    assert "RunPod API answered 400" in out
-    assert "NVIDIA Bogus 9000" in out  # the API's own message names the GPU type
+    assert "RunPod API answered 4" in out
+    assert "NVIDIA Bogus 9000" in out  # the API's own problem detail names the GPU type
     assert f"POST {localcloud.url}/pods" in out
     assert _our_pods(localcloud, terraform.variables["name_prefix"]) == []
 

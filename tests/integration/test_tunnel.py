@@ -22,7 +22,7 @@ import urllib.request
 import httpx
 import pytest
 
-from tests.integration.helpers import VENV_BIN, Deployment, docker_available, recap, run
+from tests.integration.helpers import VENV_BIN, Deployment, docker_available, host_key_alias, recap, run
 
 pytestmark = [
     pytest.mark.integration,
@@ -175,10 +175,10 @@ def tunnel_args(dep: Deployment, pod: dict, local_port: int, **changes) -> dict:
     args = dict(
         name="it-%s" % pod["name"],
         host="127.0.0.1",
-        port=pod["portMappings"]["22"],
+        port=pod["ssh"]["direct"]["port"],
         private_key=str(ssh_dir / "id_ed25519"),
         known_hosts=str(ssh_dir / "known_hosts"),
-        host_key_alias="runpod-%s" % pod["id"],
+        host_key_alias=host_key_alias(pod),
         state_dir=str(dep.tunnel_dir),
         supervisor="auto",
         forwards=[{"local_port": local_port, "remote_port": 9400}],
@@ -310,8 +310,8 @@ def test_changed_host_key_fails_clearly(deployment):
     args = tunnel_args(dep, pod, port)
     known_hosts = dep.state_dir / "local" / "ssh" / "known_hosts"
     original = known_hosts.read_text()
-    alias = "runpod-%s" % pod["id"]
-    # Provision pinned the pod's key under its alias (hashed: Debian's ssh_config sets HashKnownHosts).
+    alias = host_key_alias(pod)
+    # Provision pinned the pod's key under its alias (unhashed: inventories/common.yml sets HashKnownHosts=no).
     found = subprocess.run(["ssh-keygen", "-F", alias, "-f", str(known_hosts)], capture_output=True, text=True, check=False)
     assert found.returncode == 0 and "ssh-ed25519" in found.stdout, found
     # Another key for the same alias: what a replaced or impersonated pod looks like.
@@ -357,7 +357,7 @@ def test_tunnel_playbook_is_idempotent_with_stable_ports(deployment):
     config = json.loads((tunnels / ("gpuops-local-%s.json" % names[0])).read_text())
     assert [f["local_port"] for f in config["forwards"]] == [base, base + 1]
     assert [f["remote_port"] for f in config["forwards"]] == [9400, 6820]
-    assert config["host_key_alias"] == "runpod-%s" % dep.pod_list[0]["id"]
+    assert config["host_key_alias"] == host_key_alias(dep.pod_list[0])
     assert config["known_hosts"] == str(dep.state_dir / "local" / "ssh" / "known_hosts")
     pids = {name: (tunnels / ("gpuops-local-%s.pid" % name)).read_text().strip() for name in names}
 
@@ -383,6 +383,6 @@ def test_teardown_stops_the_tunnels_first(deployment):
         assert "changed: [localhost] => (item=gpuops-local-%s)" % pod["name"] in out
     assert tagged(str(tunnels)) == []
     assert list(tunnels.glob("*.json")) == []
-    assert dep.api().get("/pods").json() == []
+    assert dep.api().get("/pods").json() == {"pods": []}
     again = dep.playbook("teardown.yml")
     assert all(c["changed"] == 0 for c in recap(again.stdout).values())

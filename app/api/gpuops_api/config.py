@@ -56,6 +56,14 @@ class Settings(BaseModel):
     def _urls(cls, value: str) -> str:
         return _http_url(value)
 
+    @field_validator("cloud_api_url")
+    @classmethod
+    def _cloud_v2(cls, value: str) -> str:
+        if not value.endswith("/v2"):
+            raise ValueError(f"{value!r} is not a RunPod REST v2 base URL: use https://api.runpod.io/v2 for RunPod, "
+                             "http://127.0.0.1:8765/v2 for the local cloud (REST v1 was retired in November 2026)")
+        return value
+
     @field_validator("grafana_url")
     @classmethod
     def _grafana(cls, value: str | None) -> str | None:

@@ -40,15 +40,15 @@ class Info(BaseModel):
 class Pod(BaseModel):
     name: str
     id: str
-    status: Literal["RUNNING", "EXITED", "TERMINATED", "UNKNOWN"]
+    status: Literal["PROVISIONING", "STARTING", "RUNNING", "EXITED", "ERROR", "TERMINATED", "UNKNOWN"]
     role: str
     gpu_type: str
     gpu_count: int
     cost_per_hr: float
     uptime_seconds: int | None
     cost_so_far: float | None = Field(description="cost_per_hr times the uptime of the current run, in hours")
-    public_ip: str | None
-    ssh_port: int | None
+    public_ip: str | None = Field(description="Host of the pod's ssh.direct (its sshd on the published 22/tcp port)")
+    ssh_port: int | None = Field(description="Port of the pod's ssh.direct")
 
 
 class PodList(BaseModel):

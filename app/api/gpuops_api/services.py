@@ -41,6 +41,7 @@ class Services:
     async def aclose(self) -> None:
         for http in self._https:
             await http.aclose()
+        self.cloud.close()
         await self.grafana.aclose()
 
 
@@ -50,7 +51,7 @@ class Transports:
 
     prometheus: httpx.AsyncBaseTransport | None = None
     slurmrestd: httpx.AsyncBaseTransport | None = None
-    cloud: httpx.AsyncBaseTransport | None = None
+    cloud: httpx.BaseTransport | None = None
     grafana: httpx.AsyncBaseTransport | None = None
 
 
@@ -60,8 +61,8 @@ def build_services(settings: Settings, transports: Transports | None = None, ssh
     timeout = settings.upstream_timeout_seconds
     prom_http = HttpUpstream("prometheus", settings.prometheus_url, timeout, transports.prometheus)
     slurm_http = HttpUpstream("slurmrestd", settings.slurmrestd_url, timeout, transports.slurmrestd)
-    cloud_http = HttpUpstream("cloud", settings.cloud_api_url, timeout, transports.cloud)
-    cloud = CloudClient(cloud_http, SecretFile(settings.cloud_api_key_file, "cloud API key"))
+    cloud = CloudClient(settings.cloud_api_url, SecretFile(settings.cloud_api_key_file, "cloud API key"), timeout,
+                        transports.cloud)
     return Services(
         settings=settings,
         prometheus=PrometheusClient(prom_http),
@@ -72,7 +73,7 @@ def build_services(settings: Settings, transports: Transports | None = None, ssh
         ssh=ssh or SshTail(settings.ssh_user, settings.ssh_private_key_file, settings.ssh_known_hosts_file, timeout),
         grafana=GrafanaProbe(settings.grafana_url, timeout, transports.grafana),
         clock=clock,
-        _https=(prom_http, slurm_http, cloud_http),
+        _https=(prom_http, slurm_http),
     )
 
 

@@ -30,10 +30,10 @@ def test_pods_come_from_terraform_and_the_cloud(converged):
     assert set(pods) == set(cloud)
     for name, pod in pods.items():
         assert pod["id"] == cloud[name]["id"] and pod["status"] == "RUNNING"
-        assert pod["gpu_count"] == cloud[name]["gpuCount"] and pod["cost_per_hr"] == pytest.approx(cloud[name]["costPerHr"])
+        assert pod["gpu_count"] == cloud[name]["gpu"]["count"] and pod["cost_per_hr"] == pytest.approx(cloud[name]["cost"])
         assert pod["uptime_seconds"] is not None and pod["uptime_seconds"] >= 0
         assert pod["cost_so_far"] is not None and pod["cost_so_far"] >= 0
-    assert answer.json()["cost_per_hr_total"] == pytest.approx(sum(p["costPerHr"] for p in cloud.values()))
+    assert answer.json()["cost_per_hr_total"] == pytest.approx(sum(p["cost"] for p in cloud.values()))
     assert {pod["role"] for pod in pods.values()} == {"controller", "compute"}
 
 

@@ -20,14 +20,14 @@ def test_interrupted_pod_is_recreated_rejoins_slurm_and_reports_metrics(converge
     faults = site.api()
     answer = faults.post(f"http://127.0.0.1:{site.port}/_localcloud/pods/{before[victim]}/interrupt")
     assert answer.status_code < 300, answer.text
-    gone, _ = wait_until(lambda: site.pods().get(victim, {}).get("desiredStatus") != "RUNNING", 60)
+    gone, _ = wait_until(lambda: site.pods().get(victim, {}).get("status") != "RUNNING", 60)
     assert gone, "the interrupt did not stop the pod"
 
     result = site.site()
     hosts = recap(result.stdout)
     assert all(counts["failed"] == 0 for counts in hosts.values()), hosts
     after = {pod["name"]: pod for pod in site.pod_list()}
-    assert after[victim]["desiredStatus"] == "RUNNING"
+    assert after[victim]["status"] == "RUNNING"
     new_id = after[victim]["id"]
     # Back in Slurm: both nodes take jobs.
     sinfo = site.controller_exec("sinfo -h -N -o '%N %t'").stdout.split("\n")

@@ -49,7 +49,7 @@ def write_config(directory: Path, **overrides: Any) -> Path:
         "slurm_api_version": "v0.0.38",
         "slurm_user": "root",
         "slurm_jwt_key_file": str(directory / "slurm_jwt_hs256.key"),
-        "cloud_api_url": "http://127.0.0.1:8765/v1",
+        "cloud_api_url": "http://127.0.0.1:8765/v2",
         "cloud_api_key_file": str(directory / "cloud_api_key"),
         "terraform_state_file": str(directory / "terraform" / "terraform.tfstate"),
         "ssh_private_key_file": str(directory / "id_ed25519"),

@@ -152,7 +152,7 @@ class FakeSlurm(FakeUpstream):
 
 
 class FakeCloud(FakeUpstream):
-    """The cloud's REST API v1 with the recorded pods."""
+    """The cloud's REST API v2 with the pods of tests/fixtures/api/cloud (RunPod's v2 example, the recording's ids)."""
 
     def __init__(self, key: str) -> None:
         super().__init__()
@@ -165,14 +165,21 @@ class FakeCloud(FakeUpstream):
     def handle(self, request: httpx.Request) -> httpx.Response:
         if request.headers.get("Authorization") != f"Bearer {self.key}":
             return self.reply(load("cloud/unauthorized.json"))
-        path = request.url.path.removeprefix("/v1")
+        path = request.url.path.removeprefix("/v2")
         if request.method == "GET" and path == "/pods":
-            return httpx.Response(200, json=list(self.pods.values()))
+            return httpx.Response(200, json={"pods": list(self.pods.values())})
         match = re.fullmatch(r"/pods/([^/]+)", path)
         if request.method == "GET" and match:
             pod = self.pods.get(match.group(1))
-            return httpx.Response(200, json=pod) if pod else self.reply(load("cloud/pod_unknown.json"))
-        return httpx.Response(404, json={"error": "not found", "message": "not found", "status": 404})
+            if pod:
+                return httpx.Response(200, json=pod)
+            return self.reply(load("cloud/pod_unknown.json"))
+        return httpx.Response(404, json={"title": "Not Found", "status": 404, "detail": "resource not found"})
+
+    @staticmethod
+    def reply(recorded: dict[str, Any]) -> httpx.Response:
+        return httpx.Response(recorded["status"], json=recorded["body"],
+                              headers={"Content-Type": "application/problem+json"} if recorded["status"] >= 400 else {})
 
 
 class FakePrometheus(FakeUpstream):
@@ -224,7 +231,7 @@ class FakeSsh:
 
 
 def fixed_clock() -> float:
-    """One hour after the recorded controller pod last started (its uptime is then 3600 s)."""
-    started = load("cloud/pod_0.json")["body"]["lastStartedAt"]
+    """One hour after the recorded controller pod started (its uptime is then 3600 s)."""
+    started = load("cloud/pod_0.json")["body"]["startedAt"]
     return datetime.fromisoformat(started.replace("Z", "+00:00")).timestamp() + 3600
 

@@ -10,7 +10,7 @@ from gpuops_api.config import ENV_VAR, ConfigError, Settings, load_settings
 
 from .conftest import write_config
 
-#: The example of the configuration contract (notes/common.md), verbatim.
+#: The example of the configuration contract (notes/common.md), with the cloud's REST v2 URL.
 CONTRACT_EXAMPLE = """
 listen_host: 127.0.0.1
 listen_port: 8081
@@ -23,7 +23,7 @@ slurmrestd_url: http://127.0.0.1:19401
 slurm_api_version: v0.0.38
 slurm_user: root
 slurm_jwt_key_file: /run/gpuops/slurm_jwt_hs256.key
-cloud_api_url: http://127.0.0.1:8765/v1
+cloud_api_url: http://127.0.0.1:8765/v2
 cloud_api_key_file: /run/gpuops/cloud_api_key
 terraform_state_file: /var/lib/gpuops/terraform/terraform.tfstate
 ssh_private_key_file: /run/gpuops/ssh/id_ed25519
@@ -71,6 +71,7 @@ def test_the_file_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest
     ({"slurm_user": "root; rm"}, "slurm_user"),
     ({"job_output_dir": "relative/dir"}, "job_output_dir"),
     ({"upstream_timeout_seconds": 0}, "upstream_timeout_seconds"),
+    ({"cloud_api_url": "http://127.0.0.1:8765/v1"}, "cloud_api_url: Value error, 'http://127.0.0.1:8765/v1' is not a RunPod REST v2"),
 ])
 def test_bad_values_name_the_key(tmp_path: Path, overrides: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import jwt
 import pytest
@@ -217,10 +218,13 @@ def test_output_is_read_over_ssh_from_the_batch_host(client: TestClient, env: En
     env.slurm.use_final_jobs()
     pod = env.cloud.pods[HOST]
     path = f"/var/lib/gpuops/jobs/api/slurm-{JOBS['completed']}.out"
-    env.ssh.files[(f"runpod-{HOST}", path)] = INDEX["completed_output"]
+    # the host key is pinned under runpod-<podId>-<startedAt as UTC epoch seconds>
+    started = int(datetime.fromisoformat(pod["startedAt"].replace("Z", "+00:00")).timestamp())
+    alias = f"runpod-{HOST}-{started}"
+    env.ssh.files[(alias, path)] = INDEX["completed_output"]
     body = client.get(f"/api/v1/jobs/{JOBS['completed']}/output", params={"lines": 3}).json()
     assert body == {"id": JOBS["completed"], "text": "line 39\nline 40\ndone\n", "lines": 3, "truncated": True}
-    assert env.ssh.reads == [(pod["publicIp"], pod["portMappings"]["22"], f"runpod-{HOST}", path, 3)]
+    assert env.ssh.reads == [(pod["ssh"]["direct"]["host"], pod["ssh"]["direct"]["port"], alias, path, 3)]
     whole = client.get(f"/api/v1/jobs/{JOBS['completed']}/output").json()
     assert whole["text"] == INDEX["completed_output"] and whole["truncated"] is False
 
@@ -247,9 +251,12 @@ def test_output_of_a_job_slurm_refused_to_place_is_404(client: TestClient, env: 
 
 
 def test_output_when_the_pod_has_no_ssh_address_is_503(client: TestClient, env: Env) -> None:
-    env.cloud.pods[FAILED_HOST] = {**env.cloud.pods[FAILED_HOST], "publicIp": None, "portMappings": None}
+    env.cloud.pods[FAILED_HOST] = {**env.cloud.pods[FAILED_HOST], "status": "STARTING",
+                                   "ssh": {**env.cloud.pods[FAILED_HOST]["ssh"], "direct": None}}
     response = client.get(f"/api/v1/jobs/{JOBS['failed']}/output")
     assert response.status_code == 503 and response.json()["upstream"] == "cloud"
+    assert "no ssh.direct" in response.json()["detail"]
+    assert not env.ssh.reads
 
 
 def test_output_from_a_host_that_is_not_a_pod_is_503(client: TestClient, env: Env) -> None:

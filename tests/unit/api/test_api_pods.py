@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 
 import httpx
+import pytest
 
 from .conftest import Env, TestClient
 from .fakes import INDEX, load
@@ -22,10 +23,12 @@ def test_pods_join_terraform_and_the_cloud(client: TestClient, env: Env) -> None
     recorded = load("cloud/pod_0.json")["body"]
     assert controller == {
         "name": "gpuopsapirec-0", "id": INDEX["pods"]["gpuopsapirec-0"], "status": "RUNNING", "role": "controller",
-        "gpu_type": "NVIDIA GeForce RTX 4090", "gpu_count": 2, "cost_per_hr": recorded["costPerHr"],
-        "uptime_seconds": 3600, "cost_so_far": recorded["costPerHr"], "public_ip": "127.0.0.1",
-        "ssh_port": recorded["portMappings"]["22"],
+        "gpu_type": "NVIDIA GeForce RTX 4090", "gpu_count": 2, "cost_per_hr": recorded["cost"],
+        "uptime_seconds": recorded["runtime"]["uptime"], "cost_so_far": recorded["cost"],
+        "public_ip": recorded["ssh"]["direct"]["host"], "ssh_port": recorded["ssh"]["direct"]["port"],
     }
+    # never the proxy
+    assert controller["public_ip"] != recorded["ssh"]["proxy"]["host"]
     assert body["pods"][1]["role"] == "compute"
     assert body["cost_per_hr_total"] == round(sum(pod["cost_per_hr"] for pod in body["pods"]), 4)
 
@@ -40,13 +43,28 @@ def test_one_pod_by_name_and_404_for_others(client: TestClient) -> None:
 
 def test_a_stopped_pod_has_no_uptime_and_costs_nothing_now(client: TestClient, env: Env) -> None:
     pod_id = INDEX["pods"]["gpuopsapirec-1"]
-    env.cloud.pods[pod_id] = {**env.cloud.pods[pod_id], "desiredStatus": "EXITED", "publicIp": None,
-                              "portMappings": None}
+    env.cloud.pods[pod_id] = {**env.cloud.pods[pod_id], "status": "EXITED", "cost": 0.0, "runtime": None,
+                              "ssh": {"proxy": None, "direct": None}}
     body = client.get("/api/v1/pods").json()
     stopped = body["pods"][1]
     assert (stopped["status"], stopped["uptime_seconds"], stopped["cost_so_far"]) == ("EXITED", None, None)
-    assert (stopped["public_ip"], stopped["ssh_port"]) == (None, None)
+    assert (stopped["public_ip"], stopped["ssh_port"], stopped["cost_per_hr"]) == (None, None, 0.0)
     assert body["cost_per_hr_total"] == body["pods"][0]["cost_per_hr"]
+
+
+@pytest.mark.parametrize("status", ["PROVISIONING", "STARTING", "ERROR"])
+def test_every_v2_status_is_reported(client: TestClient, env: Env, status: str) -> None:
+    pod_id = INDEX["pods"]["gpuopsapirec-1"]
+    env.cloud.pods[pod_id] = {**env.cloud.pods[pod_id], "status": status, "runtime": None,
+                              "ssh": {"proxy": None, "direct": None}}
+    pod = client.get("/api/v1/pods/gpuopsapirec-1").json()
+    assert (pod["status"], pod["uptime_seconds"], pod["public_ip"]) == (status, None, None)
+
+
+def test_a_status_from_the_future_is_unknown(client: TestClient, env: Env) -> None:
+    pod_id = INDEX["pods"]["gpuopsapirec-1"]
+    env.cloud.pods[pod_id] = {**env.cloud.pods[pod_id], "status": "HIBERNATING"}
+    assert client.get("/api/v1/pods/gpuopsapirec-1").json()["status"] == "UNKNOWN"
 
 
 def test_a_pod_the_cloud_no_longer_knows_is_terminated(client: TestClient, env: Env) -> None:
@@ -56,11 +74,11 @@ def test_a_pod_the_cloud_no_longer_knows_is_terminated(client: TestClient, env: 
     assert pod["cost_per_hr"] == _tf_pods(env)["gpuopsapirec-1"]["cost_per_hr"]
 
 
-def test_uptime_without_last_started_at_counts_from_first_sight(env: Env) -> None:
+def test_uptime_without_started_at_counts_from_first_sight(env: Env) -> None:
     now = [env.clock()]
     env.clock = lambda: now[0]
     pod_id = INDEX["pods"]["gpuopsapirec-0"]
-    env.cloud.pods[pod_id] = {**env.cloud.pods[pod_id], "lastStartedAt": None, "costPerHr": "0.74"}
+    env.cloud.pods[pod_id] = {**env.cloud.pods[pod_id], "startedAt": None, "runtime": None, "cost": 0.74}
     with TestClient(env.app()) as client:
         client.headers.update(env.auth)
         assert client.get("/api/v1/pods/gpuopsapirec-0").json()["uptime_seconds"] == 0
@@ -69,16 +87,17 @@ def test_uptime_without_last_started_at_counts_from_first_sight(env: Env) -> Non
     assert (pod["uptime_seconds"], pod["cost_per_hr"], pod["cost_so_far"]) == (1800, 0.74, 0.37)
 
 
-def test_uptime_follows_the_clouds_last_start(client: TestClient, env: Env) -> None:
+def test_uptime_follows_the_clouds_start_without_runtime(client: TestClient, env: Env) -> None:
     pod_id = INDEX["pods"]["gpuopsapirec-0"]
     restarted = datetime.fromtimestamp(env.clock() - 60).astimezone().isoformat()
-    env.cloud.pods[pod_id] = {**env.cloud.pods[pod_id], "lastStartedAt": restarted}
+    env.cloud.pods[pod_id] = {**env.cloud.pods[pod_id], "startedAt": restarted,
+                              "runtime": {**env.cloud.pods[pod_id]["runtime"], "uptime": None}}
     assert client.get("/api/v1/pods/gpuopsapirec-0").json()["uptime_seconds"] == 60
 
 
 def test_uptime_reported_by_the_cloud_wins(client: TestClient, env: Env) -> None:
     pod_id = INDEX["pods"]["gpuopsapirec-0"]
-    env.cloud.pods[pod_id] = {**env.cloud.pods[pod_id], "runtime": {"uptimeInSeconds": 7200}}
+    env.cloud.pods[pod_id] = {**env.cloud.pods[pod_id], "runtime": {**env.cloud.pods[pod_id]["runtime"], "uptime": 7200}}
     pod = client.get("/api/v1/pods/gpuopsapirec-0").json()
     assert (pod["uptime_seconds"], pod["cost_so_far"]) == (7200, round(2 * pod["cost_per_hr"], 4))
 

@@ -145,7 +145,7 @@ def test_real_connection_failures_are_503s(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{port}"
     env = make_env(tmp_path)
     settings = load_settings(env.settings.token_file.parent / "api.yaml").model_copy(update={
-        "prometheus_url": url, "slurmrestd_url": url, "cloud_api_url": url + "/v1", "upstream_timeout_seconds": 2})
+        "prometheus_url": url, "slurmrestd_url": url, "cloud_api_url": url + "/v2", "upstream_timeout_seconds": 2})
     with TestClient(create_app(settings, clock=env.clock), raise_server_exceptions=False) as client:
         client.headers.update(env.auth)
         for path, upstream in [("/api/v1/gpus", "prometheus"), ("/api/v1/jobs", "slurmrestd"),

@@ -245,14 +245,20 @@ def test_simulated_gpus_are_stable_per_host(exporter):
     assert exporter.sim_model("Some Future GPU 96GB").memory_mib == 96 * 1024
 
 
-def test_simulation_is_refused_off_the_local_cloud(exporter, monkeypatch, capsys):
-    monkeypatch.delenv("GPUOPS_LOCALCLOUD", raising=False)
+def test_simulation_is_refused_off_the_local_cloud(exporter, tmp_path, capsys):
+    injected = tmp_path / "simulated-gpus.json"
     with pytest.raises(SystemExit) as exc:
-        exporter.main(["print", "--source", "sim", "--sim-gpus", "1"])
-    assert "GPUOPS_LOCALCLOUD=1 is not set" in str(exc.value)
-    monkeypatch.setenv("GPUOPS_LOCALCLOUD", "1")
-    assert exporter.main(["print", "--source", "sim", "--sim-gpus", "3", "--hostname", HOST]) == 0
-    assert len(series(capsys.readouterr().out, "DCGM_FI_DEV_GPU_UTIL")) == 3
+        exporter.main(["print", "--source", "sim", "--sim-file", str(injected), "--sim-gpus", "1"])
+    assert "is missing, so this is not a pod of the local cloud" in str(exc.value)
+    injected.write_text('{"simulated": false}')
+    with pytest.raises(SystemExit):
+        exporter.main(["print", "--source", "sim", "--sim-file", str(injected)])
+    # What the local cloud injects: the count and the model come from it.
+    injected.write_text('{"simulated": true, "podId": "p", "gpuTypeId": "NVIDIA L4", "count": 3}')
+    assert exporter.main(["print", "--source", "sim", "--sim-file", str(injected), "--hostname", HOST]) == 0
+    out = capsys.readouterr().out
+    assert len(series(out, "DCGM_FI_DEV_GPU_UTIL")) == 3
+    assert 'modelName="NVIDIA L4"' in out
 
 
 # --------------------------------------------------------------------------
@@ -266,10 +272,11 @@ def test_non_loopback_addresses_are_refused(exporter, address):
     assert "loopback address only" in str(exc.value)
 
 
-def test_serve_refuses_a_public_address_before_binding(exporter, monkeypatch):
-    monkeypatch.setenv("GPUOPS_LOCALCLOUD", "1")
+def test_serve_refuses_a_public_address_before_binding(exporter, tmp_path):
+    injected = tmp_path / "simulated-gpus.json"
+    injected.write_text('{"simulated": true, "gpuTypeId": "NVIDIA L4", "count": 1}')
     with pytest.raises(SystemExit) as exc:
-        exporter.main(["serve", "--source", "sim", "--address", "0.0.0.0", "--port", "0"])
+        exporter.main(["serve", "--source", "sim", "--sim-file", str(injected), "--address", "0.0.0.0", "--port", "0"])
     assert "refusing to listen on '0.0.0.0'" in str(exc.value)
 
 

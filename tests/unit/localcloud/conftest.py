@@ -79,17 +79,16 @@ def client(make_client: MakeClient) -> TestClient:
 
 @pytest.fixture
 def pod_body() -> dict[str, Any]:
-    """A valid create body, as the Terraform provider would send it."""
+    """A valid v2 create body (CreatePodRequest), as the Terraform provider would send it."""
     return {
         "name": "trainer-0",
-        "imageName": "runpod/pytorch:2.1.0-py3.10-cuda11.8.0-devel-ubuntu22.04",
-        "gpuTypeIds": ["NVIDIA GeForce RTX 4090"],
-        "gpuCount": 2,
-        "cloudType": "SECURE",
+        "image": "runpod/pytorch:1.0.2-cu1281-torch280-ubuntu2404",
+        "gpu": {"id": "NVIDIA GeForce RTX 4090", "count": 2},
+        "cloud": "SECURE",
         "ports": ["22/tcp", "8888/http"],
         "env": {"PUBLIC_KEY": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ0ZXN0a2V5Zm9ydW5pdHRlc3RzMDEyMzQ1Njc4OQ test"},
-        "containerDiskInGb": 20,
-        "volumeInGb": 10,
+        "disk": 20,
+        "mounts": {"persistent": {"size": 10, "path": "/workspace"}},
     }
 
 
@@ -98,7 +97,7 @@ def create_pod(client: TestClient, pod_body: dict[str, Any]) -> Callable[..., di
     """Create a pod (overriding body fields with keyword arguments) and return its JSON."""
 
     def create(**overrides: Any) -> dict[str, Any]:
-        resp = client.post("/v1/pods", json={**pod_body, **overrides})
+        resp = client.post("/v2/pods", json={**pod_body, **overrides})
         assert resp.status_code == 201, resp.text
         return resp.json()
 

@@ -16,25 +16,20 @@ def _record(**overrides: object) -> PodRecord:
     fields: dict[str, object] = {
         "id": "abcdefghij0123",
         "name": "p",
-        "image_name": "runpod/base",
+        "image": "runpod/base",
         "runtime_image": "gpuops/pod:bookworm",
         "gpu_type_id": "NVIDIA A40",
         "gpu_count": 2,
-        "cloud_type": "SECURE",
-        "interruptible": False,
-        "support_public_ip": True,
+        "cloud": "SECURE",
         "ports": ["22/tcp", "8888/http", "2222/tcp"],
-        "env": {"PUBLIC_KEY": "ssh-ed25519 AAAA k", "RUNPOD_POD_ID": "spoofed"},
-        "container_disk_in_gb": 50,
-        "volume_in_gb": 0,
-        "volume_mount_path": "/workspace",
-        "desired_status": "RUNNING",
+        "env": {"RUNPOD_POD_ID": "spoofed", "JUPYTER_PASSWORD": "mine"},
+        "injected_env": {"PUBLIC_KEY": "ssh-ed25519 AAAA k", "JUPYTER_PASSWORD": "generated"},
+        "state": "RUNNING",
         "created_at": datetime(2025, 1, 1, tzinfo=UTC),
         "machine_id": "m12345678901",
-        "data_center_id": "LOCAL-1",
+        "data_center_id": "US-TX-3",
         "vcpu_count": 18,
         "memory_in_gb": 100,
-        "cost_per_hr": 0.8,
         "host_ports": {"22": 21000, "2222": 21001},
     }
     fields.update(overrides)
@@ -43,7 +38,8 @@ def _record(**overrides: object) -> PodRecord:
 
 def test_runpod_environment() -> None:
     env = runpod_environment(_record(), "127.0.0.1")
-    assert env["PUBLIC_KEY"] == "ssh-ed25519 AAAA k"
+    assert env["PUBLIC_KEY"] == "ssh-ed25519 AAAA k"  # injected by startSsh
+    assert env["JUPYTER_PASSWORD"] == "mine"  # requested env wins over injected
     assert env["RUNPOD_POD_ID"] == "abcdefghij0123"  # RunPod's own variables win
     assert env["RUNPOD_POD_HOSTNAME"] == "abcdefghij0123"
     assert env["RUNPOD_PUBLIC_IP"] == "127.0.0.1"
@@ -52,11 +48,22 @@ def test_runpod_environment() -> None:
     assert env["RUNPOD_GPU_COUNT"] == "2"
     assert env["RUNPOD_CPU_COUNT"] == "18"
     assert env["RUNPOD_MEM_GB"] == "100"
-    assert env["RUNPOD_DC_ID"] == "LOCAL-1"
-    assert env["GPUOPS_LOCALCLOUD"] == "1"
-    assert env["GPUOPS_SIM_GPU_TYPE"] == "NVIDIA A40"
-    assert env["GPUOPS_SIM_GPU_COUNT"] == "2"
+    assert env["RUNPOD_DC_ID"] == "US-TX-3"
     assert "RUNPOD_API_KEY" not in env
+    assert not [name for name in env if name.startswith("GPUOPS_")]  # RunPod sets none: the GPUs are in a file
+
+
+def test_simulated_gpus_file() -> None:
+    import io
+    import json
+    import tarfile
+
+    from localcloud.backends.docker import SIMULATED_GPUS_FILE, simulated_gpus_archive
+
+    with tarfile.open(fileobj=io.BytesIO(simulated_gpus_archive(_record()))) as tar:
+        body = json.load(tar.extractfile(SIMULATED_GPUS_FILE))
+    assert SIMULATED_GPUS_FILE == "etc/gpuops-localcloud/simulated-gpus.json"
+    assert body == {"simulated": True, "podId": "abcdefghij0123", "gpuTypeId": "NVIDIA A40", "count": 2}
 
 
 def test_tcp_ports() -> None:

@@ -88,7 +88,7 @@ def test_start_status_stop_cycle(cloud: dict[str, Any]) -> None:
     started = json_of(run_cli("start", *args))
     assert started["changed"] is True
     port = args[args.index("--port") + 1]
-    assert started["url"] == f"http://127.0.0.1:{port}/v1"
+    assert started["url"] == f"http://127.0.0.1:{port}/v2"
     assert started["state_dir"] == str(state_dir)
     assert started["api_key_file"] == str(state_dir / "api_key")
     assert (state_dir / "server.pid").read_text().strip() == str(started["pid"])
@@ -166,7 +166,7 @@ def test_environment_variables_choose_state_dir_and_port(tmp_path: Path) -> None
     env = {"GPUOPS_LOCALCLOUD_STATE_DIR": str(tmp_path / "from-env"), "GPUOPS_LOCALCLOUD_PORT": str(port)}
     status = json_of(run_cli("status", env=env))
     assert status["state_dir"] == str(tmp_path / "from-env")
-    assert status["url"] == f"http://127.0.0.1:{port}/v1"
+    assert status["url"] == f"http://127.0.0.1:{port}/v2"
 
 
 def test_purge_removes_state_but_not_foreign_files(cloud: dict[str, Any]) -> None:

@@ -34,7 +34,7 @@ def test_pod_creation_logs_fingerprint_not_key(
     log_lines: io.StringIO, client: Any, pod_body: dict[str, Any], state_dir: Path
 ) -> None:
     pod_body["env"]["DB_PASSWORD"] = "hunter2"  # noqa: S105 - a fake secret that must not be logged
-    client.post("/v1/pods", json=pod_body)
+    client.post("/v2/pods", json=pod_body)
     text = log_lines.getvalue()
     entries = [json.loads(line) for line in text.splitlines()]
     created = next(e for e in entries if e["msg"] == "pod created")

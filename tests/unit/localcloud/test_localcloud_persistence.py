@@ -20,31 +20,31 @@ from localcloud.store import StateError, StateStore
 
 def test_restart_loses_no_pod(make_client: Any, create_pod: Any, client: Any, clock: ManualClock) -> None:
     running, stopped = create_pod(name="running"), create_pod(name="stopped")
-    client.post(f"/v1/pods/{stopped['id']}/stop")
-    client.patch(f"/v1/pods/{running['id']}", json={"name": "renamed"})
+    client.post(f"/v2/pods/{stopped['id']}/action", json={"action": "stop"})
+    client.patch(f"/v2/pods/{running['id']}", json={"name": "renamed"})
     clock.advance(3)
-    before = client.get("/v1/pods").json()
+    before = client.get("/v2/pods").json()["pods"]
 
-    after = make_client().get("/v1/pods").json()
+    after = make_client().get("/v2/pods").json()["pods"]
     assert after == before
-    assert {p["name"]: p["desiredStatus"] for p in after} == {"renamed": "RUNNING", "stopped": "EXITED"}
+    assert {p["name"]: p["status"] for p in after} == {"renamed": "RUNNING", "stopped": "EXITED"}
 
 
 def test_deleted_pod_stays_deleted_after_restart(make_client: Any, create_pod: Any, client: Any) -> None:
     keep, gone = create_pod(), create_pod()
-    client.delete(f"/v1/pods/{gone['id']}")
-    assert [p["id"] for p in make_client().get("/v1/pods").json()] == [keep["id"]]
+    client.delete(f"/v2/pods/{gone['id']}")
+    assert [p["id"] for p in make_client().get("/v2/pods").json()["pods"]] == [keep["id"]]
 
 
 def test_recovered_ports_are_not_handed_out_again(make_client: Any, create_pod: Any, clock: ManualClock) -> None:
     for _ in range(5):
         create_pod()
     fresh = make_client()
-    body = {"imageName": "i", "gpuTypeIds": ["NVIDIA A40"], "ports": ["22/tcp"]}
+    body = {"name": "p", "image": "i", "gpu": {"id": "NVIDIA A40"}, "ports": ["22/tcp"]}
     for _ in range(5):
-        assert fresh.post("/v1/pods", json=body).status_code == 201
+        assert fresh.post("/v2/pods", json=body).status_code == 201
     clock.advance(3)
-    ports = [p["portMappings"]["22"] for p in fresh.get("/v1/pods").json()]
+    ports = [p["ssh"]["direct"]["port"] for p in fresh.get("/v2/pods").json()["pods"]]
     assert len(set(ports)) == 10
 
 
@@ -52,7 +52,7 @@ def test_state_file_is_private_json_written_atomically(client: Any, create_pod: 
     pod = create_pod()
     state_file = state_dir / "state.json"
     data = json.loads(state_file.read_text())
-    assert data["version"] == 1
+    assert data["version"] == 2
     assert data["backend"] == "memory"
     assert data["pods"][pod["id"]]["name"] == "trainer-0"
     assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
@@ -64,6 +64,19 @@ def test_corrupt_state_file_is_a_clear_error(state_dir: Path) -> None:
     (state_dir / "state.json").write_text("{not json")
     with pytest.raises(StateError, match="not a valid localcloud state file"):
         StateStore(state_dir / "state.json", "memory").load()
+
+
+def test_state_of_the_v1_localcloud_is_refused_with_what_to_do(state_dir: Path) -> None:
+    state_dir.mkdir(parents=True)
+    (state_dir / "state.json").write_text('{"version": 1, "backend": "memory", "pods": {}}')
+    with pytest.raises(StateError, match=r"older localcloud \(state version 1.*stop --purge"):
+        StateStore(state_dir / "state.json", "memory").load()
+
+
+def test_ssh_keys_survive_a_restart(make_client: Any, client: Any) -> None:
+    keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA me"]
+    client.put("/v2/account/ssh-keys", json={"keys": keys})
+    assert make_client().get("/v2/account/ssh-keys").json() == {"keys": keys}
 
 
 def test_state_of_another_backend_is_refused(client: Any, create_pod: Any, state_dir: Path) -> None:
@@ -106,10 +119,10 @@ def test_recovery_marks_vanished_or_stopped_containers_exited(
     )
     create_app(_settings(state_dir), backend=backend, clock=clock)
     recovered = _records(state_dir)
-    assert recovered[vanished["id"]].desired_status == "EXITED"
-    assert "vanished" in recovered[vanished["id"]].last_status_change
-    assert recovered[stopped["id"]].desired_status == "EXITED"
-    assert recovered[alive["id"]].desired_status == "RUNNING"
+    assert recovered[vanished["id"]].state == "EXITED"
+    assert "vanished" in recovered[vanished["id"]].events[-1].line
+    assert recovered[stopped["id"]].state == "EXITED"
+    assert recovered[alive["id"]].state == "RUNNING"
 
 
 def test_recovery_adopts_labelled_containers_without_record(
@@ -120,8 +133,8 @@ def test_recovery_adopts_labelled_containers_without_record(
     (state_dir / "state.json").unlink()
     backend = ObservingBackend({pod["id"]: Observed(pod["id"], True, label_record)})
     client = make_client(backend=backend)
-    adopted = client.get(f"/v1/pods/{pod['id']}").json()
-    assert adopted["desiredStatus"] == "RUNNING"
+    adopted = client.get(f"/v2/pods/{pod['id']}").json()
+    assert adopted["status"] == "PROVISIONING"
     assert adopted["name"] == pod["name"]
     assert pod["id"] in _records(state_dir)
 
@@ -133,7 +146,7 @@ def test_container_stopped_behind_our_back_shows_exited(
     record = _records(state_dir)[pod["id"]]
     backend = ObservingBackend({pod["id"]: Observed(pod["id"], True, record)})
     client = make_client(backend=backend)
-    assert client.get(f"/v1/pods/{pod['id']}").json()["desiredStatus"] == "RUNNING"
+    assert client.get(f"/v2/pods/{pod['id']}").json()["status"] == "PROVISIONING"
     backend.observed[pod["id"]] = Observed(pod["id"], False, record)
-    assert client.get(f"/v1/pods/{pod['id']}").json()["desiredStatus"] == "EXITED"
-    assert [p["desiredStatus"] for p in client.get("/v1/pods").json()] == ["EXITED"]
+    assert client.get(f"/v2/pods/{pod['id']}").json()["status"] == "EXITED"
+    assert [p["status"] for p in client.get("/v2/pods").json()["pods"]] == ["EXITED"]

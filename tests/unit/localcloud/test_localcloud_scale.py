@@ -11,18 +11,18 @@ N = 1000
 
 def test_thousand_pods(make_client: Any, clock: ManualClock) -> None:
     client = make_client()
-    body = {"imageName": "runpod/base", "gpuTypeIds": ["NVIDIA RTX A4000"], "ports": ["22/tcp"]}
-    ids = [client.post("/v1/pods", json={**body, "name": f"pod-{i}"}).json()["id"] for i in range(N)]
+    body = {"image": "runpod/base", "gpu": {"id": "NVIDIA RTX A4000"}, "ports": ["22/tcp"]}
+    ids = [client.post("/v2/pods", json={**body, "name": f"pod-{i}"}).json()["id"] for i in range(N)]
     assert len(set(ids)) == N
     clock.advance(3)
 
-    pods = client.get("/v1/pods").json()
+    pods = client.get("/v2/pods").json()["pods"]
     assert len(pods) == N
-    ports = {p["portMappings"]["22"] for p in pods}
+    ports = {p["ssh"]["direct"]["port"] for p in pods}
     assert len(ports) == N
 
     restarted = make_client()
-    assert len(restarted.get("/v1/pods").json()) == N
+    assert len(restarted.get("/v2/pods").json()["pods"]) == N
     for pod_id in ids[: N // 2]:
-        assert restarted.delete(f"/v1/pods/{pod_id}").status_code == 204
-    assert sorted(p["id"] for p in restarted.get("/v1/pods").json()) == sorted(ids[N // 2 :])
+        assert restarted.delete(f"/v2/pods/{pod_id}").status_code == 204
+    assert sorted(p["id"] for p in restarted.get("/v2/pods").json()["pods"]) == sorted(ids[N // 2 :])

@@ -23,7 +23,7 @@ from localcloud.tfprovider.resource_pod import PodResource  # noqa: E402
 
 @pytest.fixture
 def fake() -> Iterator[FakeRunPod]:
-    """A fake RunPod REST v1 on a free local port."""
+    """A fake RunPod REST v2 (checked against the vendored OpenAPI) on a free local port."""
     server = start_fake()
     yield server
     stop_fake(server)
@@ -33,7 +33,7 @@ def fake() -> Iterator[FakeRunPod]:
 def provider(fake: FakeRunPod) -> RunPodProvider:
     """The stand-in provider, configured for the fake."""
     prov = RunPodProvider()
-    prov.settings = Settings(base_url=fake.base_url, api_key=fake.api_key)
+    prov.settings = Settings(base_url=fake.host_url, api_key=fake.api_key)
     return prov
 
 

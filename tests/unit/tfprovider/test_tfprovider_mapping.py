@@ -1,142 +1,76 @@
-"""Mapping between runpod_pod state and RunPod REST v1 bodies (pure functions)."""
+"""State <-> REST v2 translation of the stand-in provider (pure functions)."""
 
 from __future__ import annotations
 
+from fake_runpod import FakeRunPod, spec_errors
 from msgpack import ExtType
 from tf.types import Unknown
 from tfprovider_helpers import PUBLIC_KEY, planned_create
 
-from localcloud.tfprovider.mapping import (
-    create_body,
-    env_to_dict,
-    env_to_list,
-    fill_unknowns,
-    is_set,
-    is_unknown,
-    split_ports,
-    state_from_pod,
-    update_body,
-)
-
-POD = {
-    "id": "abc123",
-    "name": "gpuops-0",
-    "image": "gpuops/pod:bookworm",
-    "desiredStatus": "RUNNING",
-    "interruptible": False,
-    "gpu": {"id": "NVIDIA GeForce RTX 4090", "count": 1},
-    "costPerHr": "0.69",
-    "memoryInGb": 62,
-    "vcpuCount": 16.0,
-    "containerDiskInGb": 20,
-    "volumeInGb": 0,
-    "volumeMountPath": "/workspace",
-    "ports": ["8888/http", "22/tcp"],
-    "env": {"PUBLIC_KEY": PUBLIC_KEY, "FOO": "bar"},
-    "locked": False,
-    "lastStartedAt": "2025-01-01T00:00:00Z",
-    "machine": {"secureCloud": True, "gpuTypeId": "NVIDIA GeForce RTX 4090"},
-}
+from localcloud.tfprovider.mapping import create_body, fill_unknowns, is_set, state_from_pod, update_body
 
 
-def test_create_body_uses_rest_v1_names_and_shapes() -> None:
-    body = create_body(planned_create())
-    assert body == {
-        "name": "gpuops-0",
-        "imageName": "gpuops/pod:bookworm",
-        "gpuTypeIds": ["NVIDIA GeForce RTX 4090"],
-        "gpuCount": 1,
-        "cloudType": "SECURE",
-        "interruptible": False,
-        "containerDiskInGb": 20,
-        "volumeInGb": 0,
-        "volumeMountPath": "/workspace",
-        "ports": ["22/tcp", "8888/http"],
-        "env": {"PUBLIC_KEY": PUBLIC_KEY, "FOO": "bar"},
-    }
+def test_create_body_is_a_valid_v2_create_request() -> None:
+    body = create_body(planned_create(persistent_volume={"size": 20, "path": "/workspace"}, data_center_ids=["EU-RO-1"]))
+    assert spec_errors("CreatePodRequest", body) == []
+    assert body["gpu"] == {"id": "NVIDIA GeForce RTX 4090", "count": 1}
+    assert body["cloud"] == "SECURE"
+    assert body["ports"] == ["22/tcp", "8888/http"]
+    assert body["env"] == {"PUBLIC_KEY": PUBLIC_KEY, "FOO": "bar"}
+    assert body["mounts"] == {"persistent": {"size": 20, "path": "/workspace"}}
+    assert body["dataCenterIds"] == ["EU-RO-1"]
+    assert body["globalNetworking"] is False
 
 
-def test_create_body_spot_all_and_start_command() -> None:
-    body = create_body(planned_create(type="SPOT", cloud_type="ALL", docker_args="bash -c 'sleep infinity'"))
-    assert body["interruptible"] is True
-    assert "cloudType" not in body  # REST v1 has no ALL: RunPod chooses
-    assert body["dockerStartCmd"] == ["bash", "-c", "sleep infinity"]
+def test_create_body_leaves_unset_and_unknown_out() -> None:
+    body = create_body(planned_create(disk=Unknown, args=ExtType(12, b"")))
+    assert "disk" not in body and "args" not in body and "mounts" not in body and "registry" not in body
+    assert spec_errors("CreatePodRequest", body) == []
 
 
-def test_create_body_leaves_out_unset_and_unknown_arguments() -> None:
-    body = create_body(planned_create(volume_mount_path=Unknown, template_id=None, name=ExtType(12, b"\x01")))
-    assert "volumeMountPath" not in body and "templateId" not in body and "name" not in body
+def test_update_body_holds_only_what_changes_and_clears_removed_fields() -> None:
+    prior = planned_create(registry="reg-1")
+    planned = planned_create(name="renamed", env={"A": "1"}, registry=None)
+    body = update_body(prior, planned)
+    assert body == {"name": "renamed", "env": {"A": "1"}, "registry": None}
+    assert spec_errors("UpdatePodRequest", body) == []
+    assert update_body(prior, prior) == {}
+    # The same ports in another order are no change.
+    assert update_body(prior, {**prior, "ports": ["8888/http", "22/tcp"]}) == {}
 
 
-def test_update_body_sends_every_updatable_argument_only() -> None:
-    body = update_body(planned_create(name="gpuops-9"))
-    assert body == {
-        "name": "gpuops-9",
-        "imageName": "gpuops/pod:bookworm",
-        "containerDiskInGb": 20,
-        "volumeInGb": 0,
-        "volumeMountPath": "/workspace",
-        "ports": ["22/tcp", "8888/http"],
-        "env": {"PUBLIC_KEY": PUBLIC_KEY, "FOO": "bar"},
-    }
+def test_state_keeps_configured_spelling_and_create_time_arguments() -> None:
+    planned = planned_create(ports=["8888/http", "22/tcp"], start_ssh=True, data_center_ids=["EU-RO-1"])
+    pod = FakeRunPod().new_pod({**create_body(planned), "env": {"OTHER": "x"}})
+    state = fill_unknowns({**planned, "id": Unknown, "status": Unknown, "cost": Unknown, "data_center_id": Unknown}, pod)
+    assert state["id"] == pod["id"] and state["status"] == "PROVISIONING" and state["cost"] == 0.69
+    assert state["data_center_id"] == "EU-RO-1"
+    again = state_from_pod(pod, state)
+    assert again == state  # a refresh right after the apply changes nothing
+    assert again["ports"] == ["8888/http", "22/tcp"] != pod["ports"]  # the API's order differs
+    assert again["env"] == planned["env"]  # env is not read back (2.x)
+    assert again["start_ssh"] is True and again["data_center_ids"] == ["EU-RO-1"]
 
 
-def test_helpers() -> None:
-    assert split_ports(" 22/tcp, 8888/http ,") == ["22/tcp", "8888/http"]
-    assert split_ports(None) == []
-    assert env_to_dict(["A=1", "B=x=y", "C="]) == {"A": "1", "B": "x=y", "C": ""}
-    assert env_to_list({"B": "2", "A": "1"}) == ["A=1", "B=2"]
-    assert is_unknown(Unknown) and is_unknown(ExtType(12, b"")) and not is_unknown(None)
-    assert not is_set(None) and not is_set(Unknown) and is_set("") and is_set(0)
-
-
-def test_fill_unknowns_takes_api_values_and_keeps_planned_ones() -> None:
+def test_refresh_reports_drift_of_readable_fields() -> None:
     planned = planned_create()
-    state = fill_unknowns(planned, POD)
-    assert state["id"] == "abc123"
-    assert state["status"] == "RUNNING"
-    assert state["cost_per_hr"] == 0.69  # the API's "0.69" string is a number
-    assert state["memory_in_gb"] == 62 and state["vcpu_count"] == 16
-    assert state["locked"] is False
-    assert state["created_at"] == "2025-01-01T00:00:00Z"
-    # Known planned values stay exactly as planned (Terraform insists), whatever the API's order.
-    assert state["ports"] == "22/tcp,8888/http"
-    assert state["env"] == planned["env"]
-    assert state["docker_entrypoint"] is None and state["network_volume_id"] is None
-    assert Unknown not in state.values()
+    pod = FakeRunPod().new_pod(create_body(planned))
+    state = fill_unknowns({**planned, "id": Unknown}, pod)
+    pod.update(image="other:1", disk=99, status="EXITED", cost=0.0)
+    fresh = state_from_pod(pod, state)
+    assert fresh["image"] == "other:1" and fresh["disk"] == 99 and fresh["status"] == "EXITED"
+    assert fresh["desired_state"] is None  # not configured: stays null
 
 
-def test_refresh_is_stable_when_api_spells_the_same_values_differently() -> None:
-    prior = fill_unknowns(planned_create(), POD)
-    assert state_from_pod(POD, prior) == prior
+def test_import_reads_everything_the_api_reports() -> None:
+    pod = FakeRunPod().new_pod(
+        {"name": "p", "image": "i", "gpu": {"id": "NVIDIA A40", "count": 2}, "mounts": {"persistent": {"size": 20, "path": "/w"}}}
+    )
+    state = state_from_pod(pod)
+    assert state["gpu_type_id"] == "NVIDIA A40" and state["gpu_count"] == 2
+    assert state["persistent_volume"] == {"size": 20, "path": "/w"}
+    assert state["env"] is None and state["template_id"] is None
 
 
-def test_refresh_reports_real_drift() -> None:
-    prior = fill_unknowns(planned_create(), POD)
-    drifted = dict(POD, name="renamed", ports=["22/tcp"], env={"FOO": "changed"}, interruptible=True)
-    state = state_from_pod(drifted, prior)
-    assert state["name"] == "renamed"
-    assert state["ports"] == "22/tcp"
-    assert state["env"] == ["FOO=changed"]
-    assert state["type"] == "SPOT"
-
-
-def test_refresh_keeps_what_the_api_does_not_echo() -> None:
-    prior = fill_unknowns(planned_create(cloud_type="ALL", docker_args="sleep 1"), dict(POD, dockerStartCmd=["x"]))
-    state = state_from_pod(dict(POD, dockerStartCmd=["x"], createdAt="2030-01-01"), prior)
-    assert state["cloud_type"] == "ALL"
-    assert state["docker_args"] == "sleep 1"
-    assert state["created_at"] == "2025-01-01T00:00:00Z"  # stable once stored
-    assert state["docker_start_cmd"] is None  # not computed: stays null when it was null
-
-
-def test_import_derives_everything_from_the_api() -> None:
-    state = state_from_pod(dict(POD, dockerStartCmd=["sleep", "1"]))
-    assert state["cloud_type"] == "SECURE"
-    assert state["gpu_type_id"] == "NVIDIA GeForce RTX 4090"
-    assert state["gpu_count"] == 1
-    assert state["type"] == "ON_DEMAND"
-    assert state["ports"] == "8888/http,22/tcp"
-    assert state["env"] == ["FOO=bar", "PUBLIC_KEY=" + PUBLIC_KEY]
-    assert state["docker_start_cmd"] == ["sleep", "1"]
-    assert state["docker_args"] == "sleep 1"
+def test_is_set() -> None:
+    assert is_set(0) and is_set("") and not is_set(None) and not is_set(Unknown) and not is_set(ExtType(12, b""))

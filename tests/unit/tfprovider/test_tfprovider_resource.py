@@ -1,10 +1,8 @@
-"""runpod_pod CRUD of the stand-in provider against a fake RunPod REST v1."""
+"""runpod_pod CRUD of the stand-in provider against a fake RunPod REST v2 (checked against the OpenAPI)."""
 
 from __future__ import annotations
 
 import socket
-
-import pytest
 
 from fake_runpod import FakeRunPod
 from tf.iface import PlanContext
@@ -22,7 +20,9 @@ from tfprovider_helpers import (
     update_ctx,
 )
 
+from localcloud.tfprovider import client as client_module
 from localcloud.tfprovider.client import Settings
+from localcloud.tfprovider.pod_schema import BY_NAME
 from localcloud.tfprovider.provider import RunPodProvider
 from localcloud.tfprovider.resource_pod import PodResource
 
@@ -30,165 +30,146 @@ from localcloud.tfprovider.resource_pod import PodResource
 def _create(resource: PodResource, **overrides: object) -> dict:
     ctx = create_ctx()
     state = resource.create(ctx, planned_create(**overrides))
-    assert not errors(ctx.diagnostics)
+    assert not errors(ctx.diagnostics), errors(ctx.diagnostics)
     assert state is not None
     return state
 
 
-def test_create_posts_pod_and_stores_the_api_id(resource: PodResource, fake: FakeRunPod) -> None:
+def _validate(resource: PodResource, **overrides: object) -> list[str]:
+    diags = Diagnostics()
+    config = {k: (None if BY_NAME[k].computed and not BY_NAME[k].optional else v) for k, v in planned_create(**overrides).items()}
+    resource.validate(diags, TYPE_NAME, config)
+    return errors(diags)
+
+
+def test_create_posts_a_v2_pod_and_stores_the_api_id(resource: PodResource, fake: FakeRunPod) -> None:
     state = _create(resource)
     assert state["id"] in fake.pods
     assert unknowns(state) == []
-    assert state["cost_per_hr"] == 0.69 and state["status"] == "RUNNING"
-    request = fake.requests[-1]
-    assert (request.method, request.path) == ("POST", "/v1/pods")
-    assert request.authorization == f"Bearer {fake.api_key}"
-    assert request.body is not None
-    assert request.body["gpuTypeIds"] == ["NVIDIA GeForce RTX 4090"]
-    assert request.body["env"]["FOO"] == "bar"
-    assert request.body["interruptible"] is False
+    (post,) = [r for r in fake.requests if r.method == "POST"]
+    assert post.path == "/v2/pods"
+    assert post.authorization == f"Bearer {fake.api_key}"
+    assert post.body["gpu"] == {"id": "NVIDIA GeForce RTX 4090", "count": 1}
+    assert state["cost"] == 0.69 and state["status"] == "PROVISIONING" and state["data_center_id"]
 
 
-def test_read_is_stable_after_create(resource: PodResource) -> None:
+def test_read_is_stable_and_drops_a_deleted_or_terminated_pod(resource: PodResource, fake: FakeRunPod) -> None:
     state = _create(resource)
-    ctx = read_ctx()
-    assert resource.read(ctx, dict(state)) == state
-    assert not errors(ctx.diagnostics)
+    assert resource.read(read_ctx(), state) == state
+    fake.pods[state["id"]]["status"] = "TERMINATED"
+    assert resource.read(read_ctx(), state) is None
+    del fake.pods[state["id"]]
+    assert resource.read(read_ctx(), state) is None
 
 
-def test_read_of_a_deleted_or_terminated_pod_removes_it(resource: PodResource, fake: FakeRunPod) -> None:
-    first, second = _create(resource), _create(resource, name="gpuops-1")
-    del fake.pods[first["id"]]
-    fake.pods[second["id"]]["desiredStatus"] = "TERMINATED"
-    assert resource.read(read_ctx(), first) is None
-    assert resource.read(read_ctx(), second) is None
-
-
-def test_plan_marks_status_unknown_only_for_changes(resource: PodResource) -> None:
+def test_update_patches_only_what_changed(resource: PodResource, fake: FakeRunPod) -> None:
     state = _create(resource)
-    unchanged = resource.plan(PlanContext(Diagnostics(), TYPE_NAME, set()), dict(state), dict(state))
-    assert unchanged == state
-    changed = resource.plan(PlanContext(Diagnostics(), TYPE_NAME, {"env"}), dict(state), dict(state, env=["A=1"]))
-    assert changed is not None and changed["status"] is Unknown
-
-
-def test_update_patches_the_pod(resource: PodResource, fake: FakeRunPod) -> None:
-    state = _create(resource)
-    planned = dict(state, env=["FOO=baz"], status=Unknown)
+    planned = {**state, "name": "gpuops-9", "env": {"A": "1"}}
     ctx = update_ctx()
     new = resource.update(ctx, state, planned)
     assert not errors(ctx.diagnostics)
-    assert new == dict(planned, status="RUNNING")
-    request = fake.requests[-1]
-    assert (request.method, request.path) == ("PATCH", f"/v1/pods/{state['id']}")
-    assert request.body is not None and request.body["env"] == {"FOO": "baz"}
-    assert fake.pods[state["id"]]["env"] == {"FOO": "baz"}
+    (patch,) = [r for r in fake.requests if r.method == "PATCH"]
+    assert patch.path == f"/v2/pods/{state['id']}"
+    assert patch.body == {"name": "gpuops-9", "env": {"A": "1"}}
+    assert new["name"] == "gpuops-9" and fake.pods[state["id"]]["env"] == {"A": "1"}
 
 
-def test_delete_expects_204_and_accepts_404(resource: PodResource, fake: FakeRunPod) -> None:
+def test_plan_marks_status_and_cost_unknown_only_for_a_resetting_change(resource: PodResource) -> None:
+    state = _create(resource)
+    planned = resource.plan(PlanContext(Diagnostics(), TYPE_NAME, changed_fields={"name"}), state, dict(state))
+    assert planned["status"] is not Unknown
+    planned = resource.plan(PlanContext(Diagnostics(), TYPE_NAME, changed_fields={"image"}), state, dict(state))
+    assert planned["status"] is Unknown and planned["cost"] is Unknown
+
+
+def test_desired_state_stops_and_starts_the_pod(resource: PodResource, fake: FakeRunPod) -> None:
+    state = _create(resource, desired_state="EXITED")
+    assert fake.pods[state["id"]]["status"] == "EXITED" and state["desired_state"] == "EXITED"
+    actions = [r.body for r in fake.requests if r.path.endswith("/action")]
+    assert actions == [{"action": "stop"}]
+    ctx = update_ctx()
+    resource.update(ctx, state, {**state, "desired_state": "RUNNING", "status": Unknown, "cost": Unknown})
+    assert not errors(ctx.diagnostics)
+    assert fake.pods[state["id"]]["status"] == "RUNNING"
+    # Stopped behind Terraform's back: the refresh shows it, so the next plan starts it.
+    fake.pods[state["id"]]["status"] = "EXITED"
+    assert resource.read(read_ctx(), {**state, "desired_state": "RUNNING"})["desired_state"] == "EXITED"
+
+
+def test_delete_and_delete_again(resource: PodResource, fake: FakeRunPod) -> None:
     state = _create(resource)
     ctx = delete_ctx()
     resource.delete(ctx, state)
-    assert fake.pods == {}
     resource.delete(ctx, state)  # already gone: fine
-    assert not errors(ctx.diagnostics)
-    assert [r.method for r in fake.requests[-2:]] == ["DELETE", "DELETE"]
+    assert not errors(ctx.diagnostics) and fake.pods == {}
 
 
-def test_import(resource: PodResource) -> None:
-    state = _create(resource)
+def test_import_leaves_create_time_arguments_and_env_empty(resource: PodResource) -> None:
+    state = _create(resource, start_ssh=True)
+    imported = resource.import_(import_ctx(), state["id"])
+    assert imported["env"] is None and imported["start_ssh"] is None and imported["desired_state"] is None
+    assert imported["image"] == state["image"] and imported["gpu_type_id"] == state["gpu_type_id"]
     ctx = import_ctx()
-    imported = resource.import_(ctx, state["id"])
-    assert imported is not None and imported["id"] == state["id"] and imported["name"] == "gpuops-0"
-    assert resource.import_(ctx, "nope") is None
-    assert "no pod with id 'nope'" in errors(ctx.diagnostics)[0]
+    assert resource.import_(ctx, "nope") is None and errors(ctx.diagnostics)
 
 
-def test_unknown_gpu_type_fails_with_the_apis_message(resource: PodResource, fake: FakeRunPod) -> None:
+def test_api_problem_is_reported_with_title_detail_errors_and_request(resource: PodResource, fake: FakeRunPod) -> None:
     ctx = create_ctx()
-    assert resource.create(ctx, planned_create(gpu_type_id="NVIDIA Bogus")) is None
-    (error,) = errors(ctx.diagnostics)
-    assert "400" in error
-    assert "unknown GPU type 'NVIDIA Bogus'" in error
-    assert f"POST {fake.base_url}/pods" in error
-    assert "gpu_type_id" in error
+    assert resource.create(ctx, planned_create(gpu_type_id="NVIDIA Bogus 9000")) is None
+    (message,) = errors(ctx.diagnostics)
+    assert "RunPod API answered 400" in message
+    assert "NVIDIA Bogus 9000" in message
+    assert f"POST {fake.host_url}/v2/pods" in message
+    assert fake.api_key not in message
 
 
-def test_bad_api_key_fails_with_401_and_never_shows_the_key(fake: FakeRunPod) -> None:
-    provider = RunPodProvider()
-    provider.settings = Settings(base_url=fake.base_url, api_key="wrong-key-0123456789")
+def test_unknown_field_is_rejected_by_name_like_runpod(fake: FakeRunPod, provider: RunPodProvider) -> None:
+    client = provider.client()
+    try:
+        client.create_pod({"name": "x", "image": "i", "gpu": {"id": "NVIDIA A40"}, "interruptible": True})
+    except client_module.ApiError as error:
+        assert error.status == 400 and "interruptible" in error.detail
+    else:  # pragma: no cover
+        raise AssertionError("the fake accepted an unknown field")
+
+
+def test_429_is_retried_after_retry_after(fake: FakeRunPod, provider: RunPodProvider) -> None:
+    waits: list[float] = []
+    client = client_module.RunPodClient(provider.settings, sleep=waits.append)
+    fake.fail_next = [(429, "slow down", {"Retry-After": "2"})]
+    assert client.get_pod("missing") is None
+    assert waits == [2.0]
+
+
+def test_bad_key_gives_401_without_the_key(fake: FakeRunPod) -> None:
+    prov = RunPodProvider()
+    prov.settings = Settings(base_url=fake.host_url, api_key="wrong-key-123")
     ctx = create_ctx()
-    assert PodResource(provider).create(ctx, planned_create()) is None
-    (error,) = errors(ctx.diagnostics)
-    assert "401" in error and "RUNPOD_API_KEY" in error
-    assert "wrong-key-0123456789" not in error
-    assert "wrong-key" not in repr(provider.settings)
+    assert PodResource(prov).create(ctx, planned_create()) is None
+    (message,) = errors(ctx.diagnostics)
+    assert "401" in message and "RUNPOD_API_KEY" in message and "wrong-key-123" not in message
 
 
-def test_missing_api_key_says_what_to_set(fake: FakeRunPod) -> None:
-    provider = RunPodProvider()
-    provider.settings = Settings(base_url=fake.base_url, api_key="")
-    ctx = read_ctx()
-    current = {"id": "abc"}
-    assert PodResource(provider).read(ctx, current) == current
-    (error,) = errors(ctx.diagnostics)
-    assert "RUNPOD_API_KEY is not set" in error
-    assert fake.requests == []  # nothing was sent without a key
-
-
-def test_server_error_and_read_failure_keep_the_state(resource: PodResource, fake: FakeRunPod) -> None:
-    state = _create(resource)
-    fake.fail_next = (503, "backend overloaded")
-    ctx = read_ctx()
-    assert resource.read(ctx, state) == state
-    (error,) = errors(ctx.diagnostics)
-    assert "503" in error and "backend overloaded" in error and "later" in error
-
-
-def test_connection_refused_names_the_url_and_what_to_do() -> None:
+def test_unreachable_api_names_the_url_and_what_to_do() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    provider = RunPodProvider()
-    provider.settings = Settings(base_url=f"http://127.0.0.1:{port}/v1", api_key="k")
-    ctx = delete_ctx()
-    PodResource(provider).delete(ctx, {"id": "abc"})
-    (error,) = errors(ctx.diagnostics)
-    assert "unreachable" in error
-    assert f"http://127.0.0.1:{port}/v1/pods/abc" in error
-    assert "RUNPOD_BASE_URL" in error
+    prov = RunPodProvider()
+    prov.settings = Settings(base_url=f"http://127.0.0.1:{port}", api_key="k")
+    ctx = create_ctx()
+    assert PodResource(prov).create(ctx, planned_create()) is None
+    (message,) = errors(ctx.diagnostics)
+    assert f"127.0.0.1:{port}/v2/pods" in message and "RUNPOD_API_BASE_URL" in message
 
 
-def test_validate(resource: PodResource) -> None:
-    def check(**config: object) -> list[str]:
-        diags = Diagnostics()
-        full = {k: None for k in planned_create()}
-        full.update(image_name="img", gpu_type_id="NVIDIA A40")
-        full.update(config)
-        resource.validate(diags, TYPE_NAME, full)
-        return errors(diags)
-
-    assert check() == []
-    assert check(image_name=Unknown) == []
-    assert "Conflicting image_name and template_id" in check(template_id="t")[0]
-    assert "Missing image_name or template_id" in check(image_name=None)[0]
-    assert "must be one of ON_DEMAND, SPOT" in check(type="CHEAP")[0]
-    assert "COMMUNITY, SECURE, ALL" in check(cloud_type="BOGUS")[0]
-    assert "gpu_count" in check(gpu_count=0)[0]
-    assert "KEY=VALUE" in check(env=["NOEQUALS", "OK=1", Unknown])[0]
-    assert "bad: ['22']" in check(ports="22,8888/http")[0]
-
-
-def test_key_file_is_read_when_no_key_is_in_the_environment(tmp_path) -> None:
-    key_file = tmp_path / "api_key"
-    key_file.write_text("secret-from-file\n")
-    settings = Settings.from_env(environ={"RUNPOD_API_KEY_FILE": str(key_file), "RUNPOD_BASE_URL": "http://x/v1"})
-    assert settings.api_key == "secret-from-file"
-    assert "secret-from-file" not in repr(settings)
-
-
-def test_unreadable_key_file_is_a_clear_error(tmp_path) -> None:
-    from localcloud.tfprovider.client import ApiError
-
-    with pytest.raises(ApiError, match="RUNPOD_API_KEY_FILE=.*missing"):
-        Settings.from_env(environ={"RUNPOD_API_KEY_FILE": str(tmp_path / "missing")})
+def test_validate_refuses_what_runpod_refuses(resource: PodResource) -> None:
+    assert _validate(resource) == []
+    assert any("cloud" in e for e in _validate(resource, cloud="ALL"))
+    assert any("ports" in e for e in _validate(resource, ports=["22"]))
+    assert any("persistent_volume.size" in e for e in _validate(resource, persistent_volume={"size": 0, "path": "/w"}))
+    assert any("mutually exclusive" in e for e in _validate(
+        resource, persistent_volume={"size": 20, "path": "/w"}, network_volumes=[{"volume_id": "v", "path": "/n"}]))
+    assert any("gpu_type_id or cpu_type_id" in e for e in _validate(resource, gpu_type_id=None))
+    assert any("min_ram_per_gpu" in e for e in _validate(resource, min_ram_per_gpu=8))
+    assert any("desired_state" in e for e in _validate(resource, desired_state="STOPPED"))
+    assert any("CUDA" in e for e in _validate(resource, min_cuda_version="12.1", allowed_cuda_versions=["12.4"]))

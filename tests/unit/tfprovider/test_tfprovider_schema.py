@@ -1,6 +1,14 @@
-"""The stand-in's schema matches the official runpod/runpod provider (1.0.x) where gpuops uses it."""
+"""The stand-in's runpod_pod schema is the one terraform/runpod/reference/runpod_pod-2.x.schema.json records.
+
+That file was written from RunPod's docs for provider 2.x (and the v2 API
+where the docs say nothing); these tests hold the stand-in to it attribute
+by attribute: names, types, required/optional/computed, sensitive, replacement.
+"""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 from tf.utils import Diagnostics
@@ -8,70 +16,82 @@ from tf.utils import Diagnostics
 from localcloud.tfprovider.pod_schema import POD_ATTRIBUTES, POD_SCHEMA
 from localcloud.tfprovider.provider import RunPodProvider
 
-S, N, B, L = b'"string"', b'"number"', b'"bool"', b'["list","string"]'
-# name: (type, optional, computed) as in the official provider's generated schema.
-OFFICIAL = {
-    "id": (S, False, True),
-    "name": (S, True, True),
-    "image_name": (S, True, True),
-    "template_id": (S, True, True),
-    "gpu_type_id": (S, True, True),
-    "gpu_count": (N, True, True),
-    "cloud_type": (S, True, True),
-    "type": (S, True, True),
-    "container_disk_in_gb": (N, True, True),
-    "volume_in_gb": (N, True, True),
-    "volume_mount_path": (S, True, True),
-    "ports": (S, True, True),
-    "env": (L, True, True),
-    "docker_args": (S, True, True),
-    "network_volume_id": (S, True, False),
-    "docker_entrypoint": (L, True, False),
-    "docker_start_cmd": (L, True, False),
-    "status": (S, False, True),
-    "cost_per_hr": (N, False, True),
-    "memory_in_gb": (N, False, True),
-    "vcpu_count": (N, False, True),
-    "created_at": (S, False, True),
-    "cluster_ip": (S, False, True),
-    "locked": (B, False, True),
-}
+REFERENCE = Path(__file__).resolve().parents[3] / "terraform/runpod/reference/runpod_pod-2.x.schema.json"
+DOC = json.loads(REFERENCE.read_text())
+ATTRS = DOC["attributes"]
+STANDIN = {a.name: a for a in POD_ATTRIBUTES}
 
 
-@pytest.mark.parametrize("attr", POD_ATTRIBUTES, ids=lambda a: a.name)
-def test_attribute_matches_official_schema(attr) -> None:  # type: ignore[no-untyped-def]
-    assert attr.name in OFFICIAL, f"{attr.name} is not an attribute of the official runpod_pod"
-    assert (attr.type.tf_type(), bool(attr.optional), bool(attr.computed)) == OFFICIAL[attr.name]
-    assert not attr.required
+def test_reference_names_its_sources_and_date() -> None:
+    urls = {s["url"] for s in DOC["sources"]}
+    assert "https://docs.runpod.io/integrations/terraform/overview" in urls
+    assert "https://docs.runpod.io/integrations/terraform/migration" in urls
+    assert DOC["written"]
+    for name, spec in ATTRS.items():
+        assert spec["source"] in ("docs", "derived", "openapi"), name
 
 
-def test_every_official_attribute_gpuops_relies_on_is_there() -> None:
-    assert {a.name for a in POD_ATTRIBUTES} == set(OFFICIAL)
+def test_same_attribute_names() -> None:
+    assert set(STANDIN) == set(ATTRS)
 
 
-def test_arguments_patch_cannot_change_force_replacement() -> None:
-    replace = {a.name for a in POD_ATTRIBUTES if a.requires_replace}
-    assert replace == {"template_id", "gpu_type_id", "gpu_count", "cloud_type", "type", "network_volume_id"}
+@pytest.mark.parametrize("name", sorted(ATTRS))
+def test_attribute_matches_reference(name: str) -> None:
+    spec, attr = ATTRS[name], STANDIN[name]
+    assert json.loads(attr.type.tf_type()) == spec["type"], "type"
+    assert bool(attr.required) == spec.get("required", False), "required"
+    assert bool(attr.optional) == spec.get("optional", False), "optional"
+    assert bool(attr.computed) == spec.get("computed", False), "computed"
+    assert bool(attr.sensitive) == spec.get("sensitive", False), "sensitive"
+    assert bool(attr.requires_replace) == spec.get("requires_replace", False), "requires_replace"
 
 
-def test_provider_registers_runpod_pod_and_a_sensitive_api_key() -> None:
-    provider = RunPodProvider()
-    assert provider.full_name() == "registry.terraform.io/runpod/runpod"
-    assert [provider.get_model_prefix() + r.get_name() for r in provider.get_resources()] == ["runpod_pod"]
-    (api_key,) = provider.get_provider_schema(Diagnostics()).attributes
-    assert api_key.name == "api_key" and api_key.sensitive and api_key.optional
+def test_no_removed_1x_attribute_is_back() -> None:
+    assert not set(DOC["removed_in_2"]["names"]) & set(STANDIN)
+
+
+def test_provider_config_matches_reference() -> None:
+    schema = RunPodProvider().get_provider_schema(Diagnostics())
+    got = {a.name: a for a in schema.attributes}
+    assert set(got) == set(DOC["provider_config"])
+    for name, spec in DOC["provider_config"].items():
+        assert bool(got[name].sensitive) == spec.get("sensitive", False)
+        assert got[name].optional and not got[name].required
     POD_SCHEMA.to_pb()  # serialises for Terraform
 
 
-def test_configure_reads_key_and_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RUNPOD_API_KEY", "from-env")
-    monkeypatch.setenv("RUNPOD_BASE_URL", "http://127.0.0.1:9/v1/")
+def test_provider_registers_runpod_pod() -> None:
     provider = RunPodProvider()
-    provider.configure_provider(Diagnostics(), {"api_key": None})
+    assert provider.full_name() == "registry.terraform.io/runpod/runpod"
+    assert [provider.get_model_prefix() + r.get_name() for r in provider.get_resources()] == ["runpod_pod"]
+
+
+def test_configure_reads_key_and_url_like_2x(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNPOD_API_KEY", "from-env")
+    monkeypatch.setenv("RUNPOD_API_BASE_URL", "http://127.0.0.1:9/v2/")
+    provider = RunPodProvider()
+    provider.configure_provider(Diagnostics(), {"api_key": None, "base_url": None})
     assert provider.settings.api_key == "from-env"
-    assert provider.settings.base_url == "http://127.0.0.1:9/v1"
-    provider.configure_provider(Diagnostics(), {"api_key": "from-config"})
+    assert provider.settings.base_url == "http://127.0.0.1:9"
+    assert provider.client().url("/pods") == "http://127.0.0.1:9/v2/pods"
+    provider.configure_provider(Diagnostics(), {"api_key": "from-config", "base_url": "http://h:1"})
     assert provider.client().settings.api_key == "from-config"
-    monkeypatch.delenv("RUNPOD_BASE_URL")
+    assert provider.settings.base_url == "http://h:1"
+    monkeypatch.delenv("RUNPOD_API_BASE_URL")
     provider.configure_provider(Diagnostics(), {})
-    assert provider.settings.base_url == "https://rest.runpod.io/v1"
+    assert provider.settings.base_url == "https://api.runpod.io"
+    assert "from-config" not in repr(provider.settings)
+
+
+def test_key_file_fallback_and_its_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("RUNPOD_API_KEY", raising=False)
+    key = tmp_path / "api_key"
+    key.write_text("k-from-file\n")
+    monkeypatch.setenv("RUNPOD_API_KEY_FILE", str(key))
+    provider = RunPodProvider()
+    provider.configure_provider(Diagnostics(), {})
+    assert provider.settings.api_key == "k-from-file"
+    monkeypatch.setenv("RUNPOD_API_KEY_FILE", str(tmp_path / "missing"))
+    diags = Diagnostics()
+    provider.configure_provider(diags, {})
+    assert diags.has_errors()

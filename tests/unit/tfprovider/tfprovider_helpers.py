@@ -24,16 +24,14 @@ def planned_create(**overrides: Any) -> dict[str, Any]:
             state[attr.name] = None
     state.update(
         name="gpuops-0",
-        image_name="gpuops/pod:bookworm",
+        image="gpuops/pod:bookworm",
         gpu_type_id="NVIDIA GeForce RTX 4090",
         gpu_count=1,
-        cloud_type="SECURE",
-        type="ON_DEMAND",
-        container_disk_in_gb=20,
-        volume_in_gb=0,
-        volume_mount_path="/workspace",
-        ports="22/tcp,8888/http",
-        env=["PUBLIC_KEY=" + PUBLIC_KEY, "FOO=bar"],
+        cloud="SECURE",
+        disk=20,
+        ports=["22/tcp", "8888/http"],
+        env={"PUBLIC_KEY": PUBLIC_KEY, "FOO": "bar"},
+        global_networking=False,
     )
     state.update(overrides)
     return state

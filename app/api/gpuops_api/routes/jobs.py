@@ -107,12 +107,12 @@ async def job_output(job_id: JobId, svc: ServicesDep,
         raise UpstreamError("cloud", f"job {job_id} ran on {job.batch_host}, which is not a pod of this deployment "
                                      "(Terraform state): cannot reach its output")
     info = await svc.cloud.pod(pod.id)
-    ports = (info or {}).get("portMappings") or {}
-    host, port = (info or {}).get("publicIp"), ports.get("22") if isinstance(ports, dict) else None
-    if not isinstance(host, str) or not host or not isinstance(port, int):
-        raise UpstreamError("cloud", f"pod {pod.name} ({pod.id}) has no SSH address now (stopped or starting): "
-                                     f"cannot read job {job_id}'s output")
-    tail = await svc.ssh.tail(host, port, f"runpod-{pod.id}", job.stdout_path, lines)
+    alias = info.host_key_alias if info is not None else None
+    if info is None or not info.ssh_ready or info.ssh_host is None or info.ssh_port is None or alias is None:
+        raise UpstreamError("cloud", f"pod {pod.name} ({pod.id}) has no SSH address now (stopped or starting: "
+                                     f"no ssh.direct): cannot read job {job_id}'s output")
+    # The host key is pinned under the alias of this start of the pod (runpod-<id>-<startedAt epoch>).
+    tail = await svc.ssh.tail(info.ssh_host, info.ssh_port, alias, job.stdout_path, lines)
     if tail is None:
         raise HTTPException(404, f"job {job_id}'s output file {job.stdout_path} does not exist on {pod.name}")
     return {"id": job_id, "text": tail.text, "lines": tail.lines, "truncated": tail.truncated}

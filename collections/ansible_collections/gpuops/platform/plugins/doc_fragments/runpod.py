@@ -7,17 +7,18 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # Options shared by everything in gpuops.platform that talks to the RunPod REST API v1.
+    # Options shared by everything in gpuops.platform that talks to the RunPod REST API v2.
     # Plugins may add env entries on top; module docs cannot carry them.
     DOCUMENTATION = r"""
 options:
   base_url:
     description:
-      - Base URL of the RunPod REST API v1.
-      - Point it at the local stand-in (for example V(http://127.0.0.1:8765/v1), started with C(python -m localcloud start))
+      - Base URL of the RunPod REST API v2.
+      - Point it at the local stand-in (for example V(http://127.0.0.1:8765/v2), started with C(python -m localcloud start))
         to run everything without RunPod. The same code talks to both.
+      - A REST v1 URL (ending in C(/v1)) is refused with a message naming the v2 URL; RunPod retired v1 in November 2026.
     type: str
-    default: https://rest.runpod.io/v1
+    default: https://api.runpod.io/v2
   api_key:
     description:
       - 'RunPod API key, sent as C(Authorization: Bearer KEY).'
@@ -41,6 +42,20 @@ options:
       - Seconds to wait for one answer of the API before giving up.
     type: int
     default: 30
+  max_retries:
+    description:
+      - How many times one request is sent again when the API answers HTTP 429 (rate limited; any request) or
+        HTTP 502, 503 or 504 (only C(GET) requests, which change nothing).
+      - The wait before each retry is the API's C(Retry-After) (seconds or an HTTP date), else the reset time of the
+        exhausted window of its C(RateLimit) header, else an exponential backoff with jitter.
+    type: int
+    default: 5
+  max_retry_wait:
+    description:
+      - Seconds that the retries of one request may wait in all. A retry that would wait longer is not made; the
+        error then says how long the API asked to wait.
+    type: int
+    default: 120
 requirements:
   - A RunPod API key (or the local cloud's key file).
 """

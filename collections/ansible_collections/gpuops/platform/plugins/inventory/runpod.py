@@ -11,24 +11,34 @@ short_description: RunPod GPU pods from Terraform outputs and the RunPod API
 author:
   - gpuops maintainers (@gpuops)
 description:
-  - Builds an inventory of the GPU pods that Terraform created on RunPod (or on the local stand-in of the RunPod API).
-  - Reads the pod map from C(terraform output -json) (output O(output_name)), then asks C(GET {base_url}/pods/{id})
-    for each pod's C(publicIp) and C(portMappings["22"]), waiting up to O(wait_timeout) seconds for pods that are still
-    initialising.
+  - Builds an inventory of the GPU pods that Terraform created on RunPod (or on the local stand-in of the RunPod API),
+    through RunPod's REST API v2.
+  - Reads the pod map from C(terraform output -json) (output O(output_name)) and selects exactly those pods by their
+    ids (never by a name pattern across the account). Then asks C(GET {base_url}/pods/{id}) for each pod (or
+    C(GET {base_url}/pods) once per round for many pods, see O(list_threshold)) until every pod is C(RUNNING) and has
+    C(ssh.direct), waiting up to O(wait_timeout) seconds for pods that are still C(PROVISIONING) or C(STARTING).
+    C(ssh.proxy) is never used (it carries no SFTP and no port forwarding).
   - Every pod is a host named after its key in the pod map. All pods are in the group C(gpu_pods) and in C(slurm_compute);
     the one pod with role V(controller) is also in C(slurm_controller).
-  - Host variables are C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_ssh_private_key_file) and facts prefixed
-    with C(runpod_) - C(runpod_pod_id), C(runpod_pod_name), C(runpod_role), C(runpod_gpu_type_id), C(runpod_gpu_count),
-    C(runpod_cost_per_hr), C(runpod_status), C(runpod_public_ip), C(runpod_ssh_port), C(runpod_port_mappings),
-    C(runpod_interruptible), C(runpod_image) and C(runpod_machine_id).
+  - Host variables are C(ansible_host) and C(ansible_port) (from C(ssh.direct)), C(ansible_user),
+    C(ansible_ssh_private_key_file) and facts prefixed with C(runpod_) - C(runpod_pod_id), C(runpod_pod_name),
+    C(runpod_role), C(runpod_status), C(runpod_cost_per_hr) (the pod's C(cost), USD per hour), C(runpod_gpu_type_id),
+    C(runpod_gpu_count), C(runpod_cloud), C(runpod_data_center_id), C(runpod_image),
+    C(runpod_global_networking) (a dictionary with C(enabled), C(ip) and C(internal_dns), the pod's
+    C(<podId>.runpod.internal) name), C(runpod_started_at) (the pod's C(startedAt)) and C(runpod_host_key_alias).
     C(runpod_gpu_type_id), C(runpod_gpu_count) and C(runpod_role) come from the Terraform output, the others from the API
     (C(runpod_cost_per_hr) falls back to the Terraform output).
+  - C(runpod_host_key_alias) is C(runpod-<podId>-<startedAt as UTC epoch seconds>), the SSH C(HostKeyAlias) under which
+    the pod's host key is pinned. A restart gives the pod a new C(startedAt), new host keys (RunPod's images make them
+    at every start) and so a new alias.
   - The other non-sensitive Terraform outputs are the dictionary C(runpod_outputs) on the group C(gpu_pods).
     Sensitive outputs never become variables and are never cached.
   - Values that come from Terraform or from the API are marked unsafe, so they are never templated.
   - Relative paths in O(project_path), O(state_file), O(terraform_binary), O(api_key_file), O(private_key_file) and in the
     path variables C(TF_DATA_DIR), C(TF_CLI_CONFIG_FILE) and C(TF_PLUGIN_CACHE_DIR) of O(terraform_env) are resolved
     against the directory of the inventory file.
+  - Every failure (no key, API unreachable, a pod in C(ERROR), a timeout) is an error of the inventory source whose
+    message names the pods and says what to do.
   - Uses a YAML configuration file whose name ends with C(runpod.yml) or C(runpod.yaml).
 requirements:
   - Terraform (the C(terraform) CLI, or the C(make setup) launcher) and the state of a C(terraform apply).
@@ -108,8 +118,8 @@ options:
     default: ../{cloud}/runpod.yml
   unavailable_pods:
     description:
-      - What to do with a pod of the Terraform state that the API reports stopped (C(EXITED), C(TERMINATED), as
-        after a spot interrupt) or no longer knows (404, deleted outside Terraform).
+      - What to do with a pod of the Terraform state that the API reports stopped (C(EXITED), C(TERMINATED)), broken
+        (C(ERROR)) or no longer knows (404, deleted outside Terraform).
       - V(error) fails the inventory source, naming the pod.
       - V(warn) prints that as a warning and leaves the pod out of the inventory, so that the provisioning playbook
         (C(site.yml), C(playbooks/provision.yml)) runs and replaces it; the rebuilt inventory then has it again.
@@ -119,19 +129,21 @@ options:
   list_threshold:
     description:
       - With more pods to look up than this, the plugin asks for every pod in one C(GET /pods) per round and
-        C(GET /pods/{id}) only for a pod the list lacks, instead of one C(GET /pods/{id}) per pod.
+        C(GET /pods/{id}) only for a pod the list lacks, instead of one C(GET /pods/{id}) per pod (fewer requests
+        against RunPod's rate limit).
       - V(0) always lists.
     type: int
     default: 8
   wait_timeout:
     description:
-      - Seconds to wait, for all pods together, until the API reports C(publicIp) and C(portMappings["22"]) of every pod.
+      - Seconds to wait, for all pods together, until the API reports every pod C(RUNNING) with C(ssh.direct)
+        (pods are C(PROVISIONING), then C(STARTING), first).
       - V(0) asks once and does not wait.
     type: int
     default: 300
   poll_interval:
     description:
-      - Seconds between two rounds of API requests while pods are still initialising.
+      - Seconds between two rounds of API requests while pods are still starting.
     type: float
     default: 5
   ssh_user:
@@ -155,7 +167,7 @@ terraform_binary: ../../.venv/bin/terraform
 terraform_env:
   TF_DATA_DIR: ../../.gpuops/local/terraform/data
   TF_CLI_CONFIG_FILE: ../../.gpuops/localcloud/terraform.rc
-base_url: http://127.0.0.1:8765/v1
+base_url: http://127.0.0.1:8765/v2
 api_key_file: ../../.gpuops/localcloud/api_key
 private_key_file: ../../.gpuops/local/ssh/id_ed25519
 wait_timeout: 120
@@ -163,7 +175,7 @@ poll_interval: 1
 
 ---
 # inventories/runpod/runpod.yml: real RunPod, key from RUNPOD_API_KEY,
-# groups per GPU type and a group of the interruptible (spot) pods
+# groups per GPU type and per data centre
 plugin: gpuops.platform.runpod
 project_path: ../../terraform/runpod
 state_file: ../../.gpuops/runpod/terraform/terraform.tfstate
@@ -173,8 +185,10 @@ poll_interval: 10
 keyed_groups:
   - key: runpod_gpu_type_id
     prefix: gpu
+  - key: runpod_data_center_id
+    prefix: dc
 groups:
-  spot: runpod_interruptible | default(false)
+  global_networking: runpod_global_networking.enabled
 compose:
   hourly_cost: runpod_cost_per_hr * 1.0
 
@@ -203,6 +217,7 @@ from ansible_collections.gpuops.platform.plugins.module_utils._runpod_api import
     RunPodAPIError,
     RunPodClient,
     RunPodNotFound,
+    host_key_alias,
 )
 from ansible_collections.gpuops.platform.plugins.module_utils._terraform import (
     PROVISION_HINT,
@@ -212,7 +227,7 @@ from ansible_collections.gpuops.platform.plugins.module_utils._terraform import 
 )
 
 # version of the data this plugin writes to the inventory cache
-_CACHE_FORMAT = 2
+_CACHE_FORMAT = 3
 _TF_PATH_VARS = ("TF_DATA_DIR", "TF_CLI_CONFIG_FILE", "TF_PLUGIN_CACHE_DIR")
 _STOPPED = ("EXITED", "TERMINATED")
 GROUP_ALL = "gpu_pods"
@@ -377,26 +392,33 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 % (name, spec["id"], client.url("pods/%s" % spec["id"]))) from None
         except RunPodAPIError as err:
             raise AnsibleParserError(to_native(err)) from None
-        status = (pod.desired_status or "").upper()
+        status = pod.status or ""
         if status in _STOPPED:
             raise PodUnavailable(
                 "pod %s (%s) is %s: start it or re-run ansible-playbook playbooks/provision.yml" % (name, pod.id, status))
+        if status == "ERROR":
+            raise PodUnavailable(
+                "pod %s (%s) is in ERROR (its container cannot run): read its logs (RunPod console, or GET %s/logs), "
+                "then start it, or re-run ansible-playbook playbooks/provision.yml to replace it"
+                % (name, pod.id, client.url("pods/%s" % pod.id)))
         return pod
 
+    def _list_pods(self, client):
+        try:
+            return {pod.id: pod for pod in client.list_pods()}
+        except RunPodAPIError as err:
+            raise AnsibleParserError(to_native(err)) from None
+
     def _wait_for_pods(self, client, specs):
-        """Poll all pods together until each has publicIp and portMappings["22"], within wait_timeout."""
+        """Poll all pods together until each is RUNNING with ssh.direct, within wait_timeout."""
         wait_timeout = self.get_option("wait_timeout")
         poll_interval = max(float(self.get_option("poll_interval")), 0.0)
         deadline = time.monotonic() + max(wait_timeout, 0)
         pending = dict(specs)
+        last_status = {}
         ready = {}
         while True:
-            listed = None
-            if len(pending) > self.get_option("list_threshold"):
-                try:
-                    listed = {pod.id: pod for pod in client.list_pods()}
-                except RunPodAPIError as err:
-                    raise AnsibleParserError(to_native(err)) from None
+            listed = self._list_pods(client) if len(pending) > self.get_option("list_threshold") else None
             for name in sorted(pending):
                 try:
                     pod = self._get_pod(client, name, pending[name], listed)
@@ -409,29 +431,40 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 if pod.ssh_ready:
                     ready[name] = pod
                     del pending[name]
+                else:
+                    last_status[name] = pod.status or "no status"
             if not pending:
                 return ready
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                waiting = ", ".join("%s (%s)" % (name, pending[name]["id"]) for name in sorted(pending))
+                waiting = ", ".join(
+                    "%s (%s, %s%s)" % (name, pending[name]["id"], last_status.get(name),
+                                       ", no ssh.direct yet" if last_status.get(name) == "RUNNING" else "")
+                    for name in sorted(pending))
                 raise AnsibleParserError(
-                    "timed out after %ss waiting for RunPod to report publicIp and portMappings[\"22\"] of: %s; "
-                    "raise the wait_timeout option in %s, or check that the pods have a public IP and expose 22/tcp"
-                    % (wait_timeout, waiting, self._config_path))
-            self.display.vv(
-                "%s: waiting for the SSH details of %d pod(s): %s" % (self.NAME, len(pending), ", ".join(sorted(pending))))
+                    "timed out after %ss waiting for RunPod to report these pods RUNNING with ssh.direct: %s; "
+                    "raise the wait_timeout option in %s, or check that the pods expose 22/tcp and were created with "
+                    "startSsh (RunPod console, or GET %s/pods/<id>)"
+                    % (wait_timeout, waiting, self._config_path, client.base_url))
+            self.display.vv("%s: waiting for %d pod(s) to run with ssh.direct: %s" % (
+                self.NAME, len(pending), ", ".join("%s (%s)" % (n, last_status.get(n)) for n in sorted(pending))))
             time.sleep(min(poll_interval, remaining))
 
     def _fetch(self):
         """Ask Terraform and the API; return JSON-serialisable data, without sensitive outputs."""
         outputs, where = self._terraform_outputs()
         specs = self._pod_specs(outputs, where)
-        client = RunPodClient(
-            api_key=self._api_key(),
-            base_url=self.get_option("base_url"),
-            timeout=self.get_option("request_timeout"),
-            validate_certs=self.get_option("validate_certs"),
-        )
+        try:
+            client = RunPodClient(
+                api_key=self._api_key(),
+                base_url=self.get_option("base_url"),
+                timeout=self.get_option("request_timeout"),
+                validate_certs=self.get_option("validate_certs"),
+                max_retries=self.get_option("max_retries"),
+                max_retry_wait=self.get_option("max_retry_wait"),
+            )
+        except RunPodAPIError as err:
+            raise AnsibleParserError("%s (in %s)" % (to_native(err), self._config_path)) from None
         self._unavailable = {}
         pods = self._wait_for_pods(client, specs)
         output_name = self.get_option("output_name")
@@ -451,21 +484,21 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             return next((value for value in values if value is not None), None)
 
         return {
-            "ansible_host": pod.public_ip,
+            "ansible_host": pod.ssh_host,
             "ansible_port": pod.ssh_port,
             "runpod_pod_id": pod.id,
             "runpod_pod_name": pod.name or name,
             "runpod_role": spec.get("role"),
+            "runpod_status": pod.status,
+            "runpod_cost_per_hr": first(pod.cost, spec.get("cost_per_hr")),
             "runpod_gpu_type_id": first(spec.get("gpu_type_id"), pod.gpu_type_id),
             "runpod_gpu_count": first(spec.get("gpu_count"), pod.gpu_count),
-            "runpod_cost_per_hr": first(pod.cost_per_hr, spec.get("cost_per_hr")),
-            "runpod_status": pod.desired_status,
-            "runpod_public_ip": pod.public_ip,
-            "runpod_ssh_port": pod.ssh_port,
-            "runpod_port_mappings": pod.port_mappings,
-            "runpod_interruptible": pod.interruptible,
+            "runpod_cloud": pod.cloud,
+            "runpod_data_center_id": pod.data_center_id,
             "runpod_image": pod.image,
-            "runpod_machine_id": pod.machine_id,
+            "runpod_global_networking": pod.global_networking.as_dict(),
+            "runpod_started_at": pod.started_at,
+            "runpod_host_key_alias": host_key_alias(pod),
         }
 
     def _populate(self, data):

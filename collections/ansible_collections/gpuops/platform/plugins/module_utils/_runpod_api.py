@@ -3,65 +3,180 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Client for RunPod's REST API v1.
+"""Client for RunPod's REST API v2: the one RunPod client of gpuops.
 
-This is the one place in gpuops.platform that talks to RunPod. The same code
-talks to the real service (https://rest.runpod.io/v1) and to the local
-stand-in (``python -m localcloud``); only the base URL differs.
+Everything in gpuops that talks to RunPod uses this file: the inventory
+plugin, the ``runpod_*`` modules and the gpuops API (``app/api``), whose image
+gets a copy of this very file at build time (``app/api/build-context.sh``).
+The same code talks to the real service (``https://api.runpod.io/v2``) and to
+the local stand-in (``python -m localcloud``, ``http://127.0.0.1:8765/v2``);
+only the base URL differs.
+
+It needs nothing but the standard library. When Ansible is importable the
+requests go through ``ansible.module_utils.urls.open_url``; otherwise through
+``urllib``. A caller may pass its own ``transport`` instead (the API does).
+
+- Errors are RFC 9457 problem documents; each becomes a typed exception whose
+  message says what failed and what to do. The API key never appears in one.
+- HTTP 429 is retried after ``Retry-After`` (or the ``RateLimit`` header),
+  with bounded exponential backoff and jitter, a maximum number of retries and
+  a maximum total wait. GETs are retried the same way on 502, 503 and 504.
 
 Private to the collection: the interface may change without notice.
 """
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import http.client
 import json
+import random
+import re
+import ssl
+import time
 import typing as t
 import urllib.error
 import urllib.parse
+import urllib.request
 
 from dataclasses import dataclass, field
 
-from ansible.module_utils.urls import open_url, ConnectionError as UrlsConnectionError
+try:
+    from ansible.module_utils.urls import open_url as _ansible_open_url
+    from ansible.module_utils.urls import ConnectionError as _AnsibleUrlsConnectionError
+except ImportError:  # the gpuops API image: no Ansible there
+    _ansible_open_url = None
+    _AnsibleUrlsConnectionError = OSError
 
+HAS_ANSIBLE_URLS = _ansible_open_url is not None
 
-DEFAULT_BASE_URL = "https://rest.runpod.io/v1"
+DEFAULT_BASE_URL = "https://api.runpod.io/v2"
 DEFAULT_TIMEOUT = 30
+DEFAULT_MAX_RETRIES = 5
+DEFAULT_MAX_RETRY_WAIT = 120.0
+DEFAULT_BACKOFF_BASE = 1.0
+DEFAULT_BACKOFF_CAP = 30.0
 USER_AGENT = "gpuops.platform"
+
+POD_STATUSES = ("PROVISIONING", "STARTING", "RUNNING", "EXITED", "ERROR", "TERMINATED")
+POD_ACTIONS = ("start", "stop", "restart", "terminate")
+AVAILABILITY_LEVELS = ("NONE", "LOW", "MEDIUM", "HIGH")
+CLOUDS = ("SECURE", "COMMUNITY")
+PRODUCTS = ("POD", "CLUSTER", "SERVERLESS")
+
+#: statuses after which a GET is sent again (the request changed nothing)
+RETRY_GET_STATUSES = (502, 503, 504)
 
 _LOCAL_HINT = "for the local cloud run `python -m localcloud start` (or `make cloud-up`)"
 _REMOTE_HINT = "for RunPod check the network connection and the base URL"
+_KEY_HINT = "check RUNPOD_API_KEY or the api_key / api_key_file option"
+_V1_HINT = (
+    "RunPod retired REST v1 in November 2026 (it answers 410 Gone): use the v2 base URL %s "
+    "(the local cloud: http://127.0.0.1:8765/v2)" % DEFAULT_BASE_URL
+)
 _BODY_EXCERPT = 300
+# Capacity exhaustion has no machine-readable code in v2: RunPod answers 400
+# with a human-readable detail. These words mark it.
+_CAPACITY_RE = re.compile(
+    r"capacity|no (?:longer )?(?:any )?(?:available |free )?(?:instances?|machines?|gpus?|hosts?)|out of stock|"
+    r"not enough (?:gpus?|machines?|stock)|insufficient (?:capacity|stock|gpus?)|could not be placed|"
+    r"unavailable in|no gpu",
+    re.IGNORECASE,
+)
+
+
+# -- errors ------------------------------------------------------------------
 
 
 class RunPodAPIError(Exception):
     """Any failure talking to the RunPod API.
 
-    ``status`` is the HTTP status when the API answered, else None.
+    ``status`` is the HTTP status when the API answered, else None; ``title``,
+    ``detail`` and ``errors`` come from the RFC 9457 problem document when the
+    API sent one. ``message`` (also ``str(err)``) says what to do.
     """
 
-    def __init__(self, message: str, url: str | None = None, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        url: str | None = None,
+        status: int | None = None,
+        title: str | None = None,
+        detail: str | None = None,
+        errors: t.Sequence[str] | None = None,
+        method: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.url = url
         self.status = status
+        self.title = title
+        self.detail = detail
+        self.errors = list(errors or [])
+        self.method = method
 
 
 class RunPodAuthError(RunPodAPIError):
-    """The API rejected the key (HTTP 401 or 403)."""
+    """The API rejected the key (HTTP 401) or the key may not do this (HTTP 403)."""
 
 
 class RunPodNotFound(RunPodAPIError):
     """The object does not exist (HTTP 404)."""
 
 
+class RunPodConflict(RunPodAPIError):
+    """The action is not valid in the pod's current status (HTTP 409)."""
+
+
+class RunPodValidationError(RunPodAPIError):
+    """The API refused the request (HTTP 400 or 422); ``fields`` names the rejected fields when it said which."""
+
+    def __init__(self, message: str, fields: t.Sequence[str] | None = None, **kwargs: t.Any) -> None:
+        super().__init__(message, **kwargs)
+        self.fields = list(fields or [])
+
+
+class RunPodCapacityError(RunPodAPIError):
+    """The GPU type (and data centre) could not be placed now (HTTP 400 whose detail speaks of capacity)."""
+
+
+class RunPodBalanceError(RunPodAPIError):
+    """The account's balance is too low (HTTP 402)."""
+
+
+class RunPodRateLimited(RunPodAPIError):
+    """HTTP 429 still after the retries allowed; ``retry_after`` is the wait the API last asked for."""
+
+    def __init__(self, message: str, retry_after: float | None = None, **kwargs: t.Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class RunPodServerError(RunPodAPIError):
+    """HTTP 5xx (for a GET: still after the retries allowed)."""
+
+
 class RunPodUnreachable(RunPodAPIError):
-    """No HTTP answer: connection refused, DNS failure, TLS failure or timeout."""
+    """No HTTP answer: connection refused, DNS failure, TLS failure or timeout.
+
+    ``reason`` is the low-level cause, without hints.
+    """
+
+    def __init__(self, message: str, reason: str = "", **kwargs: t.Any) -> None:
+        super().__init__(message, **kwargs)
+        self.reason = reason
+
+
+class TransportError(Exception):
+    """Raised by a transport when no HTTP answer came (its message is the reason)."""
+
+
+# -- small parsers -------------------------------------------------------------
 
 
 def _as_float(value: t.Any) -> float | None:
-    """RunPod documents costPerHr as a number but its example is a string."""
-    if value is None or value == "":
+    if value is None or value == "" or isinstance(value, bool):
         return None
     try:
         return float(value)
@@ -78,159 +193,547 @@ def _as_int(value: t.Any) -> int | None:
         return None
 
 
+def _as_str(value: t.Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def parse_timestamp(text: t.Any) -> datetime.datetime | None:
+    """An RFC 3339 date-time of the API as an aware datetime (UTC when it has no offset), else None."""
+    if not isinstance(text, str):
+        return None
+    match = _RFC3339.match(text.strip())
+    if not match:
+        return None
+    year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
+    fraction, offset = match.group(7), match.group(8)
+    micro = int((fraction[1:] + "000000")[:6]) if fraction else 0
+    tz = datetime.timezone.utc
+    if offset and offset not in ("Z", "z"):
+        sign = 1 if offset[0] == "+" else -1
+        digits = offset[1:].replace(":", "")
+        tz = datetime.timezone(sign * datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+    try:
+        return datetime.datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
+    except ValueError:
+        return None
+
+
+def epoch_seconds(text: t.Any) -> int | None:
+    """An RFC 3339 date-time as whole seconds since the epoch (UTC), else None."""
+    stamp = parse_timestamp(text)
+    return int(stamp.timestamp() // 1) if stamp is not None else None
+
+
+def parse_retry_after(value: t.Any, now: float | None = None) -> float | None:
+    """``Retry-After`` in seconds: delay-seconds or an HTTP date; None when absent or unreadable."""
+    if value is None:
+        return None
+    value = str(value).strip()
+    if not value:
+        return None
+    if re.match(r"^\d+(\.\d+)?$", value):
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+def parse_rate_limit(value: t.Any) -> dict[str, dict[str, int]]:
+    """The ``RateLimit`` header (``"minute";r=0;t=12, "hour";r=2800;t=1812``) as {window: {"r": .., "t": ..}}."""
+    windows: dict[str, dict[str, int]] = {}
+    if not isinstance(value, str):
+        return windows
+    for member in value.split(","):
+        parts = [part.strip() for part in member.split(";")]
+        name = parts[0].strip('"') if parts and parts[0] else ""
+        if not name:
+            continue
+        params = {}
+        for part in parts[1:]:
+            key, _sep, number = part.partition("=")
+            parsed = _as_int(number.strip())
+            if key.strip() and parsed is not None:
+                params[key.strip()] = parsed
+        windows[name] = params
+    return windows
+
+
+def rate_limit_wait(value: t.Any) -> float | None:
+    """Seconds until the exhausted window of a ``RateLimit`` header resets (the longest), else None."""
+    waits = [params["t"] for params in parse_rate_limit(value).values() if params.get("r") == 0 and "t" in params]
+    return float(max(waits)) if waits else None
+
+
+_FIELD_PATTERNS = (
+    # $: additional properties 'bogus', 'other' not allowed
+    re.compile(r"propert(?:y|ies)\s+((?:'[^']+'(?:\s*,\s*)?)+)"),
+    # $.gpu.count: must be >= 1   /   /gpu/count: ...
+    re.compile(r"^\s*\$\.([A-Za-z0-9_.\[\]]+)\s*:"),
+    re.compile(r"^\s*/([A-Za-z0-9_/]+)\s*:"),
+    # field 'cloud' ...,  "cloud": ...
+    re.compile(r"^\s*(?:field\s+)?['\"]([A-Za-z0-9_.]+)['\"]"),
+)
+
+
+def rejected_fields(errors: t.Iterable[str]) -> list[str]:
+    """The field names that the ``errors`` of a 400/422 problem document name, in order, once each."""
+    found: list[str] = []
+    for error in errors or ():
+        if not isinstance(error, str):
+            continue
+        for pattern in _FIELD_PATTERNS:
+            match = pattern.search(error)
+            if not match:
+                continue
+            names = re.findall(r"'([^']+)'", match.group(1)) or [match.group(1).replace("/", ".")]
+            for name in names:
+                if name not in found:
+                    found.append(name)
+            break
+    return found
+
+
+# -- pods ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SshEndpoint:
+    """``ssh.direct`` of a pod: the pod's sshd through its published 22/tcp port."""
+
+    host: str
+    port: int
+    username: str | None = None
+    command: str | None = None
+
+    @classmethod
+    def from_api(cls, data: t.Any) -> SshEndpoint | None:
+        if not isinstance(data, dict):
+            return None
+        host, port = _as_str(data.get("host")), _as_int(data.get("port"))
+        if host is None or port is None:
+            return None
+        return cls(host=host, port=port, username=_as_str(data.get("username")), command=_as_str(data.get("command")))
+
+
+@dataclass(frozen=True)
+class GlobalNetworking:
+    """``globalNetworking`` of a pod; ``ip`` and ``internal_dns`` only when enabled."""
+
+    enabled: bool = False
+    ip: str | None = None
+    internal_dns: str | None = None
+
+    @classmethod
+    def from_api(cls, data: t.Any) -> GlobalNetworking:
+        if not isinstance(data, dict):
+            return cls()
+        return cls(enabled=data.get("enabled") is True, ip=_as_str(data.get("ip")),
+                   internal_dns=_as_str(data.get("internalDns")))
+
+    def as_dict(self) -> dict:
+        return {"enabled": self.enabled, "ip": self.ip, "internal_dns": self.internal_dns}
+
+
 @dataclass(frozen=True)
 class Pod:
-    """The parts of RunPod's ``Pod`` schema that gpuops uses.
+    """The parts of RunPod's v2 ``Pod`` that gpuops uses; ``raw`` keeps the whole JSON object.
 
-    ``raw`` keeps the whole JSON object as the API returned it.
+    SSH goes only through ``ssh.direct`` (``ssh_direct``): ``ssh.proxy`` carries
+    no SFTP and no port forwarding, so Ansible cannot use it.
     """
 
     id: str
     name: str | None = None
-    desired_status: str | None = None
-    public_ip: str | None = None
-    ssh_port: int | None = None
-    port_mappings: dict = field(default_factory=dict)
+    status: str | None = None
+    actions: tuple = ()
+    image: str | None = None
     gpu_type_id: str | None = None
     gpu_count: int | None = None
-    cost_per_hr: float | None = None
-    interruptible: bool | None = None
-    image: str | None = None
-    machine_id: str | None = None
-    last_status_change: str | None = None
+    cloud: str | None = None
+    data_center_id: str | None = None
+    cuda_version: str | None = None
+    cost: float | None = None
+    locked: bool | None = None
+    ssh_direct: SshEndpoint | None = None
+    global_networking: GlobalNetworking = field(default_factory=GlobalNetworking)
+    runtime_ports: tuple = ()
+    uptime: int | None = None
+    created_at: str | None = None
+    started_at: str | None = None
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_api(cls, data: t.Any) -> Pod:
-        """Build a Pod from one JSON object of the REST API."""
+        """Build a Pod from one JSON object of the API."""
         if not isinstance(data, dict) or not data.get("id"):
             raise RunPodAPIError("unexpected pod object from the RunPod API (no id): %.200r" % (data,))
-        mappings = data.get("portMappings") or {}
-        if not isinstance(mappings, dict):
-            mappings = {}
         gpu = data.get("gpu") if isinstance(data.get("gpu"), dict) else {}
-        machine = data.get("machine") if isinstance(data.get("machine"), dict) else {}
-        interruptible = data.get("interruptible")
+        ssh = data.get("ssh") if isinstance(data.get("ssh"), dict) else {}
+        runtime = data.get("runtime") if isinstance(data.get("runtime"), dict) else {}
+        ports = runtime.get("ports") if isinstance(runtime.get("ports"), list) else []
+        actions = data.get("actions") if isinstance(data.get("actions"), list) else []
+        status = _as_str(data.get("status"))
+        locked = data.get("locked")
         return cls(
             id=str(data["id"]),
-            name=data.get("name"),
-            desired_status=data.get("desiredStatus"),
-            # publicIp is null (or empty) while the pod initialises
-            public_ip=data.get("publicIp") or None,
-            ssh_port=_as_int(mappings.get("22")),
-            port_mappings=dict(mappings),
-            gpu_type_id=gpu.get("id") or machine.get("gpuTypeId"),
+            name=_as_str(data.get("name")),
+            status=status.upper() if status else None,
+            actions=tuple(str(action) for action in actions),
+            image=_as_str(data.get("image")),
+            gpu_type_id=_as_str(gpu.get("id")),
             gpu_count=_as_int(gpu.get("count")),
-            cost_per_hr=_as_float(data.get("costPerHr")),
-            interruptible=interruptible if isinstance(interruptible, bool) else None,
-            image=data.get("image"),
-            machine_id=data.get("machineId"),
-            last_status_change=data.get("lastStatusChange"),
+            cloud=_as_str(data.get("cloud")),
+            data_center_id=_as_str(data.get("dataCenterId")),
+            cuda_version=_as_str(data.get("cudaVersion")),
+            cost=_as_float(data.get("cost")),
+            locked=locked if isinstance(locked, bool) else None,
+            ssh_direct=SshEndpoint.from_api(ssh.get("direct")),
+            global_networking=GlobalNetworking.from_api(data.get("globalNetworking")),
+            runtime_ports=tuple(dict(port) for port in ports if isinstance(port, dict)),
+            uptime=_as_int(runtime.get("uptime")),
+            created_at=_as_str(data.get("createdAt")),
+            started_at=_as_str(data.get("startedAt")),
             raw=data,
         )
 
     @property
+    def ssh_host(self) -> str | None:
+        return self.ssh_direct.host if self.ssh_direct else None
+
+    @property
+    def ssh_port(self) -> int | None:
+        return self.ssh_direct.port if self.ssh_direct else None
+
+    @property
     def ssh_ready(self) -> bool:
-        """True once the API reports both the public IP and the port that maps to 22."""
-        return bool(self.public_ip) and self.ssh_port is not None
+        """True once the pod is RUNNING and the API reports ``ssh.direct``."""
+        return self.status == "RUNNING" and self.ssh_direct is not None
+
+    @property
+    def started_at_epoch(self) -> int | None:
+        return epoch_seconds(self.started_at)
+
+    @property
+    def host_key_alias(self) -> str | None:
+        return host_key_alias(self)
+
+
+def host_key_alias(pod: t.Any) -> str | None:
+    """The SSH HostKeyAlias of a pod: ``runpod-<podId>-<startedAt as UTC epoch seconds>``.
+
+    Same pod and same start give the same alias, so a changed host key is
+    refused; a restart (new ``startedAt``, new host keys on RunPod's images)
+    gives a new alias. ``pod`` is a Pod or the API's JSON object. None when
+    the pod has not started (``startedAt`` is null).
+    """
+    if isinstance(pod, dict):
+        pod_id, started = pod.get("id"), pod.get("startedAt")
+    else:
+        pod_id, started = getattr(pod, "id", None), getattr(pod, "started_at", None)
+    epoch = epoch_seconds(started)
+    if not pod_id or epoch is None:
+        return None
+    return "runpod-%s-%d" % (pod_id, epoch)
+
+
+def in_stock(gpu_types: t.Iterable[t.Any]) -> list[str]:
+    """Ids of the GPU types whose ``availability`` (from ``include=AVAILABILITY``) is LOW, MEDIUM or HIGH."""
+    return [
+        str(gpu["id"]) for gpu in gpu_types or ()
+        if isinstance(gpu, dict) and gpu.get("id") and gpu.get("availability") in AVAILABILITY_LEVELS[1:]
+    ]
+
+
+# -- transports ------------------------------------------------------------------
+
+
+class HttpAnswer:
+    """What a transport returns: the status, the headers (names in lower case) and the body."""
+
+    def __init__(self, status: int, headers: t.Mapping[str, str] | None = None, body: bytes = b"") -> None:
+        self.status = int(status)
+        self.headers = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
+        self.body = body or b""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+Transport = t.Callable[[str, str, t.Dict[str, str], t.Optional[bytes], float, bool], HttpAnswer]
+
+
+def _answer_from_http_error(err: urllib.error.HTTPError) -> HttpAnswer:
+    try:
+        body = err.read()
+    except Exception:  # pylint: disable=broad-except
+        body = b""
+    headers = dict(err.headers.items()) if err.headers is not None else {}
+    return HttpAnswer(err.code, headers, body)
+
+
+def _reason(err: BaseException) -> str:
+    reason = getattr(err, "reason", None) or err
+    return str(reason) or type(err).__name__
+
+
+def ansible_transport(method: str, url: str, headers: dict, body: bytes | None, timeout: float,
+                      validate_certs: bool) -> HttpAnswer:
+    """One request through ``ansible.module_utils.urls.open_url``."""
+    if _ansible_open_url is None:
+        raise TransportError("ansible.module_utils.urls is not importable")
+    try:
+        resp = _ansible_open_url(
+            url, data=body, headers=headers, method=method, timeout=timeout, validate_certs=validate_certs,
+            http_agent=headers.get("User-Agent", USER_AGENT), follow_redirects="safe", use_netrc=False,
+        )
+        return HttpAnswer(resp.getcode(), dict(resp.headers.items()), resp.read())
+    except urllib.error.HTTPError as err:
+        return _answer_from_http_error(err)
+    except (urllib.error.URLError, _AnsibleUrlsConnectionError, http.client.HTTPException, OSError) as err:
+        # URLError wraps refused connections and DNS failures; timeouts surface
+        # as TimeoutError (an OSError), TLS failures as ssl.SSLError (an
+        # OSError) or urls.SSLValidationError (a urls.ConnectionError).
+        raise TransportError(_reason(err)) from None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # pylint: disable=too-many-arguments
+        if req.get_method() in ("GET", "HEAD"):
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+        return None
+
+
+def urllib_transport(method: str, url: str, headers: dict, body: bytes | None, timeout: float,
+                     validate_certs: bool) -> HttpAnswer:
+    """One request through the standard library (where Ansible is not installed)."""
+    context = ssl.create_default_context()
+    if not validate_certs:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), _NoRedirect())
+    request = urllib.request.Request(url, data=body, headers=headers, method=method)
+    try:
+        with opener.open(request, timeout=timeout) as resp:
+            return HttpAnswer(resp.status, dict(resp.headers.items()), resp.read())
+    except urllib.error.HTTPError as err:
+        return _answer_from_http_error(err)
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
+        raise TransportError(_reason(err)) from None
+
+
+def default_transport() -> Transport:
+    """``open_url`` when Ansible is importable, else ``urllib``."""
+    return ansible_transport if HAS_ANSIBLE_URLS else urllib_transport
+
+
+# -- the client ----------------------------------------------------------------------
 
 
 class RunPodClient:
-    """Minimal RunPod REST v1 client built on ``ansible.module_utils.urls.open_url``.
+    """RunPod REST v2 client.
 
     The API key is sent as ``Authorization: Bearer KEY`` and never appears in
-    an exception, a repr or a log line.
+    an exception, a repr or a log line. ``max_retries`` and ``max_retry_wait``
+    (seconds, all waits of one call together) bound the retries of 429 (any
+    method) and of 502/503/504 (GET only); ``backoff_base`` and
+    ``backoff_cap`` shape the exponential backoff used when the API gives no
+    ``Retry-After``. ``rate_limit`` holds the last ``RateLimit`` header, parsed.
     """
 
     def __init__(
         self,
         api_key: str,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = DEFAULT_BASE_URL,
         timeout: float = DEFAULT_TIMEOUT,
         validate_certs: bool = True,
         user_agent: str = USER_AGENT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT,
+        backoff_base: float = DEFAULT_BACKOFF_BASE,
+        backoff_cap: float = DEFAULT_BACKOFF_CAP,
+        transport: Transport | None = None,
+        sleep: t.Callable[[float], t.Any] = time.sleep,
     ) -> None:
         if not api_key:
-            raise RunPodAuthError("no RunPod API key given: set RUNPOD_API_KEY or the api_key option")
-        self._api_key = api_key
-        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+            raise RunPodAuthError("no RunPod API key given: set RUNPOD_API_KEY or the api_key / api_key_file option")
+        base_url = (base_url or DEFAULT_BASE_URL).strip().rstrip("/")
+        if not re.match(r"^https?://[^/\s]+", base_url):
+            raise RunPodAPIError("the RunPod base URL %r is not an http:// or https:// URL (RunPod: %s)"
+                                 % (base_url, DEFAULT_BASE_URL))
+        if re.search(r"/v1$", base_url):
+            raise RunPodAPIError("the RunPod base URL %s is REST v1: %s" % (base_url, _V1_HINT))
+        self._api_key = str(api_key)
+        self.base_url = base_url
         self.timeout = timeout
         self.validate_certs = validate_certs
         self.user_agent = user_agent
+        self.max_retries = max(0, int(max_retries))
+        self.max_retry_wait = max(0.0, float(max_retry_wait))
+        self.backoff_base = max(0.0, float(backoff_base))
+        self.backoff_cap = max(self.backoff_base, float(backoff_cap))
+        self.transport = transport or default_transport()
+        self._sleep = sleep
+        self.rate_limit: dict[str, dict[str, int]] = {}
 
     def __repr__(self) -> str:
         return "RunPodClient(base_url=%r, timeout=%r)" % (self.base_url, self.timeout)
 
     # -- helpers ---------------------------------------------------------
 
-    def _redact(self, text: str) -> str:
+    def _redact(self, text: t.Any) -> str:
+        text = str(text)
         return text.replace(self._api_key, "********") if self._api_key else text
 
-    def url(self, path: str) -> str:
-        return self.base_url + "/" + path.lstrip("/")
+    def url(self, path: str, query: t.Mapping[str, t.Any] | None = None) -> str:
+        url = self.base_url + "/" + path.lstrip("/")
+        params = [(k, v) for k, v in (query or {}).items() if v is not None]
+        if params:
+            url += "?" + urllib.parse.urlencode(params, safe=",")
+        return url
 
-    def _is_local(self) -> bool:
+    def is_local(self) -> bool:
         host = urllib.parse.urlsplit(self.base_url).hostname or ""
         return host in ("localhost", "::1") or host.startswith("127.")
 
-    def _unreachable(self, method: str, url: str, reason: t.Any) -> RunPodUnreachable:
-        hints = (_LOCAL_HINT, _REMOTE_HINT) if self._is_local() else (_REMOTE_HINT, _LOCAL_HINT)
+    def _unreachable(self, method: str, url: str, reason: str) -> RunPodUnreachable:
+        hints = (_LOCAL_HINT, _REMOTE_HINT) if self.is_local() else (_REMOTE_HINT, _LOCAL_HINT)
+        reason = self._redact(reason)
         msg = "cannot reach the RunPod API at %s (%s %s): %s; %s; %s" % (
-            self.base_url, method, url, self._redact(str(reason)), hints[0], hints[1])
-        return RunPodUnreachable(msg, url=url)
+            self.base_url, method, url, reason, hints[0], hints[1])
+        return RunPodUnreachable(msg, reason=reason, url=url, method=method)
 
-    def _http_error(self, method: str, url: str, err: urllib.error.HTTPError) -> RunPodAPIError:
-        status = err.code
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with "equal jitter": between half and all of base * 2**attempt, capped."""
+        delay = min(self.backoff_cap, self.backoff_base * (2 ** attempt))
+        return delay / 2 + random.uniform(0, delay / 2)
+
+    def _problem(self, answer: HttpAnswer) -> tuple[str | None, str | None, list[str], str]:
+        """title, detail, errors and a one-line excerpt of an error answer."""
+        text = answer.body.decode("utf-8", errors="replace")
+        excerpt = self._redact(" ".join(text.split()))[:_BODY_EXCERPT]
         try:
-            body = err.read().decode("utf-8", errors="replace")
-        except Exception:
-            body = ""
-        detail = self._redact(" ".join(body.split()))[:_BODY_EXCERPT]
-        suffix = (": " + detail) if detail else ""
-        if status in (401, 403):
-            return RunPodAuthError(
-                "the RunPod API at %s rejected the API key (HTTP %d on %s %s): check RUNPOD_API_KEY "
-                "or the api_key / api_key_file option%s" % (self.base_url, status, method, url, suffix),
-                url=url, status=status)
-        if status == 404:
-            return RunPodNotFound("not found (HTTP 404 on %s %s)%s" % (method, url, suffix), url=url, status=status)
-        return RunPodAPIError("RunPod API error: HTTP %d on %s %s%s" % (status, method, url, suffix), url=url, status=status)
+            doc = json.loads(text) if text.strip() else None
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            return None, None, [], excerpt
+        title = _as_str(doc.get("title"))
+        detail = _as_str(doc.get("detail")) or _as_str(doc.get("message")) or _as_str(doc.get("error"))
+        errors = [self._redact(e) for e in doc.get("errors") or [] if isinstance(e, str)]
+        return (self._redact(title) if title else None, self._redact(detail) if detail else None, errors, excerpt)
 
-    def request(self, method: str, path: str, body: t.Any = None, expected: t.Iterable[int] = (200,)) -> t.Any:
-        """Send one request; return the decoded JSON body (None when empty)."""
-        url = self.url(path)
+    def _http_error(self, method: str, url: str, answer: HttpAnswer, retries: int = 0) -> RunPodAPIError:
+        status = answer.status
+        title, detail, errors, excerpt = self._problem(answer)
+        said = detail or excerpt
+        what = "%s %s answered HTTP %d%s" % (method, url, status, (" " + title) if title else "")
+        if said:
+            what += ": " + said
+        if errors:
+            what += " (" + "; ".join(errors) + ")"
+        common = dict(url=url, status=status, title=title, detail=detail, errors=errors, method=method)
+        if status == 401:
+            return RunPodAuthError("the RunPod API at %s rejected the API key (%s): %s" % (self.base_url, what, _KEY_HINT),
+                                   **common)
+        if status == 403:
+            return RunPodAuthError(
+                "the RunPod API at %s refused this request to the API key (%s): the key lacks the permission or the "
+                "account cannot use this resource; %s" % (self.base_url, what, _KEY_HINT), **common)
+        if status == 404:
+            return RunPodNotFound("not found: %s" % what, **common)
+        if status == 409:
+            return RunPodConflict("conflict: %s; the action is not valid in the pod's current status (see the pod's "
+                                  "actions)" % what, **common)
+        if status == 410:
+            return RunPodAPIError("%s: %s" % (what, _V1_HINT), **common)
+        if status == 402:
+            return RunPodBalanceError("%s: the account's balance is too low; add funds in the RunPod console" % what,
+                                      **common)
+        if status in (400, 422):
+            fields = rejected_fields(errors)
+            if status == 400 and not errors and _CAPACITY_RE.search(said or ""):
+                return RunPodCapacityError(
+                    "no capacity: %s; RunPod cannot place this GPU type (and data centre) now: choose another GPU type "
+                    "or data centre in stock (gpuops.platform.runpod_catalog_info lists them) or try again later"
+                    % what, **common)
+            fix = ("fix the rejected field(s): %s" % ", ".join(fields)) if fields else "fix the request"
+            return RunPodValidationError("the RunPod API refused the request: %s; %s" % (what, fix), fields=fields,
+                                         **common)
+        if status == 429:
+            return RunPodRateLimited(
+                "rate limited: %s, still after %d retr%s; wait a minute and run again, or make fewer requests "
+                "(for the inventory: raise poll_interval, lower list_threshold)" % (
+                    what, retries, "y" if retries == 1 else "ies"),
+                retry_after=parse_retry_after(answer.header("Retry-After")), **common)
+        if status >= 500:
+            again = (" (still after %d retr%s)" % (retries, "y" if retries == 1 else "ies")) if retries else ""
+            return RunPodServerError("RunPod API error: %s%s; RunPod (or the local cloud) failed: try again later"
+                                     % (what, again), **common)
+        return RunPodAPIError("RunPod API error: %s" % what, **common)
+
+    def request(self, method: str, path: str, body: t.Any = None, expected: t.Iterable[int] = (200,),
+                query: t.Mapping[str, t.Any] | None = None) -> t.Any:
+        """Send one request (with the retries allowed); return the decoded JSON body (None when empty)."""
+        method = method.upper()
+        url = self.url(path, query)
         headers = {
             "Authorization": "Bearer %s" % self._api_key,
-            "Accept": "application/json",
+            "Accept": "application/json, application/problem+json",
+            "User-Agent": self.user_agent,
         }
         data = None
         if body is not None:
-            data = json.dumps(body)
+            data = json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json"
-        try:
-            resp = open_url(
-                url,
-                data=data,
-                headers=headers,
-                method=method,
-                timeout=self.timeout,
-                validate_certs=self.validate_certs,
-                http_agent=self.user_agent,
-                follow_redirects="safe",
-                use_netrc=False,
-            )
-            status = resp.getcode()
-            raw = resp.read()
-        except urllib.error.HTTPError as err:
-            raise self._http_error(method, url, err) from None
-        except (urllib.error.URLError, UrlsConnectionError, http.client.HTTPException, OSError) as err:
-            # URLError wraps refused connections and DNS failures; timeouts
-            # surface as TimeoutError (an OSError), TLS failures as ssl.SSLError
-            # (an OSError) or urls.SSLValidationError (a urls.ConnectionError).
-            reason = getattr(err, "reason", None) or err
-            raise self._unreachable(method, url, reason) from None
-        if status not in tuple(expected):
-            raise RunPodAPIError("RunPod API error: unexpected HTTP %s on %s %s" % (status, method, url), url=url, status=status)
+        expected = tuple(expected)
+        waited = 0.0
+        attempt = 0
+        while True:
+            try:
+                answer = self.transport(method, url, dict(headers), data, self.timeout, self.validate_certs)
+            except TransportError as err:
+                raise self._unreachable(method, url, str(err)) from None
+            if answer.header("RateLimit"):
+                self.rate_limit = parse_rate_limit(answer.header("RateLimit"))
+            retryable = answer.status == 429 or (method == "GET" and answer.status in RETRY_GET_STATUSES)
+            if not retryable:
+                break
+            if answer.status == 429:
+                asked = parse_retry_after(answer.header("Retry-After"))
+                if asked is None:
+                    asked = rate_limit_wait(answer.header("RateLimit"))
+                delay = self._backoff(attempt) if asked is None else asked + random.uniform(0, min(1.0, asked / 10 + 0.1))
+            else:
+                delay = self._backoff(attempt)
+            if attempt >= self.max_retries or waited + delay > self.max_retry_wait:
+                error = self._http_error(method, url, answer, retries=attempt)
+                if waited + delay > self.max_retry_wait and attempt < self.max_retries:
+                    error.message = error.message + " (waiting %.0fs more would pass the %.0fs allowed)" % (
+                        delay, self.max_retry_wait)
+                    error.args = (error.message,)
+                raise error
+            self._sleep(delay)
+            waited += delay
+            attempt += 1
+        if answer.status not in expected:
+            if answer.status < 400:
+                raise RunPodAPIError("RunPod API error: unexpected HTTP %s on %s %s (expected %s)" % (
+                    answer.status, method, url, ", ".join(str(s) for s in expected)),
+                    url=url, status=answer.status, method=method)
+            raise self._http_error(method, url, answer, retries=attempt)
+        raw = answer.body
         if not raw or not raw.strip():
             return None
         try:
@@ -239,7 +742,16 @@ class RunPodClient:
             excerpt = self._redact(raw[:_BODY_EXCERPT].decode("utf-8", errors="replace"))
             raise RunPodAPIError(
                 "RunPod API answered %s %s with a body that is not JSON: %r" % (method, url, excerpt),
-                url=url, status=status) from None
+                url=url, status=answer.status, method=method) from None
+
+    def _list(self, path: str, key: str, query: t.Mapping[str, t.Any] | None = None) -> list:
+        data = self.request("GET", path, query=query)
+        items = data.get(key) if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            url = self.url(path, query)
+            raise RunPodAPIError("GET %s did not answer {%r: [...]}: is %s a RunPod REST v2 base URL?"
+                                 % (url, key, self.base_url), url=url, method="GET")
+        return items
 
     # -- pods ------------------------------------------------------------
 
@@ -253,19 +765,75 @@ class RunPodClient:
         """GET /pods/{id}. Raises RunPodNotFound when the pod is gone."""
         return Pod.from_api(self.request("GET", self._pod_path(pod_id)))
 
-    def list_pods(self) -> list[Pod]:
-        """GET /pods."""
-        data = self.request("GET", "pods")
-        if data is None:
-            return []
-        if not isinstance(data, list):
-            raise RunPodAPIError("GET %s did not answer a list of pods" % self.url("pods"), url=self.url("pods"))
-        return [Pod.from_api(item) for item in data]
+    def list_pods(self, include_cluster_pods: bool = False) -> list[Pod]:
+        """GET /pods (``{"pods": [...]}``)."""
+        query = {"includeClusterPods": "true"} if include_cluster_pods else None
+        return [Pod.from_api(item) for item in self._list("pods", "pods", query)]
 
     def create_pod(self, spec: dict) -> Pod:
-        """POST /pods with a PodCreateInput object (camelCase keys)."""
+        """POST /pods with a CreatePodRequest (camelCase keys); 201 with the pod."""
         return Pod.from_api(self.request("POST", "pods", body=spec, expected=(200, 201)))
+
+    def update_pod(self, pod_id: str, changes: dict) -> Pod:
+        """PATCH /pods/{id} with an UpdatePodRequest."""
+        return Pod.from_api(self.request("PATCH", self._pod_path(pod_id), body=changes))
+
+    def pod_action(self, pod_id: str, action: str) -> Pod | None:
+        """POST /pods/{id}/action: the pod after start/stop/restart, None after terminate (204).
+
+        Raises RunPodConflict (409) when the action is not valid in the pod's status.
+        """
+        if action not in POD_ACTIONS:
+            raise RunPodAPIError("unknown pod action %r: use one of %s" % (action, ", ".join(POD_ACTIONS)))
+        data = self.request("POST", self._pod_path(pod_id) + "/action", body={"action": action}, expected=(200, 204))
+        return Pod.from_api(data) if data is not None else None
 
     def delete_pod(self, pod_id: str) -> None:
         """DELETE /pods/{id} (204). Raises RunPodNotFound when already gone."""
         self.request("DELETE", self._pod_path(pod_id), expected=(200, 204))
+
+    # -- catalog ---------------------------------------------------------
+
+    def list_gpu_types(
+        self,
+        include_availability: bool = False,
+        product: str | t.Sequence[str] = "POD",
+        count: int | None = None,
+        cloud: str | None = None,
+        country_codes: t.Sequence[str] | None = None,
+        cuda_versions: t.Sequence[str] | None = None,
+        min_cuda_version: str | None = None,
+    ) -> list[dict]:
+        """GET /catalog/gpus: GpuType objects (``{"gpus": [...]}``).
+
+        With ``include_availability`` each carries ``availability`` (NONE, LOW,
+        MEDIUM, HIGH), ``dataCenters`` and ``cudaVersions`` for ``product``
+        (POD by default), ``count`` GPUs and ``cloud``. The API accepts these
+        filters only with availability, so they are sent only then.
+        """
+        query: dict[str, t.Any] = {}
+        if include_availability:
+            products = [product] if isinstance(product, str) else list(product or ["POD"])
+            query["include"] = "AVAILABILITY"
+            query["product"] = ",".join(products)
+            query["count"] = count
+            query["cloud"] = cloud
+            query["countryCodes"] = ",".join(country_codes) if country_codes else None
+            query["cudaVersions"] = ",".join(cuda_versions) if cuda_versions else None
+            query["minCudaVersion"] = min_cuda_version
+        return [gpu for gpu in self._list("catalog/gpus", "gpus", query) if isinstance(gpu, dict)]
+
+    def list_data_centers(
+        self,
+        global_network: bool | None = None,
+        regions: t.Sequence[str] | None = None,
+        include_gpu_availability: bool = False,
+    ) -> list[dict]:
+        """GET /catalog/datacenters: DataCenter objects (``{"dataCenters": [...]}``); ``globalNetwork`` marks
+        the data centres that offer global networking."""
+        query: dict[str, t.Any] = {
+            "globalNetwork": None if global_network is None else ("true" if global_network else "false"),
+            "regions": ",".join(regions) if regions else None,
+            "include": "GPU_AVAILABILITY" if include_gpu_availability else None,
+        }
+        return [dc for dc in self._list("catalog/datacenters", "dataCenters", query) if isinstance(dc, dict)]

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: runpod_pod_info
-short_description: List RunPod pods through the REST API v1
+short_description: List RunPod pods through the REST API v2
 version_added: 0.1.0
 description:
-  - Lists the pods of a RunPod account, or of the local RunPod-compatible cloud that gpuops ships, through C(GET /pods).
-  - Filters them by name (a deployment's pods are named C(<prefix>-<index>)) or by id.
-  - Used by teardown to prove that no pod of a deployment is left billing.
+  - Lists the pods of a RunPod account, or of the local RunPod-compatible cloud that gpuops ships, through
+    C(GET /v2/pods).
+  - Selects them by id (O(ids)) and/or by exact name (O(names)), so that a deployment looks only at its own pods.
+    With neither, every pod of the account is returned.
+  - Used by teardown to prove that no pod of a deployment is left billing, and by provisioning to find stopped pods.
+  - Retries the request when the API rate-limits it (HTTP 429, after C(Retry-After)) or answers 502, 503 or 504, within
+    O(max_retries) and O(max_retry_wait).
 author:
   - gpuops maintainers (@gpuops)
 extends_documentation_fragment:
@@ -31,38 +35,62 @@ attributes:
 options:
   base_url:
     description:
+      - Base URL of the RunPod REST API v2.
+      - Point it at the local stand-in (for example V(http://127.0.0.1:8765/v2), started with C(python -m localcloud start))
+        to run everything without RunPod. The same code talks to both.
+      - A REST v1 URL (ending in C(/v1)) is refused with a message naming the v2 URL; RunPod retired v1 in November 2026.
       - If not set, the value of the E(RUNPOD_BASE_URL) environment variable is used, then the default.
   api_key:
     description:
-      - If not set, the value of the E(RUNPOD_API_KEY) environment variable is used.
-  name_regex:
-    description:
-      - Only return pods whose name matches this regular expression (Python C(re.search)).
-      - For example V(^gpuops-[0-9]+$) selects the pods of deployment C(gpuops).
-    type: str
+      - 'RunPod API key, sent as C(Authorization: Bearer KEY).'
+      - The key is never written to logs, errors or results.
+      - If not set, the value of the E(RUNPOD_API_KEY) environment variable is used, then the content of O(api_key_file).
   ids:
     description:
-      - Only return pods with these ids.
+      - Only return pods with these ids (for example the ids in the deployment's Terraform state).
+      - An empty list selects no pod. With O(names) too, a pod must match both.
     type: list
     elements: str
+  names:
+    description:
+      - Only return pods with exactly these names (for example V(gpuops-0), V(gpuops-1)).
+      - An empty list selects no pod. With O(ids) too, a pod must match both.
+    type: list
+    elements: str
+  include_cluster_pods:
+    description:
+      - Also list the member pods of Instant Clusters, which C(GET /v2/pods) leaves out by default.
+    type: bool
+    default: false
+notes:
+  - Stopped pods (C(EXITED)) are listed too, because they still hold their disk and may be billed for it.
+seealso:
+  - module: gpuops.platform.runpod_catalog_info
+  - plugin: gpuops.platform.runpod
+    plugin_type: inventory
 """
 
 EXAMPLES = r"""
-- name: List the pods of deployment gpuops
+- name: List the pods of deployment gpuops by name
   gpuops.platform.runpod_pod_info:
-    name_regex: "^gpuops-[0-9]+$"
+    names: "{{ range(3) | map('regex_replace', '^', 'gpuops-') | list }}"
+  register: pods
+
+- name: Look up the pods of the Terraform state by id
+  gpuops.platform.runpod_pod_info:
+    ids: "{{ terraform_pods.values() | map(attribute='id') | list }}"
   register: pods
 
 - name: List the local cloud's pods
   gpuops.platform.runpod_pod_info:
-    base_url: http://127.0.0.1:8765/v1
+    base_url: http://127.0.0.1:8765/v2
     api_key_file: .gpuops/localcloud/api_key
   register: local_pods
 """
 
 RETURN = r"""
 pods:
-  description: The matching pods, sorted by name.
+  description: The matching pods, sorted by name, then id.
   returned: always
   type: list
   elements: dict
@@ -70,120 +98,142 @@ pods:
     id:
       description: Pod id.
       type: str
-      sample: 3x9kq2h7c1b0aa
+      sample: 7h9k2m4n6p
     name:
       description: Pod name.
       type: str
       sample: gpuops-0
-    desired_status:
-      description: V(RUNNING), V(EXITED) or V(TERMINATED).
+    status:
+      description: V(PROVISIONING), V(STARTING), V(RUNNING), V(EXITED), V(ERROR) or V(TERMINATED).
       type: str
       sample: RUNNING
-    public_ip:
-      description: Public IP address, null while the pod initialises.
+    actions:
+      description: The actions valid in this status (C(start), C(stop), C(restart), C(terminate)).
+      type: list
+      elements: str
+      sample: [stop, restart, terminate]
+    image:
+      description: Container image.
       type: str
-      sample: 203.0.113.7
-    ssh_port:
-      description: Public port mapped to the pod's port 22, null while the pod initialises.
-      type: int
-      sample: 10341
+      sample: runpod/pytorch:1.0.2-cu1281-torch280-ubuntu2404
     gpu_type_id:
-      description: GPU type.
+      description: GPU type; null for a CPU pod.
       type: str
       sample: NVIDIA GeForce RTX 4090
     gpu_count:
-      description: Number of GPUs.
+      description: Number of GPUs; null for a CPU pod.
       type: int
       sample: 1
+    cloud:
+      description: V(SECURE) or V(COMMUNITY).
+      type: str
+      sample: SECURE
+    data_center_id:
+      description: Data centre the pod runs in; null until the scheduler assigns one.
+      type: str
+      sample: US-KS-2
     cost_per_hr:
-      description: Cost per hour in US dollars.
+      description: The pod's current cost in US dollars per hour (0 when C(EXITED) or C(TERMINATED)).
       type: float
-      sample: 0.69
-    interruptible:
-      description: Whether the pod is a spot pod.
+      sample: 0.44
+    ssh_host:
+      description: Host of C(ssh.direct), the pod's sshd through its published 22/tcp port; null until then.
+      type: str
+      sample: 195.26.233.3
+    ssh_port:
+      description: Port of C(ssh.direct); null until the pod runs with 22/tcp published.
+      type: int
+      sample: 34446
+    ssh_ready:
+      description: Whether the pod is C(RUNNING) and has C(ssh.direct).
       type: bool
-      sample: false
+      sample: true
+    global_networking:
+      description: The pod's global networking.
+      type: dict
+      contains:
+        enabled:
+          description: Whether the pod has a global-networking address.
+          type: bool
+          sample: true
+        ip:
+          description: The pod's global-networking IP address; null when disabled.
+          type: str
+          sample: 10.65.1.42
+        internal_dns:
+          description: The pod's name on the global network, C(<podId>.runpod.internal); null when disabled.
+          type: str
+          sample: 7h9k2m4n6p.runpod.internal
+    created_at:
+      description: When the pod was created (RFC 3339).
+      type: str
+      sample: "2026-06-01T12:00:00Z"
+    started_at:
+      description: When the pod's container last started (RFC 3339); null before the first start.
+      type: str
+      sample: "2026-06-01T12:02:00Z"
+    host_key_alias:
+      description:
+        - C(runpod-<podId>-<startedAt as UTC epoch seconds>), the SSH C(HostKeyAlias) of this start of the pod;
+          null before the first start.
+      type: str
+      sample: runpod-7h9k2m4n6p-1780315320
 """
 
-import re
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
-
-from ansible_collections.gpuops.platform.plugins.module_utils._runpod_api import (
-    DEFAULT_BASE_URL,
-    RunPodAPIError,
-    RunPodClient,
+from ansible_collections.gpuops.platform.plugins.module_utils._runpod_api import RunPodAPIError
+from ansible_collections.gpuops.platform.plugins.module_utils._runpod_module import (
+    client_from_module,
+    fail_from_error,
+    runpod_argument_spec,
 )
 
 
-def _read_key(module: AnsibleModule) -> str:
-    key = module.params["api_key"]
-    if key:
-        return key
-    path = module.params["api_key_file"]
-    if not path:
-        module.fail_json(msg="no RunPod API key: set RUNPOD_API_KEY, api_key or api_key_file")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            key = handle.read().strip()
-    except OSError as err:
-        module.fail_json(msg="cannot read the API key file %s: %s" % (path, err.strerror))
-    if not key:
-        module.fail_json(msg="the API key file %s is empty" % path)
-    return key
+def pod_result(pod) -> dict:
+    """The documented view of one pod."""
+    return dict(
+        id=pod.id,
+        name=pod.name,
+        status=pod.status,
+        actions=list(pod.actions),
+        image=pod.image,
+        gpu_type_id=pod.gpu_type_id,
+        gpu_count=pod.gpu_count,
+        cloud=pod.cloud,
+        data_center_id=pod.data_center_id,
+        cost_per_hr=pod.cost,
+        ssh_host=pod.ssh_host,
+        ssh_port=pod.ssh_port,
+        ssh_ready=pod.ssh_ready,
+        global_networking=pod.global_networking.as_dict(),
+        created_at=pod.created_at,
+        started_at=pod.started_at,
+        host_key_alias=pod.host_key_alias,
+    )
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            base_url=dict(type="str", default=DEFAULT_BASE_URL, fallback=(env_fallback, ["RUNPOD_BASE_URL"])),
-            api_key=dict(type="str", no_log=True, fallback=(env_fallback, ["RUNPOD_API_KEY"])),
-            api_key_file=dict(type="path"),
-            validate_certs=dict(type="bool", default=True),
-            request_timeout=dict(type="int", default=30),
-            name_regex=dict(type="str"),
-            ids=dict(type="list", elements="str"),
-        ),
-        supports_check_mode=True,
+    argument_spec = runpod_argument_spec()
+    argument_spec.update(
+        ids=dict(type="list", elements="str"),
+        names=dict(type="list", elements="str"),
+        include_cluster_pods=dict(type="bool", default=False),
     )
-    pattern = None
-    if module.params["name_regex"] is not None:
-        try:
-            pattern = re.compile(module.params["name_regex"])
-        except re.error as err:
-            module.fail_json(msg="name_regex %r is not a valid regular expression: %s" % (module.params["name_regex"], err))
-
-    client = RunPodClient(
-        api_key=_read_key(module),
-        base_url=module.params["base_url"],
-        timeout=module.params["request_timeout"],
-        validate_certs=module.params["validate_certs"],
-    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    client = client_from_module(module)
     try:
-        pods = client.list_pods()
+        pods = client.list_pods(include_cluster_pods=module.params["include_cluster_pods"])
     except RunPodAPIError as err:
-        module.fail_json(msg=err.message, url=err.url, status=err.status)
+        fail_from_error(module, err)
 
-    wanted_ids = set(module.params["ids"] or [])
+    wanted_ids = set(module.params["ids"]) if module.params["ids"] is not None else None
+    wanted_names = set(module.params["names"]) if module.params["names"] is not None else None
     selected = [
         pod for pod in pods
-        if (pattern is None or pattern.search(pod.name or ""))
-        and (not wanted_ids or pod.id in wanted_ids)
+        if (wanted_ids is None or pod.id in wanted_ids) and (wanted_names is None or pod.name in wanted_names)
     ]
-    result = [
-        dict(
-            id=pod.id,
-            name=pod.name,
-            desired_status=pod.desired_status,
-            public_ip=pod.public_ip,
-            ssh_port=pod.ssh_port,
-            gpu_type_id=pod.gpu_type_id,
-            gpu_count=pod.gpu_count,
-            cost_per_hr=pod.cost_per_hr,
-            interruptible=pod.interruptible,
-        )
-        for pod in sorted(selected, key=lambda p: (p.name or "", p.id))
-    ]
+    result = [pod_result(pod) for pod in sorted(selected, key=lambda p: (p.name or "", p.id))]
     module.exit_json(changed=False, pods=result)
 
 

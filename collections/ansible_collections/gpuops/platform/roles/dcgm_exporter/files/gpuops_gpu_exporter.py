@@ -17,8 +17,8 @@ dashboards and alerts work unchanged whichever backend runs on a pod.
 Sources:
 
 * ``nvml``: the GPUs of this host through NVML.
-* ``sim``: simulated GPUs, only where GPUOPS_LOCALCLOUD=1 (gpuops' local
-  cloud, whose pods have no GPU). They idle at plausible values and get busy
+* ``sim``: simulated GPUs, only where gpuops' local cloud (whose pods have
+  no GPU) injected its description of them (``--sim-file``). They idle at plausible values and get busy
   (utilisation, memory, power, clocks and temperature rise) while a Slurm job
   holds them, which the job mapping files say.
 
@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import ipaddress
+import json
 import logging
 import math
 import os
@@ -60,6 +61,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 VERSION = "1.0.0"
+SIMULATED_GPUS_FILE = "/etc/gpuops-localcloud/simulated-gpus.json"
 LOG = logging.getLogger("gpuops_gpu_exporter")
 
 Number = Union[int, float]
@@ -718,12 +720,20 @@ def check_loopback(address: str) -> None:
 
 def make_source(args: argparse.Namespace):
     if args.source == "sim":
-        if os.environ.get("GPUOPS_LOCALCLOUD") != "1":
+        try:
+            with open(args.sim_file, encoding="utf-8") as handle:
+                injected = json.load(handle)
+        except (OSError, ValueError):
+            injected = {}
+        if not isinstance(injected, dict) or injected.get("simulated") is not True:
             raise SystemExit(
-                "refusing the simulated GPU source: GPUOPS_LOCALCLOUD=1 is not set, so this is not a pod of "
-                "gpuops' local cloud. Use --source nvml on hosts with NVIDIA GPUs."
+                f"refusing the simulated GPU source: {args.sim_file} (which gpuops' local cloud injects into its "
+                "pods) is missing, so this is not a pod of the local cloud. Use --source nvml on hosts with "
+                "NVIDIA GPUs."
             )
-        return SimSource(args.sim_gpus, args.sim_model, args.hostname)
+        count = args.sim_gpus if args.sim_gpus is not None else int(injected.get("count") or 1)
+        model = args.sim_model or str(injected.get("gpuTypeId") or "NVIDIA GeForce RTX 4090")
+        return SimSource(count, model, args.hostname)
     try:
         return NvmlSource()
     except ImportError as exc:
@@ -746,8 +756,10 @@ def build_parser() -> argparse.ArgumentParser:
                              help="one file per GPU index holding the ids of the jobs on it")
         command.add_argument("--hostname", default=os.environ.get("NODE_NAME") or socket.gethostname(),
                              help="the Hostname label (default: $NODE_NAME, else the host name)")
-        command.add_argument("--sim-gpus", type=int, default=int(os.environ.get("GPUOPS_SIM_GPU_COUNT") or 1))
-        command.add_argument("--sim-model", default=os.environ.get("GPUOPS_SIM_GPU_TYPE") or "NVIDIA GeForce RTX 4090")
+        command.add_argument("--sim-file", default=SIMULATED_GPUS_FILE,
+                             help="the local cloud's description of the pod's simulated GPUs")
+        command.add_argument("--sim-gpus", type=int, default=None, help="default: the count in --sim-file")
+        command.add_argument("--sim-model", default="", help="default: the GPU type in --sim-file")
         if name == "serve":
             command.add_argument("--address", default="127.0.0.1", help="loopback address to listen on")
             command.add_argument("--port", type=int, default=9400)

@@ -6,15 +6,17 @@
 """Tests of the gpuops.platform.runpod inventory plugin.
 
 Terraform is a fake executable that prints a recorded ``terraform output -json``,
-RunPod is a real HTTP server on 127.0.0.1 that answers with recorded replies of
-``GET /v1/pods/{id}``. The recordings (``fixtures/``, see its README.md) come
-from the real ``terraform/runpod`` module applied to the local cloud by
-``tests/fixtures/record_inventory_fixtures.py``; pod names, ids, GPU types,
-counts and roles are read from them, never written here.
+RunPod is a real HTTP server on 127.0.0.1 that answers ``GET /v2/pods/{id}``
+and ``GET /v2/pods`` with the pods of ``fixtures/`` (see its README.md: RunPod's
+own v2 examples, or recordings of the local cloud, made by
+``tests/fixtures/record_inventory_fixtures.py``). Pod names, ids, GPU types,
+counts and roles are read from them and from the recorded Terraform output,
+never written here.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import time
@@ -77,22 +79,32 @@ def compute_pods(pod_specs, controller):
     return names
 
 
-def running(load_fixture, name, spec, index):
-    """The recorded running pod, made into pod NAME (id from Terraform) with an SSH port of its own.
+def _as_pod(pod, name, spec):
+    """The fixture POD made into pod NAME with the id from Terraform."""
+    pod.update(id=spec["id"], name=name)
+    if pod.get("globalNetworking", {}).get("internalDns"):
+        pod["globalNetworking"] = dict(pod["globalNetworking"], internalDns="%s.runpod.internal" % spec["id"])
+    return pod
 
-    The recorded pod itself (the controller) is served exactly as recorded.
+
+def running(load_fixture, name, spec, index):
+    """The running pod of the fixtures, made into pod NAME (id from Terraform) with an SSH port of its own.
+
+    The fixture's own pod (the controller) is served exactly as it is.
     """
     pod = load_fixture("pod_running.json")
-    port = int(pod["portMappings"]["22"])
     if (pod["id"], pod["name"]) != (spec["id"], name):
-        pod.update(id=spec["id"], name=name, portMappings=dict(pod["portMappings"], **{"22": port + 1 + index}))
+        port = pod["ssh"]["direct"]["port"] + 1 + index
+        pod["ssh"]["direct"]["port"] = port
+        for mapping in pod["runtime"]["ports"]:
+            if mapping["private"] == 22:
+                mapping["public"] = port
+        _as_pod(pod, name, spec)
     return pod
 
 
 def in_state(load_fixture, state, name, spec):
-    pod = load_fixture("pod_%s.json" % state)
-    pod.update(id=spec["id"], name=name)
-    return pod
+    return _as_pod(load_fixture("pod_%s.json" % state), name, spec)
 
 
 @pytest.fixture
@@ -225,16 +237,19 @@ def test_recordings_belong_together(tf_output, tf_output_sensitive, pod_specs, c
 
     running_pod = load_fixture("pod_running.json")
     assert (running_pod["name"], running_pod["id"]) == (controller, pod_specs[controller]["id"])
-    assert running_pod["desiredStatus"] == "RUNNING"
-    assert running_pod["publicIp"] and running_pod["portMappings"]["22"]
+    assert running_pod["status"] == "RUNNING"
+    assert running_pod["ssh"]["direct"]["host"] and running_pod["ssh"]["direct"]["port"]
+    assert running_pod["startedAt"]
 
-    initialising = load_fixture("pod_initialising.json")
-    assert initialising["id"] == running_pod["id"] and initialising["desiredStatus"] == "RUNNING"
-    assert not initialising["publicIp"] and not initialising["portMappings"]
+    for state in ("provisioning", "starting"):
+        pod = load_fixture("pod_%s.json" % state)
+        assert pod["id"] == running_pod["id"] and pod["status"] == state.upper()
+        assert pod["ssh"]["direct"] is None
 
-    exited = load_fixture("pod_exited.json")
-    assert pod_specs[exited["name"]]["id"] == exited["id"] and exited["desiredStatus"] == "EXITED"
-    assert load_fixture("pod_terminated.json")["desiredStatus"] == "TERMINATED"
+    for state in ("exited", "error", "terminated"):
+        pod = load_fixture("pod_%s.json" % state)
+        assert pod_specs[pod["name"]]["id"] == pod["id"] and pod["status"] == state.upper()
+        assert pod["ssh"]["direct"] is None and pod["cost"] == 0
 
 
 # -- the inventory -----------------------------------------------------------------
@@ -252,8 +267,8 @@ def test_groups_and_host_vars(site, all_running, pod_specs, controller):
     for name in names:
         reply, spec = all_running[name], pod_specs[name]
         hostvars = inventory.get_host(name).get_vars()
-        assert hostvars["ansible_host"] == reply["publicIp"]
-        assert hostvars["ansible_port"] == reply["portMappings"]["22"]
+        assert hostvars["ansible_host"] == reply["ssh"]["direct"]["host"]
+        assert hostvars["ansible_port"] == reply["ssh"]["direct"]["port"]
         assert hostvars["ansible_user"] == "root"
         assert hostvars["ansible_ssh_private_key_file"] == key_file
         assert hostvars["runpod_pod_id"] == spec["id"]
@@ -261,15 +276,18 @@ def test_groups_and_host_vars(site, all_running, pod_specs, controller):
         assert hostvars["runpod_role"] == spec["role"]
         assert hostvars["runpod_gpu_type_id"] == spec["gpu_type_id"]
         assert hostvars["runpod_gpu_count"] == spec["gpu_count"]
-        assert hostvars["runpod_cost_per_hr"] == float(reply["costPerHr"])
+        assert hostvars["runpod_cost_per_hr"] == reply["cost"]
         assert hostvars["runpod_status"] == "RUNNING"
-        assert hostvars["runpod_public_ip"] == reply["publicIp"]
-        assert hostvars["runpod_ssh_port"] == reply["portMappings"]["22"]
-        assert hostvars["runpod_port_mappings"] == reply["portMappings"]
-        assert hostvars["runpod_interruptible"] is reply["interruptible"]
+        assert hostvars["runpod_cloud"] == reply["cloud"]
+        assert hostvars["runpod_data_center_id"] == reply["dataCenterId"]
         assert hostvars["runpod_image"] == reply["image"]
-        assert hostvars["runpod_machine_id"] == reply["machineId"]
-        assert not any(var in hostvars for var in ("name", "tags", "id", "image"))
+        assert hostvars["runpod_global_networking"] == {
+            "enabled": True, "ip": reply["globalNetworking"]["ip"], "internal_dns": "%s.runpod.internal" % spec["id"]}
+        assert hostvars["runpod_started_at"] == reply["startedAt"]
+        assert hostvars["runpod_host_key_alias"] == "runpod-%s-%d" % (
+            spec["id"], datetime.datetime.fromisoformat(reply["startedAt"].replace("Z", "+00:00")).timestamp())
+        assert not any(var in hostvars for var in ("name", "tags", "id", "image", "runpod_public_ip",
+                                                   "runpod_port_mappings", "runpod_interruptible"))
 
 
 def test_each_request_carries_the_key_from_api_key_file(site, all_running):
@@ -334,7 +352,7 @@ def test_sensitive_outputs_never_become_variables(site, all_running, fixtures_di
         assert json.dumps(value).strip('"') not in dump
 
 
-def test_waits_for_initialising_pods(site, pod_specs, controller, compute_pods, load_fixture):
+def test_waits_for_provisioning_and_starting_pods(site, pod_specs, controller, compute_pods, load_fixture):
     names = sorted(pod_specs)
     for index, name in enumerate(names):
         spec = pod_specs[name]
@@ -342,7 +360,8 @@ def test_waits_for_initialising_pods(site, pod_specs, controller, compute_pods, 
         if name == controller:
             site.api.set_pod(spec["id"], ready)
         else:
-            site.api.set_pod(spec["id"], *[in_state(load_fixture, "initialising", name, spec)] * 3 + [ready])
+            site.api.set_pod(spec["id"], in_state(load_fixture, "provisioning", name, spec),
+                             *[in_state(load_fixture, "starting", name, spec)] * 2 + [ready])
     inventory, _plugin = parse(site.config(poll_interval=0.05))
 
     assert hosts_of(inventory, "gpu_pods") == names
@@ -352,25 +371,36 @@ def test_waits_for_initialising_pods(site, pod_specs, controller, compute_pods, 
     assert [site.api.gets(pod_specs[name]["id"]) for name in compute_pods] == [4] * len(compute_pods)
 
 
-def test_timeout_names_the_pending_pods(site, pod_specs, controller, load_fixture):
+def test_timeout_names_the_pending_pods_and_their_status(site, pod_specs, controller, compute_pods, load_fixture):
+    states = {compute_pods[0]: "provisioning", compute_pods[1]: "starting"}
     for index, (name, spec) in enumerate(sorted(pod_specs.items())):
-        reply = running(load_fixture, name, spec, index) if name == controller else in_state(load_fixture, "initialising", name, spec)
+        reply = running(load_fixture, name, spec, index) if name == controller else in_state(load_fixture, states[name], name, spec)
         site.api.set_pod(spec["id"], reply)
     started = time.monotonic()
     message = parse_error(site.config(wait_timeout=1, poll_interval=0.2))
     elapsed = time.monotonic() - started
 
     assert "timed out after 1s" in message
-    assert "wait_timeout" in message
-    for name, spec in pod_specs.items():
-        assert (("%s (%s)" % (name, spec["id"])) in message) is (name != controller)
+    assert "wait_timeout" in message and "ssh.direct" in message
+    assert controller not in message
+    for name, state in states.items():
+        assert "%s (%s, %s)" % (name, pod_specs[name]["id"], state.upper()) in message
     # one deadline for all pods, not one per pod
     assert elapsed < 3
 
 
+def test_a_running_pod_without_ssh_direct_is_waited_for(site, all_running, pod_specs, compute_pods):
+    name = compute_pods[0]
+    reply = dict(all_running[name], ssh={"proxy": all_running[name]["ssh"]["proxy"], "direct": None})
+    site.api.set_pod(pod_specs[name]["id"], reply)
+    message = parse_error(site.config(wait_timeout=0))
+    assert "%s (%s, RUNNING, no ssh.direct yet)" % (name, pod_specs[name]["id"]) in message
+    assert "22/tcp" in message and "startSsh" in message
+
+
 def test_wait_timeout_0_asks_once(site, pod_specs, load_fixture):
     for name, spec in pod_specs.items():
-        site.api.set_pod(spec["id"], in_state(load_fixture, "initialising", name, spec))
+        site.api.set_pod(spec["id"], in_state(load_fixture, "provisioning", name, spec))
     message = parse_error(site.config(wait_timeout=0))
     assert "timed out after 0s" in message
     assert all(site.api.gets(spec["id"]) == 1 for spec in pod_specs.values())
@@ -384,6 +414,15 @@ def test_stopped_pod_is_an_error(site, all_running, pod_specs, compute_pods, loa
     message = parse_error(site.config())
     expected = "pod %s (%s) is %s: start it or re-run ansible-playbook playbooks/provision.yml" % (name, spec["id"], state.upper())
     assert expected in message
+
+
+def test_a_pod_in_error_is_reported_clearly(site, all_running, pod_specs, compute_pods, load_fixture):
+    name = compute_pods[0]
+    spec = pod_specs[name]
+    site.api.set_pod(spec["id"], in_state(load_fixture, "error", name, spec))
+    message = parse_error(site.config())
+    assert "pod %s (%s) is in ERROR" % (name, spec["id"]) in message
+    assert "logs" in message and "playbooks/provision.yml" in message
 
 
 def test_pod_gone_from_the_api(site, all_running, pod_specs, compute_pods):
@@ -513,8 +552,9 @@ def test_keyed_groups_groups_and_compose(site, all_running, pod_specs, controlle
     assert members(inventory, "multi_gpu") == sorted(n for n, s in pod_specs.items() if s["gpu_count"] > 1)
     assert members(inventory, "single_gpu") == sorted(n for n, s in pod_specs.items() if s["gpu_count"] == 1)
     hostvars = inventory.get_host(controller).get_vars()
-    assert hostvars["hourly_cost"] == pytest.approx(2 * all_running[controller]["costPerHr"])
-    assert hostvars["ssh_target"] == "%s:%s" % (all_running[controller]["publicIp"], all_running[controller]["portMappings"]["22"])
+    assert hostvars["hourly_cost"] == pytest.approx(2 * all_running[controller]["cost"])
+    direct = all_running[controller]["ssh"]["direct"]
+    assert hostvars["ssh_target"] == "%s:%s" % (direct["host"], direct["port"])
 
 
 def test_strict_compose_error(site, all_running, controller):
@@ -604,7 +644,7 @@ def test_inventory_manager(site, all_running, pod_specs, controller):
     assert [h.name for h in manager.get_hosts("slurm_controller")] == [controller]
 
 
-@pytest.mark.parametrize("state", ["exited", "terminated", "gone"])
+@pytest.mark.parametrize("state", ["exited", "error", "terminated", "gone"])
 def test_unavailable_pod_with_warn_is_left_out(site, all_running, pod_specs, compute_pods, load_fixture, state,
                                                monkeypatch):
     name = compute_pods[0]
@@ -647,6 +687,35 @@ def test_gpuops_cloud_extra_var_switches_to_the_other_clouds_configuration(site,
 def test_many_pods_are_listed_in_one_request_per_round(site, all_running, pod_specs):
     inventory, _plugin = parse(site.config(list_threshold=0), cache=False)
     assert set(inventory.hosts) == set(pod_specs)
-    lists = [r for r in site.api.requests if r[0] == "GET" and r[1].split("?")[0] == "/v1/pods"]
+    lists = [r for r in site.api.requests if r[0] == "GET" and r[1].split("?")[0] == "/v2/pods"]
     assert len(lists) == 1
     assert all(site.api.gets(spec["id"]) == 0 for spec in pod_specs.values())
+
+
+def test_list_rounds_while_pods_start(site, pod_specs, controller, compute_pods, load_fixture):
+    """With list_threshold, each round is one GET /v2/pods, however many pods wait."""
+    for index, (name, spec) in enumerate(sorted(pod_specs.items())):
+        ready = running(load_fixture, name, spec, index)
+        site.api.set_pod(spec["id"], *([ready] if name == controller else [in_state(load_fixture, "starting", name, spec)] * 2 + [ready]))
+    inventory, _plugin = parse(site.config(list_threshold=0, poll_interval=0.05), cache=False)
+    assert set(inventory.hosts) == set(pod_specs)
+    assert [r[1] for r in site.api.requests] == ["/v2/pods"] * 3
+
+
+def test_rate_limited_api_is_retried(site, all_running, pod_specs, load_api_fixture):
+    answer = load_api_fixture("problems.json")["too_many_requests"]
+    site.api.script("/v2/pods", (429, answer["body"], dict(answer["headers"], **{"Retry-After": "0"})))
+    inventory, _plugin = parse(site.config(list_threshold=0), cache=False)
+    assert set(inventory.hosts) == set(pod_specs)
+
+
+def test_rate_limited_api_beyond_the_wait_allowed_is_a_clear_error(site, all_running, load_api_fixture):
+    answer = load_api_fixture("problems.json")["too_many_requests"]
+    site.api.script("/v2/pods", (429, answer["body"], answer["headers"]))
+    message = parse_error(site.config(list_threshold=0, max_retry_wait=1))
+    assert "HTTP 429" in message and "rate limit exceeded" in message
+
+
+def test_a_v1_base_url_is_a_clear_parser_error(site, all_running):
+    message = parse_error(site.config(base_url="http://127.0.0.1:8765/v1"))
+    assert "REST v1" in message and "https://api.runpod.io/v2" in message and "runpod.yml" in message

@@ -1,0 +1,1 @@
+../../../../collections/ansible_collections/gpuops/platform/plugins/module_utils/_runpod_api.py

@@ -1,0 +1,215 @@
+"""The stand-in for RunPod's PyTorch image, and the roles on it.
+
+Runs gpuops/runpod-pytorch-standin:latest (built by scripts/setup.sh; this
+test builds nothing) and checks every trait its README lists: /usr/bin/python3
+without the APT bindings (Ansible's apt module fails under it), NVIDIA's CUDA
+source and keyring (a second source with another Signed-By breaks apt), the
+start script (PUBLIC_KEY, sshd without systemd, new host keys at every start),
+no Slurm, munge or DCGM. Then the product fixes on it: the roles choose the
+Python with the APT bindings and install the fact prerequisites, and the
+dcgm_exporter role reuses the image's CUDA source and leaves apt working when
+DCGM cannot be installed.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.integration.helpers import VENV_BIN, docker_available, recap, run, wait_for
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not docker_available(), reason="needs a Docker engine (run make setup)"),
+]
+
+IMAGE = "gpuops/runpod-pytorch-standin:latest"
+CUDA_LIST = "/etc/apt/sources.list.d/cuda-debian12-x86_64.list"
+KEYRING = "/usr/share/keyrings/cuda-archive-keyring.gpg"
+
+
+def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=600, check=False)
+    if check and result.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} exited {result.returncode}: {result.stderr[-2000:]}")
+    return result
+
+
+class Standin:
+    def __init__(self, name: str, public_key: str) -> None:
+        self.name = name
+        self.public_key = public_key
+
+    def sh(self, command: str, check: bool = True) -> subprocess.CompletedProcess:
+        return docker("exec", self.name, "bash", "-c", command, check=check)
+
+    def ssh_port(self) -> int:
+        return int(docker("port", self.name, "22/tcp").stdout.split(":")[-1])
+
+    def host_keys(self) -> str:
+        return self.sh("cat /etc/ssh/ssh_host_*_key.pub | sort").stdout
+
+    def wait_sshd(self) -> None:
+        wait_for("sshd in the stand-in", lambda: self.sh("pgrep -x sshd", check=False).returncode == 0, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory: pytest.TempPathFactory):
+    if docker("image", "inspect", IMAGE, check=False).returncode != 0:
+        pytest.fail(f"the image {IMAGE} is missing: build it with scripts/setup.sh (step standin)")
+    keydir = tmp_path_factory.mktemp("standin-key")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keydir / "id")], check=True)
+    public_key = (keydir / "id.pub").read_text().strip()
+    name = f"gpuops-standin-test-{secrets.token_hex(4)}"
+    docker("run", "-d", "--name", name, "-e", f"PUBLIC_KEY={public_key}", "-p", "127.0.0.1::22", IMAGE)
+    box = Standin(name, public_key)
+    try:
+        box.wait_sshd()
+        yield box
+    finally:
+        docker("rm", "-f", name, check=False)
+
+
+# --- traits of the image -----------------------------------------------------------------
+
+
+def test_python3_is_not_the_python_with_apt(standin: Standin) -> None:
+    assert standin.sh("readlink -f /usr/bin/python3").stdout.strip() == "/opt/standin-python/bin/python3.11"
+    assert standin.sh("readlink -f /usr/bin/python").stdout.strip() == "/opt/standin-python/bin/python3.11"
+    assert standin.sh("/usr/bin/python3 -c 'import apt_pkg'", check=False).returncode != 0
+    assert standin.sh("/usr/bin/python3.11 -c 'import apt, apt_pkg'").returncode == 0
+
+
+def ansible_apt(standin: Standin, interpreter: str) -> subprocess.CompletedProcess:
+    return run([str(VENV_BIN / "ansible"), "all", "-i", f"{standin.name},", "-c", "community.docker.docker",
+                "-m", "ansible.builtin.apt", "-a", "name=less state=present",
+                "-e", f"ansible_python_interpreter={interpreter}"], check=False)
+
+
+def test_apt_module_fails_under_usr_bin_python3(standin: Standin) -> None:
+    bad = ansible_apt(standin, "/usr/bin/python3")
+    assert bad.returncode != 0
+    assert "python3-apt" in bad.stdout, bad.stdout[-2000:]
+    good = ansible_apt(standin, "/usr/bin/python3.11")
+    assert good.returncode == 0, good.stdout[-2000:]
+
+
+def test_cuda_source_and_keyring(standin: Standin) -> None:
+    assert standin.sh(f"test -s {KEYRING}").returncode == 0
+    line = standin.sh(f"cat {CUDA_LIST}").stdout.strip()
+    assert line.startswith(f"deb [signed-by={KEYRING}] ")
+    assert "/compute/cuda/repos/debian12/x86_64/ /" in line
+    update = standin.sh("apt-get update 2>&1")
+    assert "compute/cuda/repos/debian12/x86_64" in update.stdout
+
+
+def test_second_cuda_source_with_another_signed_by_breaks_apt(standin: Standin) -> None:
+    uri = standin.sh(f"sed -E 's/^deb \\[[^]]*\\] ([^ ]+) .*/\\1/' {CUDA_LIST}").stdout.strip()
+    extra = "/etc/apt/sources.list.d/zz-second-cuda.list"
+    try:
+        standin.sh(f"cp {KEYRING} /usr/share/keyrings/other.gpg && "
+                   f"echo 'deb [signed-by=/usr/share/keyrings/other.gpg] {uri} /' > {extra}")
+        broken = standin.sh("apt-get update 2>&1", check=False)
+        assert broken.returncode != 0
+        assert "Conflicting values set for option Signed-By" in broken.stdout, broken.stdout
+    finally:
+        standin.sh(f"rm -f {extra} /usr/share/keyrings/other.gpg")
+    assert standin.sh("apt-get update -qq").returncode == 0
+
+
+def test_start_script_without_systemd(standin: Standin) -> None:
+    assert standin.sh("cat /proc/1/comm").stdout.strip() != "systemd"
+    assert "/start.sh" in standin.sh("tr '\\0' ' ' < /proc/1/cmdline").stdout
+    assert standin.sh("test -d /run/systemd/system", check=False).returncode != 0
+    assert standin.public_key in standin.sh("cat /root/.ssh/authorized_keys").stdout.splitlines()
+    scan = subprocess.run(["ssh-keyscan", "-p", str(standin.ssh_port()), "127.0.0.1"],
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert "ssh-ed25519" in scan.stdout, scan.stderr
+
+
+def test_host_keys_change_at_every_start(standin: Standin) -> None:
+    before = standin.host_keys()
+    docker("restart", "-t", "1", standin.name)
+    standin.wait_sshd()
+    after = standin.host_keys()
+    assert before and after and before != after
+    # The key is authorised once, however often the container starts.
+    assert standin.sh("cat /root/.ssh/authorized_keys").stdout.splitlines().count(standin.public_key) == 1
+
+
+def test_no_slurm_munge_or_dcgm(standin: Standin) -> None:
+    for command in ("slurmctld", "slurmd", "sinfo", "munged", "nv-hostengine", "dcgmi", "nvidia-smi"):
+        assert standin.sh(f"command -v {command}", check=False).returncode != 0, command
+    listed = standin.sh("dpkg-query -W -f '${Package}\\n' | grep -E '^(slurm|munge|datacenter-gpu-manager)'",
+                        check=False)
+    assert listed.stdout.strip() == ""
+
+
+# --- the product fixes on the stand-in ---------------------------------------------------------
+
+
+def playbook(standin: Standin, tmp_path: Path, play: str, *args: str) -> subprocess.CompletedProcess:
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(textwrap.dedent(f"""\
+        all:
+          children:
+            gpu_pods:
+              hosts:
+                {standin.name}:
+                  ansible_connection: community.docker.docker
+            slurm_controller:
+              hosts:
+                {standin.name}:
+            slurm_compute:
+              hosts:
+                {standin.name}:
+        """))
+    path = tmp_path / "play.yml"
+    path.write_text(play)
+    # ansible.cfg enables only the inventory plugins the project uses: add yaml for this file.
+    env = dict(os.environ, ANSIBLE_INVENTORY_ENABLED="yaml")
+    result = run([str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(path), *args], check=False, env=env)
+    assert standin.name in recap(result.stdout), result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def test_slurm_role_installs_on_the_standin(standin: Standin, tmp_path: Path) -> None:
+    """The python probe picks /usr/bin/python3.11 and installs iproute2 for the network facts."""
+    standin.sh("apt-get remove -y -qq iproute2 >/dev/null 2>&1 || true")
+    result = playbook(standin, tmp_path, textwrap.dedent("""\
+        - name: Slurm packages on the stand-in
+          hosts: gpu_pods
+          gather_facts: false
+          roles:
+            - role: gpuops.platform.slurm
+        """), "--tags", "install")
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert standin.sh("command -v ip").returncode == 0
+    assert standin.sh("dpkg-query -W -f '${Status}' slurmctld").stdout == "install ok installed"
+
+
+def test_exporter_reuses_the_cuda_source_and_leaves_apt_working(standin: Standin, tmp_path: Path) -> None:
+    """A GPU (fake nvidia-smi) and the image's CUDA source: the role tries DCGM from that source
+    without adding its own; DCGM is not there, so it falls back to NVML and apt still works."""
+    standin.sh("printf '#!/bin/sh\\necho \"0, 0, NVIDIA GeForce RTX 4090\"\\n' > /usr/local/bin/fake-nvidia-smi"
+               " && chmod +x /usr/local/bin/fake-nvidia-smi")
+    result = playbook(standin, tmp_path, textwrap.dedent(f"""\
+        - name: GPU exporter on the stand-in
+          hosts: gpu_pods
+          gather_facts: false
+          roles:
+            - role: gpuops.platform.dcgm_exporter
+              dcgm_exporter_nvidia_smi: /usr/local/bin/fake-nvidia-smi
+              dcgm_exporter_wheel_cache_dir: {tmp_path}/wheels
+        """), "--tags", "install")
+    assert result.returncode == 0, result.stdout[-6000:]
+    said = " ".join(result.stdout.split())  # messages are folded over lines
+    assert f"CUDA repository already configured in {CUDA_LIST}" in said, result.stdout[-6000:]
+    assert "apt works as before; backend auto continues with nvml" in said, result.stdout[-6000:]
+    assert standin.sh("ls /etc/apt/sources.list.d/").stdout.split() == [CUDA_LIST.rsplit("/", 1)[1]]
+    assert standin.sh("apt-get update -qq 2>&1").stdout.strip() == ""
