@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 import pytest
 
@@ -91,6 +92,46 @@ def test_spot_is_refused_with_a_clear_message(deployment):
     assert result.returncode != 0
     assert "have no spot (interruptible) pods" in result.stdout
     assert not (deployment.state_dir / "local" / "terraform" / "terraform.tfstate").exists()
+
+
+def _fault(deployment, method: str, path: str, body: dict | None = None) -> None:
+    """Call the local cloud's fault injection (not RunPod API; same key)."""
+    answer = deployment.api().request(method, f"http://127.0.0.1:{deployment.port}/_localcloud/{path}", json=body)
+    assert answer.status_code < 300, answer.text
+
+
+def test_out_of_stock_gpu_type_is_refused_naming_what_is_in_stock(deployment):
+    _fault(deployment, "PUT", "stock", {"gpus": {"NVIDIA GeForce RTX 4090": "NONE"}})
+    try:
+        result = deployment.playbook("provision.yml", check=False)
+    finally:
+        _fault(deployment, "DELETE", "faults")
+    out = " ".join(result.stdout.split())
+    assert result.returncode != 0
+    assert "NVIDIA GeForce RTX 4090 x1 is out of stock" in out, result.stdout[-3000:]
+    assert "In stock now: " in out and "NVIDIA RTX A6000" in out
+    assert deployment.api().get("/pods").json() == {"pods": []}
+
+
+def test_capacity_error_during_apply_leaves_nothing_billing(deployment):
+    # The catalog says in stock, but RunPod has no machine for one of the two creates.
+    _fault(deployment, "POST", "faults/capacity", {"count": 1})
+    try:
+        result = deployment.playbook("provision.yml", check=False)
+    finally:
+        _fault(deployment, "DELETE", "faults")
+    out = " ".join(result.stdout.split())
+    assert result.returncode != 0
+    assert "There are no longer any instances available" in out, result.stdout[-4000:]
+    assert "Destroyed the 1 pod(s) this run had created" in out, result.stdout[-4000:]
+    assert "GPU types in stock now on the SECURE cloud: " in out
+    # Nothing bills: the pod that was created is gone, and no container is left.
+    assert deployment.api().get("/pods").json() == {"pods": []}
+    records = subprocess.run(
+        ["docker", "ps", "-a", "--filter", "label=io.gpuops.localcloud=1",
+         "--format", '{{ .Label "io.gpuops.localcloud.record" }}'],
+        capture_output=True, text=True, check=True).stdout.splitlines()
+    assert [r for r in records if json.loads(r)["name"].startswith(f"{PREFIX}-")] == []
 
 
 def test_provision_creates_two_reachable_pods(deployment):

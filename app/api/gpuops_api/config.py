@@ -10,6 +10,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .slurmdata import SLURM_API_VERSIONS
+
 ENV_VAR = "GPUOPS_API_CONFIG"
 _NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 
@@ -39,7 +41,8 @@ class Settings(BaseModel):
     prometheus_url: str
     grafana_url: str | None = None
     slurmrestd_url: str
-    slurm_api_version: Literal["v0.0.38"] = "v0.0.38"
+    # None: the newest version the controller's slurmrestd offers that the API reads (asked at first use).
+    slurm_api_version: str | None = None
     slurm_user: str = "root"
     slurm_jwt_key_file: Path
     cloud_api_url: str
@@ -50,6 +53,14 @@ class Settings(BaseModel):
     ssh_user: str = "root"
     job_output_dir: str = "/var/lib/gpuops/jobs/api"
     upstream_timeout_seconds: float = Field(5, gt=0, le=120)
+
+    @field_validator("slurm_api_version")
+    @classmethod
+    def _slurm_version(cls, value: str | None) -> str | None:
+        if value is not None and value not in SLURM_API_VERSIONS:
+            raise ValueError(f"the API reads slurmrestd's {', '.join(SLURM_API_VERSIONS)}; leave it unset to use "
+                             "the newest of those that slurmrestd offers")
+        return value
 
     @field_validator("prometheus_url", "slurmrestd_url", "cloud_api_url")
     @classmethod

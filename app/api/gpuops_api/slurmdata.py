@@ -1,4 +1,4 @@
-"""Slurm's job and node records (slurmrestd v0.0.38) turned into the API's view of them."""
+"""Slurm's job and node records (slurmrestd's OpenAPI, SLURM_API_VERSIONS) turned into the API's view of them."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .errors import UpstreamError
 
+#: slurmrestd OpenAPI versions whose job and node records this module reads (tested on Slurm 22.05's recordings).
+SLURM_API_VERSIONS = ("v0.0.38",)
 #: Job states after which a job no longer runs (it cannot be cancelled).
 FINISHED_STATES = frozenset({
     "BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",

@@ -46,7 +46,7 @@ def write_config(directory: Path, **overrides: Any) -> Path:
         "prometheus_url": "http://127.0.0.1:9090",
         "grafana_url": None,
         "slurmrestd_url": "http://127.0.0.1:19401",
-        "slurm_api_version": "v0.0.38",
+        "slurm_api_version": None,  # as the app role deploys it: read from slurmrestd
         "slurm_user": "root",
         "slurm_jwt_key_file": str(directory / "slurm_jwt_hs256.key"),
         "cloud_api_url": "http://127.0.0.1:8765/v2",

@@ -78,6 +78,9 @@ class FakeSlurm(FakeUpstream):
         self.clock = clock
         self.user = user
         self.nodes_fixture = "slurm/nodes_busy.json"
+        # The OpenAPI document of Slurm 22.05's slurmrestd (the API reads its version from it).
+        self.openapi_fixture = "slurm/openapi_v3.json"
+        self.openapi_reads = 0
         self.tokens: list[dict[str, Any]] = []
         self.submitted: list[dict[str, Any]] = []
         self.cancelled: list[int] = []
@@ -118,6 +121,9 @@ class FakeSlurm(FakeUpstream):
     def handle(self, request: httpx.Request) -> httpx.Response:
         if not self._authorised(request):
             return httpx.Response(401, text="Authentication failure")
+        if request.method == "GET" and request.url.path == "/openapi/v3":
+            self.openapi_reads += 1
+            return self.reply(load(self.openapi_fixture))
         path = request.url.path.removeprefix(SLURM_PREFIX)
         if request.method == "GET" and path in ("/diag", "/ping"):
             return self.reply(load(f"slurm{path}.json"))

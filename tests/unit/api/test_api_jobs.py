@@ -141,7 +141,8 @@ def test_submit_defaults_ask_for_no_gpu_and_no_partition(client: TestClient, env
 def test_slurm_tokens_are_short_lived_hs256_for_the_configured_user(client: TestClient, env: Env) -> None:
     client.get("/api/v1/jobs")
     client.get("/api/v1/jobs")
-    first, second = env.slurm.tokens
+    version_read, first, second = env.slurm.tokens  # the first call also read slurmrestd's OpenAPI version
+    assert version_read["sun"] == "root"
     for claims in (first, second):
         assert set(claims) == {"exp", "iat", "sun"}
         assert claims["sun"] == "root"

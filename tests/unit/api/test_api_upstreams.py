@@ -157,3 +157,45 @@ def test_real_connection_failures_are_503s(tmp_path: Path) -> None:
         assert client.get("/readyz").status_code == 503
         assert client.get("/metrics").status_code == 200
         assert client.get("/healthz").status_code == 200
+
+
+def test_the_slurm_api_version_is_read_from_slurmrestd_once(env: Env, client: TestClient) -> None:
+    # As deployed: no version in the configuration; slurmrestd 22.05's own OpenAPI document says v0.0.38.
+    assert env.settings.slurm_api_version is None
+    assert client.get("/api/v1/jobs").status_code == 200
+    assert client.get("/api/v1/jobs").status_code == 200
+    assert env.slurm.openapi_reads == 1
+    assert {r.url.path for r in env.slurm.requests} >= {"/openapi/v3", "/slurm/v0.0.38/jobs"}
+
+
+def test_a_slurmrestd_offering_no_version_the_api_reads_is_a_503_naming_both(
+        env: Env, client: TestClient, tmp_path: Path) -> None:
+    # The recorded document with its paths moved to a version this API does not parse (Slurm 24.11 offers v0.0.40+).
+    import json
+
+    from .fakes import FIXTURES
+
+    recorded = json.loads((FIXTURES / env.slurm.openapi_fixture).read_text())
+    recorded["body"]["paths"] = {p.replace("/v0.0.38/", "/v0.0.42/"): v for p, v in recorded["body"]["paths"].items()}
+    target = FIXTURES / "slurm" / f"_test_openapi_{tmp_path.name}.json"
+    target.write_text(json.dumps(recorded))
+    try:
+        env.slurm.openapi_fixture = target.relative_to(FIXTURES).as_posix()
+        response = client.get("/api/v1/jobs")
+    finally:
+        target.unlink()
+    assert response.status_code == 503
+    detail = response.json()["detail"]
+    assert "slurmrestd offers the OpenAPI versions v0.0.42" in detail and "the gpuops API reads v0.0.38" in detail
+
+
+def test_offered_versions_and_the_choice() -> None:
+    from gpuops_api.errors import UpstreamError
+    from gpuops_api.upstreams.slurm import choose_version, offered_versions
+
+    document = {"paths": {"/openapi/v3": {}, "/slurm/v0.0.38/jobs": {}, "/slurm/v0.0.37/jobs": {},
+                          "/slurmdb/v0.0.38/jobs": {}, "/slurm/v0.0.40/jobs": {}}}
+    assert offered_versions(document) == ["v0.0.37", "v0.0.38", "v0.0.40"]
+    assert choose_version(["v0.0.37", "v0.0.38", "v0.0.40"]) == "v0.0.38"
+    with pytest.raises(UpstreamError):
+        choose_version([])

@@ -1,7 +1,14 @@
-"""slurmrestd (openapi/v0.0.38) client: JWT per request, Slurm's error codes mapped to API outcomes."""
+"""slurmrestd client: JWT per request, Slurm's error codes mapped to API outcomes.
+
+The OpenAPI version (the ``/slurm/<version>/`` prefix) is the one the
+controller's slurmrestd offers: read from its own ``/openapi/v3`` document on
+first use, unless the configuration pins one. It must be a version whose job
+and node records the API reads (``slurmdata.SLURM_API_VERSIONS``).
+"""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +17,7 @@ import jwt
 
 from ..errors import UpstreamError
 from ..secretfile import SecretFile
+from ..slurmdata import SLURM_API_VERSIONS
 from .http import HttpUpstream
 
 #: Slurm's ESLURM_INVALID_JOB_ID ("Invalid job id specified").
@@ -18,6 +26,30 @@ INVALID_JOB_ID = 2017
 #: lower codes are communication failures (the controller is down).
 _REFUSAL_CODES = range(2000, 3000)
 TOKEN_LIFESPAN_SECONDS = 60
+_VERSIONED_PATH = re.compile(r"^/slurm/(v\d+\.\d+\.\d+)/")
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.lstrip("v").split("."))
+
+
+def offered_versions(document: Any) -> list[str]:
+    """The ``/slurm/<version>/`` prefixes of a slurmrestd OpenAPI document, oldest first."""
+    paths = document.get("paths") if isinstance(document, dict) else None
+    found = {m.group(1) for m in map(_VERSIONED_PATH.match, paths or {}) if m}
+    return sorted(found, key=_version_key)
+
+
+def choose_version(offered: list[str]) -> str:
+    """The newest offered version the API reads; UpstreamError naming both lists when there is none."""
+    usable = [v for v in offered if v in SLURM_API_VERSIONS]
+    if not usable:
+        raise UpstreamError(
+            "slurmrestd",
+            f"slurmrestd offers the OpenAPI versions {', '.join(offered) or 'none'}, and the gpuops API reads "
+            f"{', '.join(SLURM_API_VERSIONS)}: run a Slurm whose slurmrestd offers one of those",
+        )
+    return max(usable, key=_version_key)
 
 
 class SlurmRefused(Exception):
@@ -50,12 +82,14 @@ def _messages(errors: list[dict[str, Any]]) -> str:
 class SlurmClient:
     """Calls slurmrestd as `user` with a fresh HS256 token for every request."""
 
-    def __init__(self, http: HttpUpstream, version: str, user: str, key_file: SecretFile,
+    def __init__(self, http: HttpUpstream, version: str | None, user: str, key_file: SecretFile,
                  lifespan: int = TOKEN_LIFESPAN_SECONDS, clock: Callable[[], float] = time.time) -> None:
         if not 0 < lifespan <= TOKEN_LIFESPAN_SECONDS:
             raise ValueError(f"token lifespan must be 1..{TOKEN_LIFESPAN_SECONDS} seconds")
+        if version is not None and version not in SLURM_API_VERSIONS:
+            raise ValueError(f"slurm_api_version {version!r}: the API reads {', '.join(SLURM_API_VERSIONS)}")
         self.http = http
-        self.prefix = f"/slurm/{version}"
+        self.version = version
         self.user = user
         self.key_file = key_file
         self.lifespan = lifespan
@@ -70,14 +104,27 @@ class SlurmClient:
         token = jwt.encode({"exp": now + self.lifespan, "iat": now, "sun": self.user}, key, algorithm="HS256")
         return {"X-SLURM-USER-NAME": self.user, "X-SLURM-USER-TOKEN": token}
 
-    async def _call(self, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
-        response = await self.http.request(method, self.prefix + path, headers=self._headers(), json=body)
-        if response.status_code in (401, 403):
+    async def prefix(self) -> str:
+        """``/slurm/<version>``: the pinned version, else the newest usable one slurmrestd offers (asked once)."""
+        if self.version is None:
+            response = await self.http.request("GET", "/openapi/v3", headers=self._headers())
+            self._refused(response.status_code)
+            self.version = choose_version(offered_versions(self.http.json(response)))
+        return f"/slurm/{self.version}"
+
+    @staticmethod
+    def _refused(status: int) -> None:
+        if status in (401, 403):
             raise UpstreamError(
                 "slurmrestd",
-                f"slurmrestd refused the API's token (HTTP {response.status_code}): slurm_jwt_key_file must hold "
+                f"slurmrestd refused the API's token (HTTP {status}): slurm_jwt_key_file must hold "
                 "the controller's JWT key (/var/spool/slurm/jwt_hs256.key)",
             )
+
+    async def _call(self, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+        prefix = await self.prefix()
+        response = await self.http.request(method, prefix + path, headers=self._headers(), json=body)
+        self._refused(response.status_code)
         data = self.http.json(response)
         if not isinstance(data, dict):
             raise UpstreamError("slurmrestd", f"slurmrestd answered {method} {path} with unexpected JSON")
