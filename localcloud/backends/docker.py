@@ -40,6 +40,7 @@ import ipaddress
 import json
 import logging
 import shlex
+import subprocess
 import tarfile
 import threading
 from collections.abc import Iterable
@@ -117,6 +118,54 @@ def _is_port_conflict(exc: APIError) -> bool:
     return "port is already allocated" in text or "address already in use" in text
 
 
+#: The host's firewall rules that keep it off a pod network except on 22/tcp.
+_FIREWALL_COMMENT = "gpuops-localcloud"
+
+
+def _host_rules(subnet: str) -> list[list[str]]:
+    """iptables rules (OUTPUT) for ``subnet``: the control host reaches pods only on their published port, 22/tcp.
+
+    On RunPod a pod is reachable from outside only on its published ports. A
+    Docker bridge puts this host on the pods' subnet, so without these rules
+    it could open any port a pod listens on. Docker's proxy for the published
+    127.0.0.1 ports connects to the pod's port 22 from here, which stays open.
+    """
+    # New connections only: answers to what pods open towards this host pass.
+    common = ["-d", subnet, "-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", _FIREWALL_COMMENT]
+    return [
+        [*common, "-p", "tcp", "!", "--dport", "22", "-j", "REJECT", "--reject-with", "tcp-reset"],
+        [*common, "-p", "udp", "-j", "REJECT"],
+    ]
+
+
+def _iptables(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["iptables", "-w", *args], capture_output=True, text=True, check=False)
+
+
+def isolate_from_host(subnet: str) -> None:
+    """Add the host rules for ``subnet`` (idempotent); BackendUnavailable when the firewall cannot be set."""
+    for rule in _host_rules(subnet):
+        if _iptables("-C", "OUTPUT", *rule).returncode == 0:
+            continue
+        added = _iptables("-I", "OUTPUT", *rule)
+        if added.returncode != 0:
+            raise BackendUnavailable(
+                f"cannot keep this host off the pod network {subnet} with iptables ({added.stderr.strip()}): "
+                "the local cloud needs root and iptables, as Docker itself does"
+            )
+
+
+def unisolate_from_host(subnet: str) -> None:
+    """Remove the host rules for ``subnet`` (what is not there is fine)."""
+    for rule in _host_rules(subnet):
+        while _iptables("-C", "OUTPUT", *rule).returncode == 0:
+            _iptables("-D", "OUTPUT", *rule)
+
+
+def _subnet(net: Network) -> str | None:
+    return ((net.attrs.get("IPAM", {}).get("Config") or [{}])[0] or {}).get("Subnet")
+
+
 def purge_cloud(client: docker.DockerClient, cloud_id: str, network: str) -> list[str]:
     """Remove every container and volume of cloud ``cloud_id``, and its networks if nobody uses them.
 
@@ -139,7 +188,10 @@ def purge_cloud(client: docker.DockerClient, cloud_id: str, network: str) -> lis
             continue
         net.reload()
         if (net.attrs.get("Labels") or {}).get(LABEL_MANAGED) == "1" and not net.attrs.get("Containers"):
+            subnet = _subnet(net)
             net.remove()
+            if subnet:
+                unisolate_from_host(subnet)
             removed.append(f"network {name}")
     return removed
 
@@ -157,10 +209,15 @@ class _ManagedNetwork:
         self._network: Network | None = None
 
     def get(self) -> Network:
-        """Return the network, creating it on first use."""
+        """Return the network, creating it on first use, with this host kept off it but for 22/tcp."""
         with self._lock:
             if self._network is None:
-                self._network = self._get_or_create()
+                net = self._get_or_create()
+                net.reload()
+                subnet = _subnet(net)
+                if subnet:
+                    isolate_from_host(subnet)
+                self._network = net
             return self._network
 
     def reserve(self, address: str | None) -> None:

@@ -56,7 +56,7 @@ class Pods:
         return result
 
     def exporter_pid(self, pod_id: str) -> int:
-        out = self.on(pod_id, "supervisorctl pid gpu-exporter", check=False).stdout.strip()
+        out = self.on(pod_id, "/usr/local/sbin/gpuops-supervisorctl pid gpu-exporter", check=False).stdout.strip()
         return int(out) if out.isdigit() else 0
 
 
@@ -183,7 +183,8 @@ def test_supervisor_restarts_a_killed_exporter(pods):
     pods.on(pod, f"kill -9 {before}")
     wait_for("gpu-exporter to be restarted",
              lambda: pods.exporter_pid(pod) not in (0, before)
-             and "RUNNING" in pods.on(pod, "supervisorctl status gpu-exporter", check=False).stdout, timeout=60)
+             and "RUNNING" in pods.on(pod, "/usr/local/sbin/gpuops-supervisorctl status gpu-exporter",
+                                      check=False).stdout, timeout=60)
     wait_for("metrics again", lambda: parse(pods.metrics(pod), "DCGM_FI_DEV_GPU_UTIL"), timeout=30)
 
 
@@ -202,6 +203,9 @@ def test_check_mode_on_the_converged_pods_changes_nothing(pods):
 def test_dcgm_backend_renders_in_check_mode(pods):
     """A pod that looks like a GPU pod with NVIDIA's repository reachable: auto picks dcgm."""
     pod = pods.compute
+    # The image stand-in has a CUDA source of its own (as RunPod's images do), which the role would reuse: set it
+    # aside, so that the role looks for NVIDIA's repository at the fake one below.
+    pods.on(pod, "mkdir -p /tmp/cuda-sources && mv /etc/apt/sources.list.d/cuda-*.list /tmp/cuda-sources/ || true")
     pods.on(pod, "mkdir -p /tmp/fakerepo/debian12/x86_64 && cd /tmp/fakerepo/debian12/x86_64 && "
                  "echo fake > InRelease && echo fake-key > 3bf863cc.pub && "
                  "printf '#!/bin/sh\\necho \"0, 3, NVIDIA H100 80GB HBM3\"\\n' > /tmp/fake-nvidia-smi && "
@@ -210,13 +214,16 @@ def test_dcgm_backend_renders_in_check_mode(pods):
                  ">/tmp/fakerepo.log 2>&1 & echo $! > /tmp/fakerepo.pid")
     try:
         wait_for("the fake repository", lambda: pods.on(
-            pod, "curl -sf http://127.0.0.1:18089/debian12/x86_64/InRelease", check=False).returncode == 0, timeout=20)
+            pod, "python3 -c \"import urllib.request; "
+                 "urllib.request.urlopen('http://127.0.0.1:18089/debian12/x86_64/InRelease', timeout=2)\"",
+            check=False).returncode == 0, timeout=20)
         result = pods.playbook(
             "dcgm-check", "exporter.yml", "--check", "--diff", "--limit", f"{PREFIX}-1",
             "-e", "dcgm_exporter_nvidia_smi=/tmp/fake-nvidia-smi",
             "-e", "dcgm_exporter_cuda_repo_base_url=http://127.0.0.1:18089")
     finally:
-        pods.on(pod, "kill $(cat /tmp/fakerepo.pid); rm -rf /tmp/fakerepo /tmp/fake-nvidia-smi", check=False)
+        pods.on(pod, "kill $(cat /tmp/fakerepo.pid); rm -rf /tmp/fakerepo /tmp/fake-nvidia-smi; "
+                     "mv /tmp/cuda-sources/* /etc/apt/sources.list.d/ 2>/dev/null; true", check=False)
     out = result.stdout
     assert "backend dcgm (auto, 1 GPU(s) from nvidia-smi, CUDA repository reachable)" in out
     assert recap(out)[f"{PREFIX}-1"]["failed"] == 0

@@ -87,6 +87,13 @@ def test_unknown_gpu_type_is_refused_before_anything_is_created(deployment):
     assert not (deployment.state_dir / "local" / "terraform" / "terraform.tfstate").exists()
 
 
+def test_several_pods_without_global_networking_are_refused(deployment):
+    result = deployment.playbook("provision.yml", "-e", '{"provision_global_networking": false}', check=False)
+    assert result.returncode != 0
+    assert "RunPod's pods reach each other only over global networking" in " ".join(result.stdout.split())
+    assert not (deployment.state_dir / "local" / "terraform" / "terraform.tfstate").exists()
+
+
 def test_spot_is_refused_with_a_clear_message(deployment):
     result = deployment.playbook("provision.yml", "-e", '{"provision_spot": true}', check=False)
     assert result.returncode != 0
@@ -193,10 +200,9 @@ def test_bad_api_key_is_refused_with_a_clear_message(deployment):
         deployment.api_key_file.write_text("not-the-key")
         result = deployment.playbook("provision.yml", check=False)
         assert result.returncode != 0
-        # The inventory cannot be built with a refused key: with unparsed_is_failed that is fatal
-        # (stderr), not an empty inventory while the pods bill.
-        out = result.stdout + result.stderr
-        assert "401" in out or "API key" in out
+        # Refused before Terraform runs, by the catalog check, with what to do.
+        out = " ".join((result.stdout + result.stderr).split())
+        assert "rejected the API key (" in out and "answered HTTP 401" in out, out[-3000:]
         assert "not-the-key" not in out
     finally:
         deployment.api_key_file.write_text(good)

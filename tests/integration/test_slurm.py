@@ -59,7 +59,7 @@ class Cluster:
         return result
 
     def supervised_pid(self, pod_id: str, program: str) -> int:
-        out = self.on(pod_id, f"supervisorctl pid {program}", check=False).stdout.strip()
+        out = self.on(pod_id, f"/usr/local/sbin/gpuops-supervisorctl pid {program}", check=False).stdout.strip()
         return int(out) if out.isdigit() else 0
 
 
@@ -202,7 +202,10 @@ def test_slurmrestd_answers_on_loopback_with_a_token(cluster):
     listeners = [line.split()[3] for line in cluster.ctl("ss -Hltn").stdout.splitlines() if line.split()[3].endswith(":6820")]
     assert listeners == ["127.0.0.1:6820"]
     addr = cluster.ctl("hostname -i").stdout.split()[0]
-    assert cluster.on(cluster.compute, f"curl -s --max-time 3 http://{addr}:6820/", check=False).returncode != 0
+    reach = cluster.on(cluster.compute, f"python3 -c \"import socket; socket.create_connection(('{addr}', 6820), 3)\"",
+                       check=False)
+    assert reach.returncode == 1 and ("Connection refused" in reach.stderr or "timed out" in reach.stderr
+                                      or "unreachable" in reach.stderr), reach.stderr
     # Not root, not SlurmUser; the signing key is private to SlurmUser.
     assert cluster.ctl("ps -o user= -C slurmrestd").stdout.split() == ["slurmrestd"]
     assert cluster.ctl("stat -c '%U %a' /var/spool/slurm/jwt_hs256.key").stdout.split() == ["slurm", "600"]
@@ -216,7 +219,7 @@ def test_supervisor_restarts_a_killed_daemon(cluster, program):
     cluster.on(pod, f"kill -9 {before}")
     wait_for(f"{program} to be restarted on {pod}",
              lambda: cluster.supervised_pid(pod, program) not in (0, before)
-             and "RUNNING" in cluster.on(pod, f"supervisorctl status {program}", check=False).stdout,
+             and "RUNNING" in cluster.on(pod, f"/usr/local/sbin/gpuops-supervisorctl status {program}", check=False).stdout,
              timeout=60)
     wait_for("slurmctld to answer", lambda: "UP" in cluster.ctl("scontrol ping", check=False).stdout, timeout=60)
     wait_for("both nodes idle", lambda: set(cluster.node_states().values()) == {"idle"}, timeout=60)

@@ -93,8 +93,8 @@ def test_gpu_util_exists_for_every_simulated_gpu(converged):
     site = converged
     for pod in site.pod_list():
         series = site.query(f'DCGM_FI_DEV_GPU_UTIL{{pod="{pod["name"]}"}}')
-        assert len(series) == pod["gpuCount"], (pod["name"], series)
-        assert {s["metric"]["gpu"] for s in series} == {str(i) for i in range(pod["gpuCount"])}
+        assert len(series) == pod["gpu"]["count"], (pod["name"], series)
+        assert {s["metric"]["gpu"] for s in series} == {str(i) for i in range(pod["gpu"]["count"])}
         assert all(s["metric"]["modelName"] and s["metric"]["UUID"] for s in series)
 
 
@@ -187,7 +187,7 @@ def test_slurm_metrics_reach_prometheus_through_the_api(converged):
     nodes = site.query("sum(gpuops_slurm_nodes)")
     assert float(nodes[0]["value"][1]) == 2
     total = site.query("gpuops_slurm_gpus_total")
-    assert float(total[0]["value"][1]) == sum(pod["gpuCount"] for pod in site.pod_list())
+    assert float(total[0]["value"][1]) == sum(pod["gpu"]["count"] for pod in site.pod_list())
 
 
 def loopback(address: str) -> bool:

@@ -40,7 +40,7 @@ def test_pods_come_from_terraform_and_the_cloud(converged):
 def test_gpus_now_and_over_time_from_prometheus(converged):
     with converged.api_client() as api:
         gpus = api.get("/api/v1/gpus").json()["gpus"]
-        assert len(gpus) == sum(pod["gpuCount"] for pod in converged.pod_list())
+        assert len(gpus) == sum(pod["gpu"]["count"] for pod in converged.pod_list())
         for gpu in gpus:
             assert 0 <= gpu["util_percent"] <= 100 and gpu["mem_total_mib"] > 0 and gpu["temp_c"] > 0
         history = api.get("/api/v1/gpus/history", params={"range": "5m"}).json()

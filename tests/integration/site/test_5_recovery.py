@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.integration.helpers import recap
+from tests.integration.helpers import host_key_alias, recap
 from tests.integration.site.conftest import wait_until
 from tests.integration.site.test_2_metrics import scrape_after
 
@@ -39,3 +39,35 @@ def test_interrupted_pod_is_recreated_rejoins_slurm_and_reports_metrics(converge
     value, _ = wait_until(lambda: scrape_after(site, victim, since), 60)
     assert value, f"{victim} ({new_id}) is not scraped again"
     assert site.query(f'DCGM_FI_DEV_GPU_UTIL{{pod="{victim}"}}')
+
+
+def test_restarted_pod_is_repinned_reconfigured_and_converged(converged):
+    """A restart keeps the pod id but wipes its disk and makes new host keys (RunPod's images): site.yml re-pins."""
+    site = converged
+    victim = f"{site.prefix}-1"
+    before = site.pods()[victim]
+    old_alias = host_key_alias(before)
+    known_hosts = site.state_dir / "local" / "ssh" / "known_hosts"
+    assert old_alias in known_hosts.read_text()
+    answer = site.api().post(f"/pods/{before['id']}/action", json={"action": "restart"})
+    assert answer.status_code == 200, answer.text
+    restarted, _ = wait_until(lambda: (lambda p: p if p.get("status") == "RUNNING" and p["ssh"]["direct"]
+                                       and p["startedAt"] != before["startedAt"] else None)(site.pods()[victim]), 60)
+    assert restarted, "the pod did not come back RUNNING with a new start"
+    assert restarted["id"] == before["id"]
+    # The disk was wiped: nothing of gpuops is left on the pod.
+    assert site.pod_exec(before["id"], "test -e /etc/slurm/slurm.conf", check=False).returncode != 0
+
+    result = site.site()
+    hosts = recap(result.stdout)
+    assert all(counts["failed"] == 0 and counts["unreachable"] == 0 for counts in hosts.values()), hosts
+    # The new host key is pinned under the new start's alias; the old alias of that pod is gone.
+    pinned = known_hosts.read_text()
+    assert host_key_alias(restarted) in pinned and old_alias not in pinned
+    sinfo = site.controller_exec("sinfo -h -N -o '%N %t'").stdout.split("\n")
+    states = dict(line.split() for line in sinfo if line.strip())
+    assert len(states) == 2 and all(state in ("idle", "mix", "alloc") for state in states.values()), states
+    assert "2" == site.controller_exec("srun -N2 hostname | sort -u | wc -l").stdout.strip()
+    since = time.time()
+    value, _ = wait_until(lambda: scrape_after(site, victim, since), 60)
+    assert value, f"{victim} is not scraped again after its restart"

@@ -443,8 +443,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     for name in sorted(pending))
                 raise AnsibleParserError(
                     "timed out after %ss waiting for RunPod to report these pods RUNNING with ssh.direct: %s; "
-                    "raise the wait_timeout option in %s, or check that the pods expose 22/tcp and were created with "
-                    "startSsh (RunPod console, or GET %s/pods/<id>)"
+                    "raise the wait_timeout option in %s, or check that the pods expose 22/tcp and that their image "
+                    "starts sshd (RunPod console, or GET %s/pods/<id>)"
                     % (wait_timeout, waiting, self._config_path, client.base_url))
             self.display.vv("%s: waiting for %d pod(s) to run with ssh.direct: %s" % (
                 self.NAME, len(pending), ", ".join("%s (%s)" % (n, last_status.get(n)) for n in sorted(pending))))
