@@ -395,7 +395,7 @@ def test_a_running_pod_without_ssh_direct_is_waited_for(site, all_running, pod_s
     site.api.set_pod(pod_specs[name]["id"], reply)
     message = parse_error(site.config(wait_timeout=0))
     assert "%s (%s, RUNNING, no ssh.direct yet)" % (name, pod_specs[name]["id"]) in message
-    assert "22/tcp" in message and "startSsh" in message
+    assert "22/tcp" in message and "image starts sshd" in message
 
 
 def test_wait_timeout_0_asks_once(site, pod_specs, load_fixture):
