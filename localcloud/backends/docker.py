@@ -63,6 +63,7 @@ from localcloud.backends.base import (
     internal_dns,
     runpod_environment,
 )
+from localcloud.catalog import GPU_TYPES
 from localcloud.config import DEFAULT_HOST_PORT_RANGE, DEFAULT_PYTORCH_STANDIN_IMAGE
 from localcloud.errors import BadRequest
 from localcloud.ports import PortAllocator, PortsExhausted
@@ -621,16 +622,24 @@ class DockerBackend(PodBackend):
 #: Where a local-cloud pod finds the GPUs it rented. On RunPod the NVIDIA
 #: container runtime injects the GPUs (device nodes, nvidia-smi, NVML) into
 #: any image; the local cloud has no GPU, so it injects this description of
-#: simulated ones into every container it creates, whatever the image.
+#: simulated ones into every container it creates, whatever the image. Its pod
+#: images' stand-in NVIDIA layer (images/nvidia-standin) makes device nodes,
+#: nvidia-smi and NVML of them at container start.
 SIMULATED_GPUS_FILE = "etc/gpuops-localcloud/simulated-gpus.json"
 
 
 def simulated_gpus_archive(record: PodRecord) -> bytes:
-    """A tar holding ``/etc/gpuops-localcloud/simulated-gpus.json`` for the pod's rented GPUs."""
-    body = json.dumps(
-        {"simulated": True, "podId": record.id, "gpuTypeId": record.gpu_type_id, "count": record.gpu_count},
-        sort_keys=True,
-    ).encode()
+    """A tar holding ``/etc/gpuops-localcloud/simulated-gpus.json`` for the pod's rented GPUs.
+
+    ``memoryInGb`` is the GPU type's memory in the catalog (``memory`` of ``GET /v2/catalog/gpus``).
+    """
+    description: dict[str, Any] = {
+        "simulated": True, "podId": record.id, "gpuTypeId": record.gpu_type_id, "count": record.gpu_count,
+    }
+    gpu_type = GPU_TYPES.get(record.gpu_type_id or "")
+    if gpu_type is not None:
+        description["memoryInGb"] = gpu_type.memory
+    body = json.dumps(description, sort_keys=True).encode()
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         folder = tarfile.TarInfo(SIMULATED_GPUS_FILE.rsplit("/", 1)[0])

@@ -170,8 +170,10 @@ class Run {
     await this.visible("header.topbar", "the app shell after #token login");
     const url = this.page.url();
     check(!url.includes("token="), "the token is still in the address bar after login");
-    const stored = await this.page.evaluate((key) => window.localStorage.getItem(key), TOKEN_KEY);
-    check(stored === this.cfg.token, "the token from #token= was not stored in localStorage");
+    const stored = await this.page.evaluate((key) => window.sessionStorage.getItem(key), TOKEN_KEY);
+    check(stored === this.cfg.token, "the token from #token= was not stored in sessionStorage");
+    const local = await this.page.evaluate((key) => window.localStorage.getItem(key), TOKEN_KEY);
+    check(local === null, "the token was written to localStorage (it must stay in this tab's session)");
     if (pathAfter !== "/") await this.page.goto(this.url(pathAfter));
   }
 
@@ -221,8 +223,10 @@ async function noToken(run) {
   await run.byTestId("token-input").fill(run.cfg.token);
   await run.byTestId("token-submit").click();
   await run.visible('[data-testid="pod-row"], [data-testid="pods-empty"]', "the overview after pasting the token");
-  const stored = await page.evaluate((key) => window.localStorage.getItem(key), TOKEN_KEY);
-  check(stored === run.cfg.token, "the pasted token was not stored");
+  const stored = await page.evaluate((key) => window.sessionStorage.getItem(key), TOKEN_KEY);
+  check(stored === run.cfg.token, "the pasted token was not stored in sessionStorage");
+  const local = await page.evaluate((key) => window.localStorage.getItem(key), TOKEN_KEY);
+  check(local === null, "the pasted token was written to localStorage");
   run.details.loggedIn = true;
   await run.shot("after-login");
 }
@@ -234,7 +238,8 @@ async function badToken(run) {
   await run.visible('[data-testid="token-message"]', "the token form with a 401 message");
   const message = await run.text("token-message");
   check(/401|rejected/i.test(message), `the 401 message does not say the token was rejected: ${message}`);
-  const stored = await page.evaluate((key) => window.localStorage.getItem(key), TOKEN_KEY);
+  const stored = await page.evaluate(
+    (key) => window.sessionStorage.getItem(key) ?? window.localStorage.getItem(key), TOKEN_KEY);
   check(stored === null, "the rejected token is still stored");
   run.details.message = message;
   await run.shot("rejected");

@@ -1,20 +1,28 @@
 """End to end: the gpuops.platform.dcgm_exporter role on 2 local-cloud pods.
 
-playbooks/slurm.yml then playbooks/exporter.yml on pods with 2 simulated GPUs
-each (backend auto picks sim there): dcgm-exporter's metrics on
-127.0.0.1:9400 only, hpc_job labels that follow Slurm jobs, supervision, and
-idempotence. The dcgm backend cannot run here (no GPU, no NVIDIA repository):
-it is rendered in check mode against a fake nvidia-smi and a fake repository.
+playbooks/slurm.yml then playbooks/exporter.yml on pods with 2 GPUs each: the
+pod image's stand-in NVIDIA layer (images/nvidia-standin: /dev/nvidia*,
+nvidia-smi, libnvidia-ml.so.1) makes them from the GPUs the pod rented, and the
+role's production nvml backend runs on it (auto: no NVIDIA repository here):
+dcgm-exporter's metrics on 127.0.0.1:9400 only, hpc_job labels and load that
+follow Slurm jobs, supervision, and idempotence. The dcgm backend cannot run
+here: it is rendered in check mode against a fake nvidia-smi and a fake
+repository. The stand-in NVML itself is checked on the pod images directly
+(no local cloud) by test_exporter_nvml_backend_on_the_pod_image_standin.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 import time
+import uuid
+from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import Deployment, docker_available, recap, wait_for
+from tests.integration.helpers import REPO, Deployment, docker_available, recap, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -83,14 +91,16 @@ def pods(tmp_path_factory):
     ("args", "message"),
     [
         (["-e", "dcgm_exporter_listen_address=0.0.0.0"], "listens on a loopback address only"),
-        (["-e", "dcgm_exporter_backend=nvml"], "has no NVIDIA GPU that 'nvidia-smi --query-gpu' lists"),
-        (["-e", "dcgm_exporter_backend=dcgm"], "has no NVIDIA GPU that 'nvidia-smi --query-gpu' lists"),
-        # A pod without the file the local cloud injects is a real pod.
-        (["-e", "dcgm_exporter_backend=sim", "-e", "dcgm_exporter_sim_file=/nonexistent/simulated-gpus.json"],
-         "Simulated GPU metrics are only for the local cloud"),
-        (["-e", "dcgm_exporter_sim_file=/nonexistent/simulated-gpus.json"], "not a local-cloud pod either, so no simulation"),
+        # A host whose nvidia-smi lists no GPU (/bin/false stands for a host without NVIDIA's driver).
+        (["-e", "dcgm_exporter_backend=nvml", "-e", "dcgm_exporter_nvidia_smi=/bin/false"],
+         "has no NVIDIA GPU that '/bin/false --query-gpu' lists"),
+        (["-e", "dcgm_exporter_backend=dcgm", "-e", "dcgm_exporter_nvidia_smi=/bin/false"],
+         "has no NVIDIA GPU that '/bin/false --query-gpu' lists"),
+        (["-e", "dcgm_exporter_nvidia_smi=/bin/false"], "so no exporter can run there"),
+        # The role has no simulation backend any more.
+        (["-e", "dcgm_exporter_backend=sim"], "dcgm_exporter_backend must be one of: auto, dcgm, nvml, got: sim"),
     ],
-    ids=["public-address", "nvml-without-gpu", "dcgm-without-gpu", "sim-off-the-local-cloud", "auto-without-gpu"],
+    ids=["public-address", "nvml-without-gpu", "dcgm-without-gpu", "auto-without-gpu", "no-sim-backend"],
 )
 def test_preflight_stops_with_an_actionable_message(pods, args, message):
     result = pods.dep.playbook("exporter.yml", "--tags", "preflight", *args, check=False)
@@ -101,12 +111,16 @@ def test_preflight_stops_with_an_actionable_message(pods, args, message):
 def test_converge(pods):
     result = pods.playbook("exporter", "exporter.yml")
     counts = recap(result.stdout)
-    assert set(counts) == {f"{PREFIX}-0", f"{PREFIX}-1"}
+    # localhost: the control host downloads nvidia-ml-py for the nvml backend.
+    assert set(counts) - {"localhost"} == {f"{PREFIX}-0", f"{PREFIX}-1"}
     assert all(c["failed"] == 0 and c["unreachable"] == 0 for c in counts.values())
-    assert "backend sim (auto" in result.stdout
+    said = " ".join(result.stdout.split())
+    assert f"(auto, {GPUS_PER_POD} GPU(s) from nvidia-smi" in said, said[-3000:]
+    # The RunPod image stand-in has a (empty) CUDA source: auto tries DCGM there, then falls back to nvml.
+    assert "backend nvml (auto" in said or "backend auto continues with nvml" in said, said[-3000:]
 
 
-def test_every_simulated_gpu_has_dcgm_exporters_metrics_and_labels(pods):
+def test_every_standin_gpu_has_dcgm_exporters_metrics_and_labels(pods):
     for pod in (pods.controller, pods.compute):
         text = pods.metrics(pod)
         util = parse(text, "DCGM_FI_DEV_GPU_UTIL")
@@ -118,6 +132,7 @@ def test_every_simulated_gpu_has_dcgm_exporters_metrics_and_labels(pods):
             assert labels["device"] == f"nvidia{labels['gpu']}"
             assert value == 0
         assert "# TYPE DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION counter" in text
+        assert 'gpuops_gpu_exporter_info{source="nvml"' in text
         assert len(parse(text, "DCGM_FI_DEV_FB_USED")) == GPUS_PER_POD
 
 
@@ -141,10 +156,11 @@ def test_a_job_labels_its_gpu_and_makes_it_busy(pods):
         util = parse(pods.metrics(node), "DCGM_FI_DEV_GPU_UTIL")
         return [(labels, value) for labels, value in util if labels.get("hpc_job") == job_id]
 
-    busy = wait_for(f"hpc_job=\"{job_id}\" on {node}", job_series, timeout=30)
+    # The prolog maps the job when it is allocated; the stand-in GPU gets busy once the job's task runs.
+    busy = wait_for(f"hpc_job=\"{job_id}\" on a busy GPU of {node}",
+                    lambda: [(lab, val) for lab, val in job_series() if val >= 85], timeout=30)
     assert len(busy) == 1
     labels, util = busy[0]
-    assert util >= 85
     assert tuple(labels) == (*LABELS, "hpc_job")
     text = pods.metrics(node)
     used = {labels["gpu"]: (labels.get("hpc_job"), value) for labels, value in parse(text, "DCGM_FI_DEV_FB_USED")}
@@ -155,8 +171,8 @@ def test_a_job_labels_its_gpu_and_makes_it_busy(pods):
 
     pods.on(node, f"scancel {job_id}")
     wait_for("the hpc_job label to go", lambda: "hpc_job" not in pods.metrics(node), timeout=30)
-    util = parse(pods.metrics(node), "DCGM_FI_DEV_GPU_UTIL")
-    assert all(value == 0 for _, value in util)
+    wait_for("every GPU idle again", lambda: all(
+        value == 0 for _, value in parse(pods.metrics(node), "DCGM_FI_DEV_GPU_UTIL")), timeout=15)
     # The prolog and epilog left the node in service.
     wait_for("the node to be idle", lambda: pods.on(
         node, f"sinfo --noheader --Node --nodes={node} --format=%T").stdout.strip() == "idle", timeout=30)
@@ -206,8 +222,10 @@ def test_dcgm_backend_renders_in_check_mode(pods):
     # The image stand-in has a CUDA source of its own (as RunPod's images do), which the role would reuse: set it
     # aside, so that the role looks for NVIDIA's repository at the fake one below.
     pods.on(pod, "mkdir -p /tmp/cuda-sources && mv /etc/apt/sources.list.d/cuda-*.list /tmp/cuda-sources/ || true")
-    pods.on(pod, "mkdir -p /tmp/fakerepo/debian12/x86_64 && cd /tmp/fakerepo/debian12/x86_64 && "
-                 "echo fake > InRelease && echo fake-key > 3bf863cc.pub && "
+    # NVIDIA's directory for the pod's Debian (12 or 13).
+    pods.on(pod, "for d in debian12 debian13; do mkdir -p /tmp/fakerepo/$d/x86_64 && "
+                 "echo fake > /tmp/fakerepo/$d/x86_64/InRelease && echo fake-key > /tmp/fakerepo/$d/x86_64/3bf863cc.pub; "
+                 "done && "
                  "printf '#!/bin/sh\\necho \"0, 3, NVIDIA H100 80GB HBM3\"\\n' > /tmp/fake-nvidia-smi && "
                  "chmod +x /tmp/fake-nvidia-smi")
     pods.on(pod, "cd /tmp/fakerepo && nohup python3 -m http.server 18089 --bind 127.0.0.1 "
@@ -235,6 +253,94 @@ def test_dcgm_backend_renders_in_check_mode(pods):
     assert "+DCGM_FI_DEV_GPU_UTIL, gauge, GPU utilization (in %)." in out
     assert "+DCGM_FI_PROF_" not in out
     assert "+3 0" in out
-    # Check mode left the simulated exporter as it was.
+    # Check mode left the nvml exporter as it was.
     assert pods.exporter_pid(pod) > 0
     assert pods.on(pod, "test -e /etc/supervisor/conf.d/gpuops-dcgm-exporter.conf", check=False).returncode != 0
+
+
+# --- the pod images' stand-in NVIDIA layer, without the local cloud ----------------------------
+
+EXPORTER = REPO / "collections/ansible_collections/gpuops/platform/roles/dcgm_exporter/files/gpuops_gpu_exporter.py"
+# What the local cloud injects: a model the stand-in has no table entry for, so its memory comes from the file.
+INJECTED = {"simulated": True, "podId": "standintest", "gpuTypeId": "NVIDIA B200", "count": 3, "memoryInGb": 180}
+
+
+def _docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=300, check=False)
+    if check and result.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} exited {result.returncode}: {result.stderr[-2000:]}")
+    return result
+
+
+@pytest.mark.parametrize("image", ["gpuops/pod:bookworm", "gpuops/runpod-pytorch-standin:latest"])
+def test_exporter_nvml_backend_on_the_pod_image_standin(image, tmp_path):
+    """The exporter's nvml backend (real nvidia-ml-py) on the image's stand-in libnvidia-ml.so.1, as the
+    role's unprivileged exporter account: the metrics are those of the GPUs the injected file describes."""
+    import pynvml  # the .venv's nvidia-ml-py, the version the role installs (tests/unit checks the pin)
+
+    if _docker("image", "inspect", image, check=False).returncode != 0:
+        pytest.fail(f"{image} is missing: build it with scripts/setup.sh images standin")
+    name = f"gpuops-nvstandin-{uuid.uuid4().hex[:8]}"
+    injected = tmp_path / "etc/gpuops-localcloud/simulated-gpus.json"
+    injected.parent.mkdir(parents=True)
+    injected.write_text(json.dumps(INJECTED))
+    _docker("create", "--name", name, "--init", image)
+    try:
+        # As the local cloud does: the file goes in between create and start.
+        _docker("cp", str(tmp_path / "etc"), f"{name}:/")
+        _docker("start", name)
+        for path in (EXPORTER, Path(pynvml.__file__)):
+            _docker("cp", str(path), f"{name}:/tmp/{path.name}")
+
+        def sh(command: str, user: str = "root", check: bool = True) -> str:
+            return _docker("exec", "-u", user, name, "sh", "-c", command, check=check).stdout
+
+        assert wait_for("the stand-in driver's state", lambda: sh(
+            "test -s /run/gpuops-nvidia-standin/state && echo ok", check=False).strip() == "ok", timeout=30)
+        assert sh("ls /dev/nvidia0 /dev/nvidia1 /dev/nvidia2 /dev/nvidiactl").split() == [
+            "/dev/nvidia0", "/dev/nvidia1", "/dev/nvidia2", "/dev/nvidiactl"]
+        # What the slurm and dcgm_exporter roles ask nvidia-smi.
+        assert sh("nvidia-smi --query-gpu=index,minor_number,name --format=csv,noheader").splitlines() == [
+            f"{i}, {i}, NVIDIA B200" for i in range(3)]
+
+        def scrape() -> str:
+            return sh("PYTHONPATH=/tmp python3 /tmp/gpuops_gpu_exporter.py print --hostname standin-test",
+                      user="nobody")
+
+        text = scrape()
+        assert 'gpuops_gpu_exporter_info{source="nvml"' in text
+        util = parse(text, "DCGM_FI_DEV_GPU_UTIL")
+        assert sorted(labels["gpu"] for labels, _ in util) == ["0", "1", "2"], text[-2000:]
+        for labels, value in util:
+            assert tuple(labels) == LABELS and labels["modelName"] == "NVIDIA B200"
+            assert re.fullmatch(r"GPU-[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", labels["UUID"])
+            assert labels["DCGM_FI_DRIVER_VERSION"] and value == 0
+        # Memory total (free + used + reserved, MiB) is the injected memoryInGb.
+        memory = {name: {lab["gpu"]: val for lab, val in parse(text, name)}
+                  for name in ("DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_RESERVED")}
+        for gpu in ("0", "1", "2"):
+            assert sum(memory[name][gpu] for name in memory) == 180 * 1024
+        assert sh("nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits -i 1").strip() == "184320"
+        # NVML's units, turned into dcgm-exporter's: W from mW, a data-centre GPU's HBM temperature.
+        for _labels, watts in parse(text, "DCGM_FI_DEV_POWER_USAGE"):
+            assert 10 < watts < 1000
+        assert len(parse(text, "DCGM_FI_DEV_MEMORY_TEMP")) == 3
+        assert len(parse(text, "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS")) == 3
+        energy = {lab["gpu"]: val for lab, val in parse(text, "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION")}
+
+        # A process of a Slurm job given GPU 2 makes it busy; the others stay idle.
+        _docker("exec", "-d", name, "env", "SLURM_JOB_ID=4242", "SLURM_STEP_GPUS=2", "sleep", "60")
+
+        def busy():
+            now = scrape()
+            return now if {lab["gpu"]: val for lab, val in parse(now, "DCGM_FI_DEV_GPU_UTIL")}["2"] >= 85 else None
+
+        text = wait_for("GPU 2 to get busy", busy, timeout=20)
+        util = {lab["gpu"]: val for lab, val in parse(text, "DCGM_FI_DEV_GPU_UTIL")}
+        assert util["0"] == 0 and util["1"] == 0
+        used = {lab["gpu"]: val for lab, val in parse(text, "DCGM_FI_DEV_FB_USED")}
+        assert used["2"] > 0.5 * 180 * 1024 and used["0"] <= 1
+        later = {lab["gpu"]: val for lab, val in parse(text, "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION")}
+        assert all(later[gpu] > energy[gpu] for gpu in energy)
+    finally:
+        _docker("rm", "-f", name, check=False)

@@ -334,7 +334,8 @@ def test_pods_answer_ssh_with_runpod_env(cloud: Cloud, key: SshKey, docker_clien
     assert not [name for name in env if name.startswith("GPUOPS_")]  # RunPod sets no such variable
     # The rented GPUs, simulated: injected into the container whatever the image, as a GPU runtime would.
     gpus = json.loads(ssh(port, key, "cat /etc/gpuops-localcloud/simulated-gpus.json"))
-    assert gpus == {"simulated": True, "podId": pod["id"], "gpuTypeId": "NVIDIA GeForce RTX 4090", "count": 2}
+    assert gpus == {"simulated": True, "podId": pod["id"], "gpuTypeId": "NVIDIA GeForce RTX 4090", "count": 2,
+                    "memoryInGb": 24}
     assert ssh(port, key, "hostname").strip() == pod["id"]
 
     container = docker_client.containers.get(container_name(pod["id"]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -268,3 +269,164 @@ def test_teardown_leaves_no_pod_and_no_container(deployment):
     assert deployment.containers() == []
     again = deployment.playbook("teardown.yml")
     assert all(counts["changed"] == 0 for counts in _recap(again.stdout).values())
+
+
+# -- inventory errors are fatal (issue 10): fast, no pod is created ------------------------------------
+
+RECORDED_OUTPUT = (REPO / "collections/ansible_collections/gpuops/platform/tests/unit/plugins/inventory/fixtures"
+                   / "terraform_output.json")
+
+
+def _state_with_pods(dep: Deployment) -> dict:
+    """A Terraform state (format 4) whose outputs are a real recording of terraform/runpod's; return its pods.
+
+    `terraform output -json` reads it as it reads the state of an apply; it holds no resource, so nothing is
+    ever destroyed for real.
+    """
+    recorded = json.loads(RECORDED_OUTPUT.read_text())
+    state = {
+        "version": 4, "terraform_version": "1.5.0", "serial": 1, "lineage": "6f1c0a52-1d3e-4b8e-9a57-000000000010",
+        "outputs": {name: {"value": out["value"], "type": out["type"], **({"sensitive": True} if out["sensitive"] else {})}
+                    for name, out in recorded.items()},
+        "resources": [], "check_results": None,
+    }
+    path = dep.state_dir / "local" / "terraform" / "terraform.tfstate"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(state))
+    return recorded["pods"]["value"]
+
+
+@pytest.fixture
+def stateful(tmp_path):
+    """A deployment whose Terraform state lists pods, with no local cloud started (its port is closed)."""
+    dep = Deployment(tmp_path / "deploy", prefix="gpuopsinv")
+    dep.pods_in_state = _state_with_pods(dep)
+    dep.api_key_file.parent.mkdir(parents=True, exist_ok=True)
+    dep.api_key_file.write_text("gpuops-test-key-for-an-absent-cloud\n")
+    yield dep
+    dep.stop()
+
+
+def _flat(result: subprocess.CompletedProcess) -> str:
+    return " ".join((result.stdout + result.stderr).split())
+
+
+def _only_localhost_ran(result: subprocess.CompletedProcess) -> None:
+    recap = _recap(result.stdout)
+    assert set(recap) == {"localhost"}, recap
+    assert recap["localhost"]["failed"] == 1 and recap["localhost"]["changed"] == 0, recap
+
+
+def test_inventory_api_unreachable_fails_the_playbooks_that_need_the_pods(stateful):
+    url = f"http://127.0.0.1:{stateful.port}/v2"
+    for playbook in ("slurm.yml", "./submit_job.yml"):
+        result = stateful.playbook(playbook, "-e", "script=examples/hello.sh", check=False)
+        out = _flat(result)
+        assert result.returncode != 0, out[-3000:]
+        assert f"could not get them from the RunPod API at {url} (cloud local," in out, out[-3000:]
+        assert f"cannot reach the RunPod API at {url}" in out
+        assert "python -m localcloud start" in out and "ansible-playbook teardown.yml" in out
+        for name, spec in stateful.pods_in_state.items():
+            assert f"{name} ({spec['id']})" in out
+        # It failed first, on the control host: nothing ran against a pod, nothing was submitted.
+        assert "TASK [Fail when the inventory could not build the deployment's pods]" in result.stdout
+        _only_localhost_ran(result)
+
+
+def test_inventory_api_unreachable_lets_teardown_run(stateful):
+    # teardown.yml needs no pod: with the cloud down at its start, it starts the local cloud and destroys by the
+    # Terraform state (which here holds no resource), and never stops on runpod_inventory_error.
+    result = stateful.playbook("teardown.yml", check=False)
+    out = _flat(result)
+    assert result.returncode == 0, out[-4000:]
+    assert "cannot reach the RunPod API" in out  # the plugin's one warning at the start
+    assert "No pod of deployment gpuopsinv is left" in out
+
+
+def test_inventory_wrong_key_fails_the_playbook(stateful, tmp_path):
+    # The local cloud answers (memory backend: no pod is created), but refuses the inventory's key.
+    run([str(VENV_BIN / "python"), "-m", "localcloud", "start", "--backend", "memory",
+         "--state-dir", str(stateful.state_dir / "localcloud"), "--port", str(stateful.port)])
+    wrong = tmp_path / "wrong_key"
+    wrong.write_text("rpa_gpuops_wrong_key_must_not_leak\n")
+    config = stateful.inventory / "runpod.yml"
+    config.write_text(config.read_text().replace(str(stateful.api_key_file), str(wrong)))
+    result = stateful.playbook("slurm.yml", check=False)
+    out = _flat(result)
+    assert result.returncode != 0, out[-3000:]
+    assert f"the RunPod API at http://127.0.0.1:{stateful.port}/v2 rejected the API key" in out, out[-3000:]
+    assert "answered HTTP 401" in out and "RUNPOD_API_KEY" in out
+    assert "rpa_gpuops_wrong_key_must_not_leak" not in result.stdout + result.stderr
+    _only_localhost_ran(result)
+
+
+def test_inventory_with_broken_yaml_fails_every_playbook(stateful):
+    config = stateful.inventory / "runpod.yml"
+    config.write_text(config.read_text() + "keyed_groups: [unclosed\n")
+    for playbook in ("slurm.yml", "teardown.yml"):
+        result = stateful.playbook(playbook, check=False)
+        out = _flat(result)
+        assert result.returncode != 0, out[-3000:]
+        assert "No inventory was parsed" in out, out[-3000:]
+        assert "YAML parsing failed" in out and str(config) in out  # what is wrong, and where
+        assert "PLAY [" not in result.stdout  # nothing ran at all
+
+
+# -- provision's wait stops early when a pod goes to ERROR (roles/provision/tasks/ready.yml) -----------------
+
+READY_TASK = "Wait until the deployment's pods run"
+
+
+@pytest.fixture
+def fresh(tmp_path):
+    """A deployment of its own (own local cloud, port and prefix), torn down whatever happens."""
+    dep = Deployment(tmp_path / "deploy", prefix="gpuopserr")
+    yield dep
+    if dep.api_key_file.exists():
+        dep.playbook("teardown.yml", check=False)
+    dep.stop()
+
+
+def test_a_pod_that_goes_to_error_stops_the_wait_early(fresh):
+    fresh.playbook("localcloud.yml")
+    # The pod stays PROVISIONING, so that the wait polls it (and retries) before it goes to ERROR.
+    _fault(fresh, "POST", "faults/provisioning", {"count": 1})
+    timeout = 600
+    retries = timeout // 5
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_FORCE_COLOR": "0", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "ansible-playbook"), "-i", str(fresh.inventory), "playbooks/provision.yml", *fresh.extra,
+         "-e", "provision_pod_count=1", "-e", f"provision_ready_timeout={timeout}"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    injected = None
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if injected is None and line.startswith(f"FAILED - RETRYING: [localhost]: {READY_TASK}"):
+                # The wait saw the pod PROVISIONING; now it breaks for good.
+                (pod,) = fresh.pods().values()
+                fresh.seen_ids.add(pod["id"])
+                assert pod["status"] == "PROVISIONING", pod
+                _fault(fresh, "POST", f"pods/{pod['id']}/error", {"detail": "gpuops test: the container cannot run"})
+                injected = pod
+        proc.wait(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    output = "".join(lines)
+    out = " ".join(output.split())
+    assert injected is not None, f"the wait never retried:\n{output[-4000:]}"
+    assert proc.returncode != 0, output[-4000:]
+
+    polls = [line for line in lines if line.startswith(f"FAILED - RETRYING: [localhost]: {READY_TASK}")]
+    match = re.search(r"Stopped waiting for the pods of deployment gpuopserr after (\d+) poll\(s\), "
+                      rf"before the {timeout} s timeout, because waiting cannot help: "
+                      rf"gpuopserr-0 \({injected['id']}\) is ERROR;", out)
+    assert match, out[-4000:]
+    # Stopped at the first poll that saw the ERROR: one more than the retries before it, far from the timeout's.
+    assert int(match.group(1)) == len(polls) + 1
+    assert len(polls) < 5 < retries
+    assert "does not start by waiting" in out and "logs" in out and "ansible-playbook teardown.yml" in out
+    assert f"was RUNNING after {timeout} s" not in out

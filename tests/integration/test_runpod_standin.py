@@ -4,8 +4,9 @@ Runs gpuops/runpod-pytorch-standin:latest (built by scripts/setup.sh; this
 test builds nothing) and checks every trait its README lists: /usr/bin/python3
 without the APT bindings (Ansible's apt module fails under it), NVIDIA's CUDA
 source and keyring (a second source with another Signed-By breaks apt), the
-start script (PUBLIC_KEY, sshd without systemd, new host keys at every start),
-no Slurm, munge or DCGM. Then the product fixes on it: the roles choose the
+start script (PUBLIC_KEY, sshd without systemd, new host keys at every start,
+their fingerprints in the pod's log), the distribution's Slurm and munge
+installed with a munge key baked into the image, no DCGM. Then the product fixes on it: the roles choose the
 Python with the APT bindings and install the fact prerequisites, and the
 dcgm_exporter role reuses the image's CUDA source and leaves apt working when
 DCGM cannot be installed.
@@ -29,7 +30,9 @@ pytestmark = [
 ]
 
 IMAGE = "gpuops/runpod-pytorch-standin:latest"
-CUDA_LIST = "/etc/apt/sources.list.d/cuda-debian12-x86_64.list"
+CUDA_LIST = "/etc/apt/sources.list.d/cuda-debian13-x86_64.list"
+#: The distribution's own Python (the one with python3-apt); /usr/bin/python3 is another.
+SYSTEM_PYTHON = "/usr/bin/python3.13"
 KEYRING = "/usr/share/keyrings/cuda-archive-keyring.gpg"
 
 
@@ -79,10 +82,10 @@ def standin(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_python3_is_not_the_python_with_apt(standin: Standin) -> None:
-    assert standin.sh("readlink -f /usr/bin/python3").stdout.strip() == "/opt/standin-python/bin/python3.11"
-    assert standin.sh("readlink -f /usr/bin/python").stdout.strip() == "/opt/standin-python/bin/python3.11"
+    assert standin.sh("readlink -f /usr/bin/python3").stdout.strip() == "/opt/standin-python/bin/python3.13"
+    assert standin.sh("readlink -f /usr/bin/python").stdout.strip() == "/opt/standin-python/bin/python3.13"
     assert standin.sh("/usr/bin/python3 -c 'import apt_pkg'", check=False).returncode != 0
-    assert standin.sh("/usr/bin/python3.11 -c 'import apt, apt_pkg'").returncode == 0
+    assert standin.sh(f"{SYSTEM_PYTHON} -c 'import apt, apt_pkg'").returncode == 0
 
 
 def ansible_apt(standin: Standin, interpreter: str) -> subprocess.CompletedProcess:
@@ -95,7 +98,7 @@ def test_apt_module_fails_under_usr_bin_python3(standin: Standin) -> None:
     bad = ansible_apt(standin, "/usr/bin/python3")
     assert bad.returncode != 0
     assert "python3-apt" in bad.stdout, bad.stdout[-2000:]
-    good = ansible_apt(standin, "/usr/bin/python3.11")
+    good = ansible_apt(standin, SYSTEM_PYTHON)
     assert good.returncode == 0, good.stdout[-2000:]
 
 
@@ -103,9 +106,9 @@ def test_cuda_source_and_keyring(standin: Standin) -> None:
     assert standin.sh(f"test -s {KEYRING}").returncode == 0
     line = standin.sh(f"cat {CUDA_LIST}").stdout.strip()
     assert line.startswith(f"deb [signed-by={KEYRING}] ")
-    assert "/compute/cuda/repos/debian12/x86_64/ /" in line
+    assert "/compute/cuda/repos/debian13/x86_64/ /" in line
     update = standin.sh("apt-get update 2>&1")
-    assert "compute/cuda/repos/debian12/x86_64" in update.stdout
+    assert "compute/cuda/repos/debian13/x86_64" in update.stdout
 
 
 def test_second_cuda_source_with_another_signed_by_breaks_apt(standin: Standin) -> None:
@@ -142,12 +145,35 @@ def test_host_keys_change_at_every_start(standin: Standin) -> None:
     assert standin.sh("cat /root/.ssh/authorized_keys").stdout.splitlines().count(standin.public_key) == 1
 
 
-def test_no_slurm_munge_or_dcgm(standin: Standin) -> None:
-    for command in ("slurmctld", "slurmd", "sinfo", "munged", "nv-hostengine", "dcgmi", "nvidia-smi"):
+def test_slurm_and_munge_preinstalled_with_the_images_munge_key(standin: Standin) -> None:
+    """As RunPod's current base template: the distribution's slurm-wlm (and munge) are installed, and
+    munge's key was made once, when the image was built: every pod of the image shares it."""
+    for command in ("slurmctld", "slurmd", "sinfo", "munged"):
+        assert standin.sh(f"command -v {command}", check=False).returncode == 0, command
+    assert standin.sh("dpkg-query -W -f '${Version}' slurmd").stdout.startswith("24.11.")
+    key = standin.sh("sha256sum /etc/munge/munge.key").stdout.split()[0]
+    other = f"{standin.name}-twin"
+    try:
+        docker("run", "-d", "--name", other, IMAGE)
+        twin = docker("exec", other, "sha256sum", "/etc/munge/munge.key").stdout.split()[0]
+    finally:
+        docker("rm", "-f", other, check=False)
+    assert key == twin
+
+
+def test_no_dcgm(standin: Standin) -> None:
+    for command in ("nv-hostengine", "dcgmi", "dcgm-exporter"):
         assert standin.sh(f"command -v {command}", check=False).returncode != 0, command
-    listed = standin.sh("dpkg-query -W -f '${Package}\\n' | grep -E '^(slurm|munge|datacenter-gpu-manager)'",
-                        check=False)
+    listed = standin.sh("dpkg-query -W -f '${Package}\\n' | grep -E '^datacenter-gpu-manager'", check=False)
     assert listed.stdout.strip() == ""
+
+
+def test_host_key_fingerprints_in_the_pods_log(standin: Standin) -> None:
+    fingerprints = standin.sh("for k in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf $k; done").stdout.split()
+    log = docker("logs", standin.name).stdout
+    assert "SSH host keys:" in log
+    for fingerprint in (f for f in fingerprints if f.startswith("SHA256:")):
+        assert fingerprint in log
 
 
 # --- the product fixes on the stand-in ---------------------------------------------------------
@@ -179,7 +205,7 @@ def playbook(standin: Standin, tmp_path: Path, play: str, *args: str) -> subproc
 
 
 def test_slurm_role_installs_on_the_standin(standin: Standin, tmp_path: Path) -> None:
-    """The python probe picks /usr/bin/python3.11 and installs iproute2 for the network facts."""
+    """The python probe picks the system Python (python3.13) and installs iproute2 for the network facts."""
     standin.sh("apt-get remove -y -qq iproute2 >/dev/null 2>&1 || true")
     result = playbook(standin, tmp_path, textwrap.dedent("""\
         - name: Slurm packages on the stand-in

@@ -9,7 +9,9 @@ packages, real SSH through the inventory plugin. The deployment is isolated
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import subprocess
 import time
 
 import pytest
@@ -23,6 +25,7 @@ pytestmark = [
 ]
 
 PREFIX = "gpuopsslurm"
+STANDIN_IMAGE = "gpuops/runpod-pytorch-standin:latest"
 # A short SlurmdTimeout (test only) so that an interrupted pod shows DOWN quickly.
 CONVERGE = ("-e", "slurm_slurmd_timeout=15")
 
@@ -86,7 +89,11 @@ def test_check_mode_on_fresh_pods_fails_nothing(cluster):
     result = cluster.converge("check-fresh", "--check", "--diff")
     assert all(counts["failed"] == 0 for counts in recap(result.stdout).values()), result.stdout[-3000:]
     assert "the Slurm packages are not installed" in result.stdout
-    assert cluster.ctl("command -v slurmctld", check=False).returncode != 0
+    # The image ships slurmctld and slurmd (as RunPod's does), not slurmrestd: check mode installed
+    # nothing, wrote no configuration and started nothing.
+    assert cluster.ctl("command -v slurmrestd", check=False).returncode != 0
+    assert cluster.ctl("test -e /etc/slurm/slurm.conf", check=False).returncode != 0
+    assert cluster.ctl("pgrep -x 'slurmctld|slurmd|munged'", check=False).returncode != 0
 
 
 @pytest.mark.parametrize(
@@ -109,7 +116,8 @@ def test_preflight_stops_with_an_actionable_message(cluster, args, message):
 def test_converge(cluster):
     result = cluster.converge("converge")
     counts = recap(result.stdout)
-    assert set(counts) == {f"{PREFIX}-0", f"{PREFIX}-1"}
+    # localhost: the cluster's munge key is made and read on the control host.
+    assert set(counts) == {f"{PREFIX}-0", f"{PREFIX}-1", "localhost"}
     assert all(c["failed"] == 0 and c["unreachable"] == 0 for c in counts.values())
 
 
@@ -133,10 +141,18 @@ def test_secrets_never_appear_in_the_output(cluster):
     assert jwt_key and jwt_key not in result.stdout + result.stderr
 
 
-def test_munge_key_is_the_controllers_everywhere_and_private(cluster):
+def test_munge_key_is_the_deployments_everywhere_and_private(cluster):
+    """The key comes from the control host's state (0600), not the one baked into the pod image."""
+    local = cluster.dep.state_dir / "local" / "slurm" / "munge.key"
+    assert oct(local.stat().st_mode & 0o777) == "0o600"
+    assert oct(local.parent.stat().st_mode & 0o777) == "0o700"
+    expected = hashlib.sha256(local.read_bytes()).hexdigest()
     sums = {pod: cluster.on(pod, "sha256sum /etc/munge/munge.key").stdout.split()[0]
             for pod in (cluster.controller, cluster.compute)}
-    assert len(set(sums.values())) == 1
+    assert set(sums.values()) == {expected}
+    baked = subprocess.run(["docker", "run", "--rm", "--entrypoint", "sha256sum", STANDIN_IMAGE, "/etc/munge/munge.key"],
+                           capture_output=True, text=True, check=True, timeout=120).stdout.split()[0]
+    assert baked != expected
     assert cluster.on(cluster.compute, "stat -c '%U %a' /etc/munge/munge.key").stdout.split() == ["munge", "400"]
     # A credential made on the compute pod decodes on the controller.
     credential = cluster.on(cluster.compute, "munge -n").stdout.strip()
@@ -166,7 +182,9 @@ def test_srun_on_two_nodes_prints_both_hostnames(cluster):
 
 def test_gpu_job_sees_cuda_visible_devices(cluster):
     gres = cluster.ctl("cat /etc/slurm/gres.conf").stdout
-    assert "AutoDetect=off" in gres and "File=/dev/gpuops-sim-gpu/nvidia0" in gres and "SIMULATED" in gres
+    # The pod image's stand-in NVIDIA layer: /dev/nvidia0 (char 195:0) from nvidia-smi, as on a real pod.
+    assert "AutoDetect=off" in gres and "File=/dev/nvidia0 Flags=nvidia_gpu_env" in gres and "sim" not in gres.lower()
+    assert cluster.ctl("stat -c '%F %t:%T' /dev/nvidia0").stdout.strip() == "character special file c3:0"
     out = cluster.ctl("srun --gpus=1 --time=1 sh -c 'echo $CUDA_VISIBLE_DEVICES'").stdout.strip()
     assert out == "0"
     out = cluster.ctl("srun -N2 --gres=gpu:1 --time=1 sh -c 'echo $(hostname) $CUDA_VISIBLE_DEVICES'").stdout
@@ -190,12 +208,15 @@ def test_finished_jobs_keep_state_and_exit_code(cluster):
 
 def test_slurmrestd_answers_on_loopback_with_a_token(cluster):
     token = cluster.ctl("scontrol token username=root lifespan=120").stdout.strip().split("=", 1)[1]
-    url = "http://127.0.0.1:6820/slurm/v0.0.38/diag"
+    # The stand-in's Slurm is 24.11: the role picks its newest data parser, v0.0.42, found by asking
+    # slurmrestd itself (no version is fixed in advance).
+    assert cluster.ctl("dpkg-query -W -f '${Version}' slurmrestd").stdout.startswith("24.11.")
+    url = "http://127.0.0.1:6820/slurm/v0.0.42/diag"
     body = cluster.ctl(
         f"curl -sf -H 'X-SLURM-USER-NAME: root' -H 'X-SLURM-USER-TOKEN: {token}' {url}"
     ).stdout
     diag = json.loads(body)
-    assert diag["meta"]["Slurm"]["release"].startswith("22.05")
+    assert diag["meta"]["slurm"]["release"].startswith("24.11")
     assert not diag["errors"]
     unauthenticated = cluster.ctl(f"curl -s -o /dev/null -w '%{{http_code}}' {url}", check=False).stdout
     assert unauthenticated == "401"

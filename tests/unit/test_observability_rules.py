@@ -28,6 +28,15 @@ EXPECTED = {
     "GpuopsGpuUncorrectableRemappedRows": {"metric": "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", "for": None,
                                            "severity": "critical"},
     "GpuopsGpuIdle": {"metric": "DCGM_FI_DEV_GPU_UTIL", "for": None, "severity": "info"},
+    "GpuopsSlurmNodeDown": {"metric": "gpuops_slurm_nodes", "for": "2m", "severity": "critical"},
+    "GpuopsSlurmNodeDrained": {"metric": "gpuops_slurm_nodes", "for": "5m", "severity": "warning"},
+    "GpuopsSlurmUnreachable": {"metric": "gpuops_slurm_up", "for": "2m", "severity": "critical"},
+    "GpuopsApiDown": {"metric": "up", "for": "2m", "severity": "warning"},
+}
+#: Only with a budget (observability_budget_usd_per_hour / _per_day above 0).
+BUDGET_ALERTS = {
+    "GpuopsSpendAboveHourlyBudget": {"metric": "gpuops_cost_usd_per_hour", "for": "5m", "severity": "warning"},
+    "GpuopsSpendAboveDailyBudget": {"metric": "gpuops_cost_usd_per_hour", "for": None, "severity": "warning"},
 }
 
 
@@ -92,3 +101,21 @@ def test_annotations_keep_prometheus_templates():
     down = rules(render())["GpuopsGpuExporterDown"]["annotations"]
     assert "{{ $labels.pod }}" in down["summary"]
     assert "{{ $labels.instance }}" in down["description"]
+
+
+def test_budget_alerts_follow_the_budgets():
+    assert not set(BUDGET_ALERTS) & set(rules(render()))
+    found = rules(render(observability_budget_usd_per_hour=2.5, observability_budget_usd_per_day=40))
+    for name, expected in BUDGET_ALERTS.items():
+        assert expected["metric"] in found[name]["expr"] and found[name].get("for") == expected["for"], name
+        assert parse(found[name]["expr"]) == "v"
+    assert found["GpuopsSpendAboveHourlyBudget"]["expr"] == "gpuops_cost_usd_per_hour > 2.5"
+    assert found["GpuopsSpendAboveDailyBudget"]["expr"] == "avg_over_time(gpuops_cost_usd_per_hour[1d]) * 24 > 40.0"
+    only_daily = rules(render(observability_budget_usd_per_day=40))
+    assert "GpuopsSpendAboveDailyBudget" in only_daily and "GpuopsSpendAboveHourlyBudget" not in only_daily
+
+
+def test_node_alerts_read_the_apis_node_states():
+    found = rules(render())
+    assert found["GpuopsSlurmNodeDown"]["expr"] == 'gpuops_slurm_nodes{state="down"} > 0'
+    assert found["GpuopsSlurmNodeDrained"]["expr"] == 'gpuops_slurm_nodes{state=~"drained|draining"} > 0'

@@ -14,6 +14,10 @@ from .slurmdata import SLURM_API_VERSIONS
 
 ENV_VAR = "GPUOPS_API_CONFIG"
 _NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
+#: Host header values the API always accepts (it listens on the loopback address).
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 
 
 class ConfigError(Exception):
@@ -37,9 +41,13 @@ class Settings(BaseModel):
     # A second token that opens GET /metrics only (Prometheus reads it from its own, less private, file).
     metrics_token_file: Path | None = None
     cors_origins: list[str] = Field(default_factory=list)
+    # Host header values accepted besides 127.0.0.1 and localhost (any other answers 400: DNS rebinding).
+    trusted_hosts: list[str] = Field(default_factory=list)
     cloud: Literal["local", "runpod"] = "local"
     prometheus_url: str
     grafana_url: str | None = None
+    # None: no Alertmanager (GET /api/v1/alerts answers configured: false).
+    alertmanager_url: str | None = None
     slurmrestd_url: str
     # None: the newest version the controller's slurmrestd offers that the API reads (asked at first use).
     slurm_api_version: str | None = None
@@ -75,9 +83,9 @@ class Settings(BaseModel):
                              "http://127.0.0.1:8765/v2 for the local cloud (REST v1 was retired in November 2026)")
         return value
 
-    @field_validator("grafana_url")
+    @field_validator("grafana_url", "alertmanager_url")
     @classmethod
-    def _grafana(cls, value: str | None) -> str | None:
+    def _optional_url(cls, value: str | None) -> str | None:
         return None if value in (None, "") else _http_url(value)
 
     @field_validator("cors_origins")
@@ -86,6 +94,15 @@ class Settings(BaseModel):
         for origin in value:
             if origin == "*" or not re.match(r"^https?://[^\s/]+$", origin):
                 raise ValueError(f"{origin!r} is not an origin such as http://127.0.0.1:8080 (no path, no '*')")
+        return value
+
+    @field_validator("trusted_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        for host in value:
+            if not _HOST.match(host):
+                raise ValueError(f"{host!r} is not a host name or IPv4 address such as api.example.internal "
+                                 "(no port, no scheme, no '*')")
         return value
 
     @field_validator("slurm_user", "ssh_user")

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("gpuops_api")
 
-UpstreamName = Literal["prometheus", "slurmrestd", "cloud", "ssh"]
+UpstreamName = Literal["prometheus", "slurmrestd", "cloud", "ssh", "alertmanager"]
 
 
 class UpstreamError(Exception):

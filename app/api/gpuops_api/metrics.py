@@ -11,7 +11,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .errors import UpstreamError
-from .slurmdata import METRIC_JOB_STATES, METRIC_NODE_STATES, Job, Node, parse_job, parse_node
+from .slurmdata import METRIC_JOB_STATES, METRIC_NODE_STATES, Job, Node
 from .upstreams.slurm import SlurmClient
 
 
@@ -26,8 +26,8 @@ class SlurmSnapshot:
 
 async def snapshot(slurm: SlurmClient) -> SlurmSnapshot:
     try:
-        nodes = [parse_node(raw) for raw in await slurm.nodes()]
-        jobs = [parse_job(raw) for raw in await slurm.jobs()]
+        nodes = await slurm.nodes()
+        jobs = await slurm.jobs()
     except UpstreamError:
         return SlurmSnapshot(up=False)
     return SlurmSnapshot(up=True, nodes=nodes, jobs=jobs)

@@ -12,7 +12,7 @@ MAX_SCRIPT_BYTES = 1024 * 1024
 
 class ErrorBody(BaseModel):
     detail: str = Field(description="What went wrong, and what to do about it")
-    upstream: Literal["prometheus", "slurmrestd", "cloud", "ssh"] | None = Field(
+    upstream: Literal["prometheus", "slurmrestd", "cloud", "ssh", "alertmanager"] | None = Field(
         None, description="The upstream that is down or misbehaving (503 only)")
 
 
@@ -22,7 +22,8 @@ class Health(BaseModel):
 
 class UpstreamStatus(BaseModel):
     ok: bool
-    detail: str
+    detail: str | None = Field(None, description="What the upstream answered or why it failed; only with the API "
+                                                 "token (anonymous callers get 'ok' alone)")
 
 
 class Readiness(BaseModel):
@@ -146,3 +147,19 @@ class JobOutput(BaseModel):
     text: str
     lines: int
     truncated: bool = Field(description="True when the file has more lines than returned")
+
+
+class Alert(BaseModel):
+    name: str = Field(description="The alert rule's name (label alertname)")
+    severity: str = Field(description="critical, warning or info (label severity); empty when the rule sets none")
+    summary: str
+    description: str
+    labels: dict[str, str]
+    starts_at: str = Field(description="When it started firing (RFC 3339)")
+    fingerprint: str = Field(description="Alertmanager's identifier of this alert")
+    receivers: list[str] = Field(description="Alertmanager receivers it is routed to")
+
+
+class AlertList(BaseModel):
+    configured: bool = Field(description="false when the API has no Alertmanager (alertmanager_url unset)")
+    alerts: list[Alert] = Field(description="Most severe first, then oldest first")

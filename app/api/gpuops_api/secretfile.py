@@ -7,7 +7,8 @@ from pathlib import Path
 
 
 class SecretFile:
-    """Reads the file again only when its modification time or size changed; never logs the value.
+    """Reads the file again only when it was replaced (inode) or its modification time or size changed;
+    never logs the value.
 
     `strip`: drop surrounding whitespace (text secrets); binary keys are used byte for byte.
     """
@@ -16,13 +17,13 @@ class SecretFile:
         self.path = path
         self.what = what
         self.strip = strip
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int] | None = None
         self._value = b""
 
     def read(self) -> bytes:
         """The file's bytes; OSError/ValueError say what is wrong."""
         stat = os.stat(self.path)
-        stamp = (stat.st_mtime_ns, stat.st_size)
+        stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         if stamp != self._stamp:
             value = self.path.read_bytes()
             value = value.strip() if self.strip else value

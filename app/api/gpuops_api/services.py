@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from .config import Settings
 from .fleet import Fleet
 from .secretfile import SecretFile
+from .upstreams.alertmanager import AlertmanagerClient
 from .upstreams.cloud import CloudClient
 from .upstreams.grafana import GrafanaProbe
 from .upstreams.http import HttpUpstream
@@ -35,6 +36,7 @@ class Services:
     fleet: Fleet
     ssh: TailReader
     grafana: GrafanaProbe
+    alertmanager: AlertmanagerClient | None
     clock: Callable[[], float]
     _https: tuple[HttpUpstream, ...]
 
@@ -53,6 +55,7 @@ class Transports:
     slurmrestd: httpx.AsyncBaseTransport | None = None
     cloud: httpx.BaseTransport | None = None
     grafana: httpx.AsyncBaseTransport | None = None
+    alertmanager: httpx.AsyncBaseTransport | None = None
 
 
 def build_services(settings: Settings, transports: Transports | None = None, ssh: TailReader | None = None,
@@ -61,6 +64,8 @@ def build_services(settings: Settings, transports: Transports | None = None, ssh
     timeout = settings.upstream_timeout_seconds
     prom_http = HttpUpstream("prometheus", settings.prometheus_url, timeout, transports.prometheus)
     slurm_http = HttpUpstream("slurmrestd", settings.slurmrestd_url, timeout, transports.slurmrestd)
+    am_http = (HttpUpstream("alertmanager", settings.alertmanager_url, timeout, transports.alertmanager)
+               if settings.alertmanager_url else None)
     cloud = CloudClient(settings.cloud_api_url, SecretFile(settings.cloud_api_key_file, "cloud API key"), timeout,
                         transports.cloud)
     return Services(
@@ -72,8 +77,9 @@ def build_services(settings: Settings, transports: Transports | None = None, ssh
         fleet=Fleet(TerraformState(settings.terraform_state_file), cloud, clock),
         ssh=ssh or SshTail(settings.ssh_user, settings.ssh_private_key_file, settings.ssh_known_hosts_file, timeout),
         grafana=GrafanaProbe(settings.grafana_url, timeout, transports.grafana),
+        alertmanager=AlertmanagerClient(am_http) if am_http else None,
         clock=clock,
-        _https=(prom_http, slurm_http),
+        _https=(prom_http, slurm_http) + ((am_http,) if am_http else ()),
     )
 
 

@@ -1,70 +1,78 @@
-"""Slurm's job and node records (slurmrestd's OpenAPI, SLURM_API_VERSIONS) turned into the API's view of them."""
+"""Slurm's job and node records (slurmrestd's OpenAPI, SLURM_API_VERSIONS) turned into the API's view of them.
+
+Each OpenAPI version slurmrestd serves has a `Dialect` here (`dialect(version)`):
+what the API sends it (a job submission) and how it reads its replies (jobs,
+nodes, pings, the submitted job's id). Every field read is checked against
+recordings of the real slurmrestd (tests/fixtures/api/slurm/):
+
+- v0.0.38 (Slurm 22.05, openapi/v0.0.38): states are strings (a node's flags
+  in ``state_flags``), numbers are plain integers with Slurm's NO_VAL
+  sentinels, ``exit_code`` is the raw wait(2) status; a submission is
+  ``{"script", "job": {..., "environment": {NAME: value}, "gres"}}``.
+- v0.0.40, v0.0.41, v0.0.42 (Slurm 23.11+, openapi/slurmctld's data parsers):
+  ``job_state`` and a node's ``state`` are lists of flags, numbers (times,
+  limits, node counts, array ids) are ``{"set", "infinite", "number"}``,
+  ``exit_code`` is ``{"status": [...], "return_code": {...}, "signal": {"id":
+  {...}, "name"}}``; a submission is ``{"job": {..., "script", "environment":
+  ["NAME=value"], "tres_per_node": "gres/gpu:N", "time_limit": {...}}}``;
+  pings say ``pinged`` instead of ``ping``.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from .errors import UpstreamError
 
-#: slurmrestd OpenAPI versions whose job and node records this module reads (tested on Slurm 22.05's recordings).
-SLURM_API_VERSIONS = ("v0.0.38",)
+#: slurmrestd OpenAPI versions whose records this module reads (Slurm 22.05: v0.0.38; 23.11: v0.0.40;
+#: 24.11: v0.0.40, v0.0.41, v0.0.42), oldest first.
+SLURM_API_VERSIONS = ("v0.0.38", "v0.0.40", "v0.0.41", "v0.0.42")
 #: Job states after which a job no longer runs (it cannot be cancelled).
 FINISHED_STATES = frozenset({
     "BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
     "REVOKED", "SPECIAL_EXIT", "TIMEOUT",
 })
-#: Every base job state Slurm 22.05 reports.
+#: Every job state the API reports (Slurm's job_state_string(): a base state, or the flag that overrides it).
 JOB_STATES = FINISHED_STATES | {
     "COMPLETING", "CONFIGURING", "PENDING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "RESIZING", "RUNNING",
-    "SIGNALING", "STAGE_OUT", "STOPPED", "SUSPENDED",
+    "SIGNALING", "STAGE_OUT", "STOPPED", "SUSPENDED", "RESV_DEL_HOLD",
 }
+#: A job's base states (enum job_states); v0.0.40+ list the base state, then its flags.
+_JOB_BASE_STATES = frozenset({"PENDING", "RUNNING", "SUSPENDED", "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT",
+                              "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY"})
+#: The flags that squeue and job_state_string() (src/common/slurm_protocol_defs.c) name instead of the base
+#: state, in its order (what v0.0.38 sends as the one string); other flags (LAUNCH_FAILED...) are not shown.
+_JOB_STATE_FLAGS = ("COMPLETING", "STAGE_OUT", "CONFIGURING", "RESIZING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD",
+                    "SPECIAL_EXIT", "STOPPED", "REVOKED", "RESV_DEL_HOLD", "SIGNALING")
+#: A node's base states (node_state_base_string()); everything else in v0.0.40+'s list is a flag.
+_NODE_BASE_STATES = frozenset({"UNKNOWN", "DOWN", "IDLE", "ALLOCATED", "ERROR", "MIXED", "FUTURE"})
 #: States always present in the metrics (0 when no job is in them), so that dashboards show a zero.
 METRIC_JOB_STATES = ("pending", "running", "completed", "failed", "cancelled", "timeout")
 METRIC_NODE_STATES = ("idle", "mixed", "allocated", "down", "drained", "draining")
-#: Slurm's "no limit" / "no value" sentinels in 32-bit fields.
+#: Slurm's "no limit" / "no value" sentinels in v0.0.38's 32-bit fields.
 _NO_VALUE = 0xFFFFFFFE
+#: The environment a submitted job starts with.
+JOB_ENVIRONMENT = {"PATH": "/usr/local/bin:/usr/bin:/bin"}
 
 
-class _SlurmJob(BaseModel):
-    """The fields of v0.0.38's job record that the API reads (others are ignored)."""
+@dataclass(frozen=True)
+class JobSpec:
+    """A batch job as the API submits it, whatever the OpenAPI version."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    job_id: int
-    name: str = ""
-    user_name: str = ""
-    job_state: str = "UNKNOWN"
-    state_reason: str = ""
-    exit_code: int | None = None
-    nodes: str = ""
-    node_count: int = 0
-    tres_per_node: str = ""
-    tres_per_job: str = ""
-    tres_alloc_str: str = ""
-    gres_detail: list[str] = []
-    partition: str = ""
-    submit_time: int = 0
-    start_time: int = 0
-    end_time: int = 0
-    time_limit: int | None = None
-    standard_output: str = ""
-    batch_host: str = ""
-    array_job_id: int = 0
-    array_task_id: int | None = None
-
-
-class _SlurmNode(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+    script: str
     name: str
-    state: str = "unknown"
-    state_flags: list[str] = []
-    gres: str = ""
-    gres_used: str = ""
+    working_directory: str
+    standard_output: str
+    nodes: int = 1
+    gpus_per_node: int = 0
+    time_limit_minutes: int = 60
+    partition: str | None = None
+    environment: Mapping[str, str] = field(default_factory=lambda: dict(JOB_ENVIRONMENT))
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,137 @@ class Node:
     gpus_allocated: int
 
 
+@dataclass(frozen=True)
+class Ping:
+    hostname: str
+    mode: str
+    up: bool
+
+
+# -- the numbers of each version ---------------------------------------------------------------
+
+
+def _sentinel(value: Any) -> Any:
+    """v0.0.38: Slurm's NO_VAL / INFINITE sentinels are no value."""
+    return None if isinstance(value, int) and value >= _NO_VALUE else value
+
+
+def _no_val(value: Any) -> Any:
+    """v0.0.40+: ``{"set", "infinite", "number"}``; unset or infinite is no value."""
+    if not isinstance(value, dict) or not {"set", "infinite", "number"} <= value.keys():
+        raise ValueError('a number must be {"set", "infinite", "number"}')
+    return value["number"] if value["set"] is True and value["infinite"] is not True else None
+
+
+Number38 = Annotated[int | None, BeforeValidator(_sentinel)]
+Number40 = Annotated[int | None, BeforeValidator(_no_val)]
+
+
+class _Signal(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: Number40 = None
+    name: str = ""
+
+
+class _ExitCode(BaseModel):
+    """v0.0.40+'s process_exit_code_verbose."""
+
+    model_config = ConfigDict(extra="ignore")
+    status: list[str]
+    return_code: Number40 = None
+    signal: _Signal = _Signal()
+
+    def shell(self) -> int | None:
+        """As a shell reports it: the exit code, or 128 + the signal that ended the process."""
+        if {"SIGNALED", "CORE_DUMPED"} & set(self.status) and self.signal.id:
+            return 128 + self.signal.id
+        if {"PENDING", "INVALID"} & set(self.status):
+            return None
+        return self.return_code
+
+
+# -- records -------------------------------------------------------------------------------------
+
+
+class _Job38(BaseModel):
+    """The fields of a v0.0.38 job record that the API reads (others are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    job_id: int
+    name: str = ""
+    user_name: str = ""
+    job_state: str = "UNKNOWN"
+    state_reason: str = ""
+    exit_code: int | None = None
+    nodes: str = ""
+    node_count: Number38 = 0
+    tres_per_node: str = ""
+    tres_per_job: str = ""
+    tres_alloc_str: str = ""
+    gres_detail: list[str] = []
+    partition: str = ""
+    submit_time: Number38 = 0
+    start_time: Number38 = 0
+    end_time: Number38 = 0
+    time_limit: Number38 = None
+    standard_output: str = ""
+    batch_host: str = ""
+    array_job_id: Number38 = 0
+    array_task_id: Number38 = None
+
+    def state(self) -> str:
+        return self.job_state.upper() or "UNKNOWN"
+
+    def shell_exit_code(self) -> int | None:
+        return exit_code(self.exit_code)
+
+
+class _Job40(_Job38):
+    """v0.0.40, v0.0.41, v0.0.42: the same fields with flag lists and number structs."""
+
+    job_state: list[str] = []  # type: ignore[assignment]
+    exit_code: _ExitCode | None = None  # type: ignore[assignment]
+    node_count: Number40 = None
+    submit_time: Number40 = None
+    start_time: Number40 = None
+    end_time: Number40 = None
+    time_limit: Number40 = None
+    array_job_id: Number40 = None
+    array_task_id: Number40 = None
+
+    def state(self) -> str:
+        states = [s.upper() for s in self.job_state]
+        flag = next((f for f in _JOB_STATE_FLAGS if f in states), None)
+        base = next((s for s in states if s in _JOB_BASE_STATES), None)
+        return flag or base or "UNKNOWN"
+
+    def shell_exit_code(self) -> int | None:
+        return self.exit_code.shell() if self.exit_code is not None else None
+
+
+class _Node38(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    state: str = "unknown"
+    state_flags: list[str] = []
+    gres: str = ""
+    gres_used: str = ""
+
+    def base_and_flags(self) -> tuple[str, set[str]]:
+        return self.state.lower() or "unknown", {flag.upper() for flag in self.state_flags}
+
+
+class _Node40(_Node38):
+    state: list[str] = []  # type: ignore[assignment]
+
+    def base_and_flags(self) -> tuple[str, set[str]]:
+        states = [s.upper() for s in self.state]
+        base = next((s for s in states if s in _NODE_BASE_STATES), "UNKNOWN")
+        return base.lower(), set(states) - {base}
+
+
 def gpu_count(spec: str) -> int | None:
     """GPUs named in a TRES/GRES list ("gres:gpu:2", "gres/gpu=2", "gpu:a100:1(IDX:0)"); None if none."""
     total = None
@@ -118,7 +257,7 @@ def exit_code(status: int | None) -> int | None:
     return 128 + signal if signal else (status >> 8) & 0xFF
 
 
-def expand_output_path(pattern: str, job: _SlurmJob) -> str:
+def expand_output_path(pattern: str, job: _Job38) -> str:
     """Slurm's filename pattern (%j, %x, %u, %N, ...) for one job, as sbatch expands it."""
     values = {
         "j": str(job.job_id), "J": str(job.job_id), "x": job.name, "u": job.user_name, "N": job.batch_host,
@@ -135,54 +274,146 @@ def expand_output_path(pattern: str, job: _SlurmJob) -> str:
     return re.sub(r"%(\d*)([A-Za-z%])", replace, pattern)
 
 
-def _time(value: int) -> int | None:
-    return value if 0 < value < _NO_VALUE else None
+def _time(value: int | None) -> int | None:
+    return value if value is not None and 0 < value < _NO_VALUE else None
 
 
-def parse_job(raw: dict[str, Any]) -> Job:
+def _read(model: type[BaseModel], raw: Any, what: str) -> Any:
     try:
-        job = _SlurmJob.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as err:
-        raise UpstreamError("slurmrestd",
-                            f"slurmrestd sent a job record the API cannot read: {err.errors()[0]['msg']}") from None
-    state = job.job_state.upper() or "UNKNOWN"
-    finished = state in FINISHED_STATES
-    started = state not in ("PENDING", "UNKNOWN") and job.start_time > 0
-    per_node = gpu_count(job.tres_per_node)
-    gpus = (gpu_count(job.tres_alloc_str) or gpu_count(job.tres_per_job)
-            or (per_node * max(job.node_count, 1) if per_node else None)
-            or sum(gpu_count(detail) or 0 for detail in job.gres_detail))
-    limit = job.time_limit if job.time_limit is not None and 0 < job.time_limit < _NO_VALUE else None
-    return Job(
-        id=job.job_id,
-        name=job.name,
-        user=job.user_name,
-        state=state,
-        reason=None if job.state_reason in ("", "None") else job.state_reason,
-        exit_code=exit_code(job.exit_code) if finished else None,
-        nodes=job.nodes,
-        node_count=job.node_count,
-        gpus=gpus,
-        partition=job.partition,
-        submit_time=_time(job.submit_time),
-        start_time=_time(job.start_time) if started else None,
-        end_time=_time(job.end_time) if finished else None,
-        time_limit_minutes=limit,
-        stdout_path=expand_output_path(job.standard_output, job) if job.standard_output else None,
-        batch_host=job.batch_host or None,
-    )
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise UpstreamError("slurmrestd", f"slurmrestd sent a {what} record the API cannot read "
+                                          f"({where}: {first['msg']})") from None
 
 
-def parse_node(raw: dict[str, Any]) -> Node:
+# -- the dialects ----------------------------------------------------------------------------------
+
+
+class Dialect:
+    """slurmrestd's v0.0.38 (openapi/v0.0.38): what the API sends and how it reads the replies."""
+
+    version = "v0.0.38"
+    _job_model: type[_Job38] = _Job38
+    _node_model: type[_Node38] = _Node38
+
+    def submit_body(self, spec: JobSpec) -> dict[str, Any]:
+        job: dict[str, Any] = {
+            "name": spec.name,
+            "nodes": str(spec.nodes),
+            "time_limit": spec.time_limit_minutes,
+            "current_working_directory": spec.working_directory,
+            "standard_output": spec.standard_output,
+            "environment": dict(spec.environment),
+        }
+        if spec.gpus_per_node:
+            job["gres"] = f"gpu:{spec.gpus_per_node}"
+        if spec.partition:
+            job["partition"] = spec.partition
+        return {"script": spec.script, "job": job}
+
+    def parse_job(self, raw: Any) -> Job:
+        job = _read(self._job_model, raw, f"{self.version} job")
+        state = job.state()
+        finished = state in FINISHED_STATES
+        node_count = job.node_count or 0
+        started = state not in ("PENDING", "UNKNOWN") and bool(_time(job.start_time))
+        per_node = gpu_count(job.tres_per_node)
+        gpus = (gpu_count(job.tres_alloc_str) or gpu_count(job.tres_per_job)
+                or (per_node * max(node_count, 1) if per_node else None)
+                or sum(gpu_count(detail) or 0 for detail in job.gres_detail))
+        limit = job.time_limit if job.time_limit is not None and job.time_limit > 0 else None
+        return Job(
+            id=job.job_id,
+            name=job.name,
+            user=job.user_name,
+            state=state,
+            reason=None if job.state_reason in ("", "None") else job.state_reason,
+            exit_code=job.shell_exit_code() if finished else None,
+            nodes=job.nodes,
+            node_count=node_count,
+            gpus=gpus,
+            partition=job.partition,
+            submit_time=_time(job.submit_time),
+            start_time=_time(job.start_time) if started else None,
+            end_time=_time(job.end_time) if finished else None,
+            time_limit_minutes=limit,
+            stdout_path=expand_output_path(job.standard_output, job) if job.standard_output else None,
+            batch_host=job.batch_host or None,
+        )
+
+    def parse_node(self, raw: Any) -> Node:
+        node = _read(self._node_model, raw, f"{self.version} node")
+        base, flags = node.base_and_flags()
+        if "DRAIN" in flags and base != "down":
+            busy = base in ("allocated", "mixed", "completing") or "COMPLETING" in flags
+            state = "draining" if busy else "drained"
+        else:
+            state = base
+        return Node(node.name, state, gpu_count(node.gres) or 0, gpu_count(node.gres_used) or 0)
+
+    def pings(self, body: Mapping[str, Any]) -> list[Ping]:
+        pings = [p for p in body.get("pings") or [] if isinstance(p, dict)]
+        return [Ping(str(p.get("hostname")), str(p.get("mode")), self._pinged(p)) for p in pings]
+
+    @staticmethod
+    def _pinged(ping: Mapping[str, Any]) -> bool:
+        return ping.get("ping") == "UP"
+
+    @staticmethod
+    def submitted_id(body: Mapping[str, Any]) -> int | None:
+        """The id of the job a submission created (0 or absent when none was)."""
+        job_id = body.get("job_id")
+        return job_id if isinstance(job_id, int) and not isinstance(job_id, bool) and job_id > 0 else None
+
+
+class Dialect40(Dialect):
+    """v0.0.40, v0.0.41 and v0.0.42 (openapi/slurmctld's data parsers, Slurm 23.11 and 24.11)."""
+
+    version = "v0.0.40"
+    _job_model = _Job40
+    _node_model = _Node40
+
+    def __init__(self, version: str = "v0.0.40") -> None:
+        self.version = version
+
+    def submit_body(self, spec: JobSpec) -> dict[str, Any]:
+        job: dict[str, Any] = {
+            "script": spec.script,
+            "name": spec.name,
+            "nodes": str(spec.nodes),
+            "time_limit": {"set": True, "infinite": False, "number": spec.time_limit_minutes},
+            "current_working_directory": spec.working_directory,
+            "standard_output": spec.standard_output,
+            "environment": [f"{name}={value}" for name, value in spec.environment.items()],
+        }
+        if spec.gpus_per_node:
+            job["tres_per_node"] = f"gres/gpu:{spec.gpus_per_node}"
+        if spec.partition:
+            job["partition"] = spec.partition
+        return {"job": job}
+
+    @staticmethod
+    def _pinged(ping: Mapping[str, Any]) -> bool:
+        return ping.get("pinged") == "UP" and ping.get("responding", True) is True
+
+
+_DIALECTS: dict[str, Dialect] = {"v0.0.38": Dialect(), **{v: Dialect40(v) for v in ("v0.0.40", "v0.0.41", "v0.0.42")}}
+assert tuple(_DIALECTS) == SLURM_API_VERSIONS
+
+
+def dialect(version: str) -> Dialect:
+    """The dialect of one of SLURM_API_VERSIONS (ValueError for any other)."""
     try:
-        node = _SlurmNode.model_validate(raw)
-    except ValidationError as err:
-        raise UpstreamError("slurmrestd",
-                            f"slurmrestd sent a node record the API cannot read: {err.errors()[0]['msg']}") from None
-    base = node.state.lower() or "unknown"
-    flags = {flag.upper() for flag in node.state_flags}
-    if "DRAIN" in flags and base != "down":
-        state = "draining" if base in ("allocated", "mixed", "completing") else "drained"
-    else:
-        state = base
-    return Node(node.name, state, gpu_count(node.gres) or 0, gpu_count(node.gres_used) or 0)
+        return _DIALECTS[version]
+    except KeyError:
+        raise ValueError(f"slurmrestd OpenAPI {version!r}: the API reads {', '.join(SLURM_API_VERSIONS)}") from None
+
+
+def parse_job(raw: Any, version: str = "v0.0.38") -> Job:
+    return dialect(version).parse_job(raw)
+
+
+def parse_node(raw: Any, version: str = "v0.0.38") -> Node:
+    return dialect(version).parse_node(raw)

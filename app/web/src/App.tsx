@@ -7,6 +7,7 @@ import { clearToken, loadToken, saveToken } from "./auth";
 import type { ResolvedConfig } from "./config";
 import { ErrorBoundary } from "./components/ErrorBoundary";
 import { Empty } from "./components/States";
+import { AlertBanner } from "./components/AlertBanner";
 import { UpstreamBanner } from "./components/UpstreamBanner";
 import { usePolling } from "./lib/usePolling";
 import { JobDetailPage } from "./pages/JobDetailPage";
@@ -108,6 +109,7 @@ function Signed({
         </div>
       </header>
       <UpstreamBanner />
+      <AlertBanner />
       {resolved.warning ? (
         <div className="banner banner-warn" data-testid="config-warning">
           {resolved.warning}

@@ -154,3 +154,14 @@ def test_slurmrestd_outage_gives_503_naming_it_and_recovers(converged):
         back, _ = wait_until(lambda: api.get("/api/v1/jobs").status_code == 200, 30)
         assert back
     time.sleep(0)
+
+
+def test_readyz_tells_anonymous_callers_booleans_and_foreign_hosts_get_nothing(converged):
+    # Issue 12: no paths or upstream details without the token; DNS rebinding (a foreign Host) answers 400.
+    anonymous = httpx.get(f"{converged.api_url}/readyz", timeout=30).json()
+    assert all(set(check) == {"ok"} for check in anonymous["upstreams"].values()), anonymous
+    with converged.api_client() as api:
+        assert all(check.get("detail") for check in api.get("/readyz").json()["upstreams"].values())
+        assert api.get("/api/v1/pods", headers={"Host": "evil.example"}).status_code == 400
+    docs = httpx.get(f"{converged.api_url}/docs", timeout=10)
+    assert docs.status_code == 200 and "https:" not in docs.text and "http:" not in docs.text

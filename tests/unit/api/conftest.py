@@ -22,7 +22,7 @@ from gpuops_api.config import Settings, load_settings
 from gpuops_api.gpus import GPU_QUERY, HISTORY_METRICS, selector
 from gpuops_api.services import Transports
 
-from .fakes import FIXTURES, FakeCloud, FakePrometheus, FakeSlurm, FakeSsh, fixed_clock
+from .fakes import FIXTURES, SLURM_V38, FakeCloud, FakePrometheus, FakeSlurm, FakeSsh, fixed_clock
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's notice about httpx vs httpx2
@@ -42,6 +42,8 @@ def write_config(directory: Path, **overrides: Any) -> Path:
         "listen_port": 8081,
         "token_file": str(directory / "api_token"),
         "cors_origins": ["http://127.0.0.1:8080", "http://localhost:8080"],
+        # Starlette's TestClient sends "Host: testserver"; the API accepts 127.0.0.1 and localhost by itself.
+        "trusted_hosts": ["testserver"],
         "cloud": "local",
         "prometheus_url": "http://127.0.0.1:9090",
         "grafana_url": None,
@@ -93,12 +95,13 @@ def _refused() -> httpx.MockTransport:
     return httpx.MockTransport(refuse)
 
 
-def make_env(directory: Path, **overrides: Any) -> Env:
+def make_env(directory: Path, slurm_version: str = SLURM_V38, **overrides: Any) -> Env:
+    """The app's configuration in `directory`, with fake upstreams (slurmrestd recorded in `slurm_version`)."""
     settings = load_settings(write_config(directory, **overrides))
     return Env(
         settings=settings,
         token=settings.token_file.read_text().strip(),
-        slurm=FakeSlurm(settings.slurm_jwt_key_file.read_bytes(), fixed_clock),
+        slurm=FakeSlurm(settings.slurm_jwt_key_file.read_bytes(), fixed_clock, version=slurm_version),
         cloud=FakeCloud("test-cloud-key"),
         prometheus=FakePrometheus(GPU_QUERY, selector(HISTORY_METRICS)),
         ssh=FakeSsh(),

@@ -2,7 +2,9 @@
 
 The replies are in tests/fixtures/api/ (tests/fixtures/api/record_api_fixtures.py
 records them from a real deployment: slurmrestd v0.0.38, the local cloud,
-Prometheus). Each fake is an httpx transport, so the API's own HTTP code runs
+Prometheus; tests/fixtures/api/record_slurmrestd.py records slurmrestd
+24.11's v0.0.40, v0.0.41 and v0.0.42 into tests/fixtures/api/slurm/<version>/).
+Each fake is an httpx transport, so the API's own HTTP code runs
 unchanged; `down = True` makes it refuse connections, `timeout = True` time
 out, and `status_override` answer every request with that status.
 """
@@ -21,11 +23,13 @@ from urllib.parse import parse_qs
 import httpx
 import jwt
 from gpuops_api.errors import UpstreamError
+from gpuops_api.slurmdata import gpu_count
 from gpuops_api.upstreams.ssh import Tail
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "tests" / "fixtures" / "api"
-SLURM_PREFIX = "/slurm/v0.0.38"
+#: The recording of v0.0.38 (Slurm 22.05) lies in slurm/ itself, the others in slurm/<version>/.
+SLURM_V38 = "v0.0.38"
 
 
 def load(name: str) -> dict[str, Any]:
@@ -33,12 +37,22 @@ def load(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / name).read_text())
 
 
+def slurm_fixture(name: str, version: str = SLURM_V38) -> str:
+    """The path (under FIXTURES) of slurmrestd's recorded reply `name` in one OpenAPI version."""
+    return f"slurm/{name}" if version == SLURM_V38 else f"slurm/{version}/{name}"
+
+
 INDEX: dict[str, Any] = json.loads((FIXTURES / "index.json").read_text())
 
 
-def recorded_job(kind: str) -> dict[str, Any]:
+def slurm_index(version: str = SLURM_V38) -> dict[str, Any]:
+    """What a recording names: its job ids by kind ("jobs"), the completed job's output."""
+    return INDEX if version == SLURM_V38 else load(slurm_fixture("index.json", version))
+
+
+def recorded_job(kind: str, version: str = SLURM_V38) -> dict[str, Any]:
     """The job record of one recorded job (completed, failed, cancelled, pending, running)."""
-    return load(f"slurm/job_{kind}.json")["body"]["jobs"][0]
+    return load(slurm_fixture(f"job_{kind}.json", version))["body"]["jobs"][0]
 
 
 class FakeUpstream:
@@ -70,33 +84,44 @@ class FakeUpstream:
 
 
 class FakeSlurm(FakeUpstream):
-    """slurmrestd: checks each request's JWT as slurmrestd does, and serves the recorded jobs and nodes."""
+    """slurmrestd in one OpenAPI version: checks each request's JWT as slurmrestd does, serves the recorded replies.
 
-    def __init__(self, key: bytes, clock: Callable[[], float], user: str = "root") -> None:
+    Its /openapi/v3 is the one recorded with that version (v0.0.42's also offers v0.0.40 and v0.0.41, as
+    Slurm 24.11's slurmrestd does; the others offer only their own), so the API finds the version from it.
+    """
+
+    def __init__(self, key: bytes, clock: Callable[[], float], user: str = "root", version: str = SLURM_V38) -> None:
         super().__init__()
         self.key = key
         self.clock = clock
         self.user = user
-        self.nodes_fixture = "slurm/nodes_busy.json"
-        # The OpenAPI document of Slurm 22.05's slurmrestd (the API reads its version from it).
-        self.openapi_fixture = "slurm/openapi_v3.json"
+        self.version = version
+        self.prefix = f"/slurm/{version}"
+        self.nodes_fixture = self.fixture("nodes_busy.json")
+        # The OpenAPI document of the recorded slurmrestd (the API reads its version from it).
+        self.openapi_fixture = self.fixture("openapi_v3.json")
         self.openapi_reads = 0
         self.tokens: list[dict[str, Any]] = []
         self.submitted: list[dict[str, Any]] = []
         self.cancelled: list[int] = []
         # Every recorded job in its last recorded state, plus the running and pending ones.
         self.jobs: dict[int, dict[str, Any]] = {}
-        for job in load("slurm/jobs.json")["body"]["jobs"]:
-            self.jobs[job["job_id"]] = job
+        self.use_final_jobs()
         self.use_busy_jobs()
+
+    def fixture(self, name: str) -> str:
+        return slurm_fixture(name, self.version)
+
+    def recorded(self, name: str) -> httpx.Response:
+        return self.reply(load(self.fixture(name)))
 
     def use_busy_jobs(self) -> None:
         """The jobs as they were while the GPU job ran and another waited (RUNNING, PENDING)."""
-        for job in load("slurm/jobs_busy.json")["body"]["jobs"]:
+        for job in load(self.fixture("jobs_busy.json"))["body"]["jobs"]:
             self.jobs[job["job_id"]] = job
 
     def use_final_jobs(self) -> None:
-        for job in load("slurm/jobs.json")["body"]["jobs"]:
+        for job in load(self.fixture("jobs.json"))["body"]["jobs"]:
             self.jobs[job["job_id"]] = job
 
     def _authorised(self, request: httpx.Request) -> bool:
@@ -114,7 +139,7 @@ class FakeSlurm(FakeUpstream):
         return claims["sun"] == self.user and claims["iat"] <= now < claims["exp"]
 
     def _envelope(self, **extra: Any) -> dict[str, Any]:
-        body = copy.deepcopy(load("slurm/ping.json")["body"])
+        body = copy.deepcopy(load(self.fixture("ping.json"))["body"])
         body.pop("pings")
         return {**body, **extra}
 
@@ -124,9 +149,11 @@ class FakeSlurm(FakeUpstream):
         if request.method == "GET" and request.url.path == "/openapi/v3":
             self.openapi_reads += 1
             return self.reply(load(self.openapi_fixture))
-        path = request.url.path.removeprefix(SLURM_PREFIX)
+        if not request.url.path.startswith(self.prefix + "/"):
+            return httpx.Response(404, text="Unable to find path")
+        path = request.url.path.removeprefix(self.prefix)
         if request.method == "GET" and path in ("/diag", "/ping"):
-            return self.reply(load(f"slurm{path}.json"))
+            return self.recorded(f"{path[1:]}.json")
         if request.method == "GET" and path == "/nodes":
             return self.reply(load(self.nodes_fixture))
         if request.method == "GET" and path == "/jobs":
@@ -136,24 +163,25 @@ class FakeSlurm(FakeUpstream):
             self.submitted.append(body)
             job = body.get("job", {})
             if job.get("partition") not in (None, "gpu"):
-                return self.reply(load("slurm/job_submit_bad_partition.json"))
-            gpus = re.fullmatch(r"gpu:(\d+)", job.get("gres", "gpu:0"))
-            if gpus is None or int(gpus.group(1)) > 2:
-                return self.reply(load("slurm/job_submit_too_many_gpus.json"))
-            return self.reply(load("slurm/job_submit.json"))
+                return self.recorded("job_submit_bad_partition.json")
+            # v0.0.38 asks for GPUs with "gres": "gpu:N", v0.0.40+ with "tres_per_node": "gres/gpu:N".
+            gpus = gpu_count(job.get("gres" if self.version == SLURM_V38 else "tres_per_node", ""))
+            if gpus is not None and gpus > 2:
+                return self.recorded("job_submit_too_many_gpus.json")
+            return self.recorded("job_submit.json")
         match = re.fullmatch(r"/job/(\d+)", path)
         if match:
             job_id = int(match.group(1))
             known = job_id in self.jobs
             if request.method == "GET":
                 if not known:
-                    return self.reply(load("slurm/job_unknown.json"))
+                    return self.recorded("job_unknown.json")
                 return httpx.Response(200, json=self._envelope(jobs=[self.jobs[job_id]]))
             if request.method == "DELETE":
                 if not known:
-                    return self.reply(load("slurm/job_cancel_unknown.json"))
+                    return self.recorded("job_cancel_unknown.json")
                 self.cancelled.append(job_id)
-                return self.reply(load("slurm/job_cancel.json"))
+                return self.recorded("job_cancel.json")
         return httpx.Response(404, text="Unable to find path")
 
 

@@ -14,11 +14,13 @@ from .conftest import write_config
 CONTRACT_EXAMPLE = """
 listen_host: 127.0.0.1
 listen_port: 8081
-token_file: /run/gpuops/api_token
+token_file: /run/gpuops/api/token
 cors_origins: ["http://127.0.0.1:8080", "http://localhost:8080"]
+trusted_hosts: []
 cloud: local
 prometheus_url: http://127.0.0.1:9090
 grafana_url: null
+alertmanager_url: http://127.0.0.1:9093
 slurmrestd_url: http://127.0.0.1:19401
 slurm_api_version: v0.0.38
 slurm_user: root
@@ -31,7 +33,7 @@ ssh_known_hosts_file: /run/gpuops/ssh/known_hosts
 ssh_user: root
 job_output_dir: /var/lib/gpuops/jobs/api
 upstream_timeout_seconds: 5
-metrics_token_file: /run/gpuops/api_metrics_token
+metrics_token_file: /run/gpuops/metrics/api-metrics-token
 """
 
 
@@ -67,7 +69,7 @@ def test_the_file_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest
     ({"prometheus_url": "localhost:9090"}, "prometheus_url: Value error, 'localhost:9090' is not an http"),
     ({"cors_origins": ["*"]}, "cors_origins"),
     ({"cors_origins": ["http://127.0.0.1:8080/"]}, "cors_origins"),
-    ({"slurm_api_version": "v0.0.40"}, "slurm_api_version"),
+    ({"slurm_api_version": "v0.0.39"}, "slurm_api_version"),
     ({"slurm_user": "root; rm"}, "slurm_user"),
     ({"job_output_dir": "relative/dir"}, "job_output_dir"),
     ({"upstream_timeout_seconds": 0}, "upstream_timeout_seconds"),

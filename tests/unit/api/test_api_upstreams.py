@@ -47,21 +47,21 @@ def test_a_failing_upstream_answers_503_naming_it(env: Env, client: TestClient, 
 
 
 @pytest.mark.parametrize("upstream", ["prometheus", "slurmrestd", "cloud"])
-def test_readyz_names_the_upstream_that_is_down(env: Env, anonymous: TestClient, upstream: str) -> None:
-    assert anonymous.get("/readyz").status_code == 200
+def test_readyz_names_the_upstream_that_is_down(env: Env, client: TestClient, upstream: str) -> None:
+    assert client.get("/readyz").status_code == 200
     fake(env, upstream).down = True
-    response = anonymous.get("/readyz")
+    response = client.get("/readyz")
     assert response.status_code == 503
     body = response.json()
     assert body["ready"] is False
     assert body["upstreams"][upstream]["ok"] is False
     assert "Connection refused" in body["upstreams"][upstream]["detail"]
     assert all(check["ok"] for name, check in body["upstreams"].items() if name != upstream)
-    assert anonymous.get("/healthz").status_code == 200
+    assert client.get("/healthz").status_code == 200
 
 
-def test_readyz_when_all_upstreams_answer(anonymous: TestClient) -> None:
-    body = anonymous.get("/readyz").json()
+def test_readyz_when_all_upstreams_answer(client: TestClient) -> None:
+    body = client.get("/readyz").json()
     assert body["ready"] is True
     assert set(body["upstreams"]) == {"prometheus", "slurmrestd", "cloud"}
     assert "UP" in body["upstreams"]["slurmrestd"]["detail"]
@@ -170,13 +170,15 @@ def test_the_slurm_api_version_is_read_from_slurmrestd_once(env: Env, client: Te
 
 def test_a_slurmrestd_offering_no_version_the_api_reads_is_a_503_naming_both(
         env: Env, client: TestClient, tmp_path: Path) -> None:
-    # The recorded document with its paths moved to a version this API does not parse (Slurm 24.11 offers v0.0.40+).
+    # The recorded document with its paths moved to versions this API does not parse (Slurm 23.02 offered
+    # v0.0.37 to v0.0.39; v0.0.39 only: tests/unit/api/test_api_slurm_versions.py).
     import json
 
     from .fakes import FIXTURES
 
     recorded = json.loads((FIXTURES / env.slurm.openapi_fixture).read_text())
-    recorded["body"]["paths"] = {p.replace("/v0.0.38/", "/v0.0.42/"): v for p, v in recorded["body"]["paths"].items()}
+    recorded["body"]["paths"] = {p.replace("/v0.0.38/", "/v0.0.39/"): v for p, v in recorded["body"]["paths"].items()}
+    recorded["body"]["paths"]["/slurm/v0.0.37/ping"] = {}
     target = FIXTURES / "slurm" / f"_test_openapi_{tmp_path.name}.json"
     target.write_text(json.dumps(recorded))
     try:
@@ -186,7 +188,8 @@ def test_a_slurmrestd_offering_no_version_the_api_reads_is_a_503_naming_both(
         target.unlink()
     assert response.status_code == 503
     detail = response.json()["detail"]
-    assert "slurmrestd offers the OpenAPI versions v0.0.42" in detail and "the gpuops API reads v0.0.38" in detail
+    assert "slurmrestd offers the OpenAPI versions v0.0.37, v0.0.39" in detail
+    assert "the gpuops API reads v0.0.38, v0.0.40, v0.0.41, v0.0.42" in detail
 
 
 def test_offered_versions_and_the_choice() -> None:
@@ -196,6 +199,7 @@ def test_offered_versions_and_the_choice() -> None:
     document = {"paths": {"/openapi/v3": {}, "/slurm/v0.0.38/jobs": {}, "/slurm/v0.0.37/jobs": {},
                           "/slurmdb/v0.0.38/jobs": {}, "/slurm/v0.0.40/jobs": {}}}
     assert offered_versions(document) == ["v0.0.37", "v0.0.38", "v0.0.40"]
-    assert choose_version(["v0.0.37", "v0.0.38", "v0.0.40"]) == "v0.0.38"
+    assert choose_version(["v0.0.37", "v0.0.38", "v0.0.40"]) == "v0.0.40"
+    assert choose_version(["v0.0.37", "v0.0.38", "v0.0.39"]) == "v0.0.38"
     with pytest.raises(UpstreamError):
         choose_version([])

@@ -32,14 +32,6 @@ NVML_SUPPLIED = {
 HOST = "pod-abc"
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def families(text: str) -> dict:
     return {family.name: family for family in text_string_to_metric_families(text)}
 
@@ -93,8 +85,11 @@ def test_every_nvml_name_the_exporter_uses_exists_in_nvidia_ml_py(exporter):
 def test_exposition_has_dcgm_exporters_names_types_and_labels(exporter, default_counters, tmp_path):
     types = {name: kind for name, kind, _help in default_counters}
     helps = {name: text for name, _kind, text in default_counters}
-    source = exporter.SimSource(2, "NVIDIA A100-SXM4-80GB", HOST, clock=FakeClock(), uptime=100)
-    text = scrape(exporter, source, tmp_path)
+    source = exporter.NvmlSource(FakeNvml(xid=True, older_second=False))
+    try:
+        text = scrape(exporter, source, tmp_path)
+    finally:
+        source.close()
     parsed = families(text)
     for counter in exporter.SERVED_COUNTERS:
         family = parsed[counter.name]
@@ -105,7 +100,7 @@ def test_exposition_has_dcgm_exporters_names_types_and_labels(exporter, default_
             assert list(sample.labels) == DCGM_LABELS
             assert sample.labels["Hostname"] == HOST
             assert sample.labels["device"] == f"nvidia{sample.labels['gpu']}"
-            assert sample.labels["modelName"] == "NVIDIA A100-SXM4-80GB"
+            assert sample.labels["modelName"] in ("NVIDIA H100 80GB HBM3", "Tesla V100-SXM2-16GB")
             assert re.fullmatch(r"GPU-[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", sample.labels["UUID"])
             assert re.fullmatch(r"[0-9A-F]{8}:[0-9A-F]{2}:[0-9A-F]{2}\.[0-9]", sample.labels["pci_bus_id"])
     # The label-type row is a label, not a series; profiling and vGPU rows are not served.
@@ -116,8 +111,7 @@ def test_exposition_has_dcgm_exporters_names_types_and_labels(exporter, default_
 
 def test_counters_keep_dcgm_exporters_bare_names(exporter):
     # prometheus_client would expose "<name>_total"; dcgm-exporter does not.
-    source = exporter.SimSource(1, "NVIDIA H100 80GB HBM3", HOST, clock=FakeClock(), uptime=100)
-    text = scrape(exporter, source)
+    text = scrape(exporter, exporter.NvmlSource(FakeNvml()))
     for counter in (c for c in exporter.SERVED_COUNTERS if c.type == "counter"):
         assert f"# TYPE {counter.name} counter" in text
         assert series(text, counter.name), counter.name
@@ -125,8 +119,7 @@ def test_counters_keep_dcgm_exporters_bare_names(exporter):
 
 
 def test_values_are_formatted_like_dcgm_exporters(exporter):
-    source = exporter.SimSource(1, "NVIDIA GeForce RTX 4090", HOST, clock=FakeClock(), uptime=100)
-    text = scrape(exporter, source)
+    text = scrape(exporter, exporter.NvmlSource(FakeNvml()))
     # Integer fields print as integers, double fields (power) with six decimals.
     assert re.search(r"^DCGM_FI_DEV_GPU_UTIL\{[^}]*\} \d+$", text, re.M)
     assert re.search(r"^DCGM_FI_DEV_POWER_USAGE\{[^}]*\} \d+\.\d{6}$", text, re.M)
@@ -135,16 +128,16 @@ def test_values_are_formatted_like_dcgm_exporters(exporter):
 def test_label_values_are_escaped(exporter):
     device = exporter.Device(0, "GPU-x", "00000000:01:00.0", 'odd "name"\\with\nnewline')
     sample = exporter.Sample(device, {"DCGM_FI_DEV_GPU_UTIL": 5})
-    text = exporter.render([sample], HOST, "550.1", {"0": ['job"1']}, "sim")
+    text = exporter.render([sample], HOST, "550.1", {"0": ['job"1']}, "nvml")
     (family,) = [f for f in text_string_to_metric_families(text) if f.name == "DCGM_FI_DEV_GPU_UTIL"]
     assert family.samples[0].labels["modelName"] == 'odd "name"\\with\nnewline'
     assert family.samples[0].labels["hpc_job"] == 'job"1'
 
 
 def test_info_metric_names_the_source(exporter):
-    text = scrape(exporter, exporter.SimSource(1, "NVIDIA L4", HOST, clock=FakeClock(), uptime=0))
+    text = scrape(exporter, exporter.NvmlSource(FakeNvml()))
     (sample,) = families(text)["gpuops_gpu_exporter_info"].samples
-    assert sample.labels["source"] == "sim" and sample.value == 1
+    assert sample.labels["source"] == "nvml" and sample.value == 1
 
 
 # --------------------------------------------------------------------------
@@ -153,8 +146,7 @@ def test_info_metric_names_the_source(exporter):
 
 def test_hpc_job_label_comes_from_the_mapping_files(exporter, tmp_path):
     (tmp_path / "1").write_text("4242\n")
-    source = exporter.SimSource(2, "NVIDIA GeForce RTX 4090", HOST, clock=FakeClock(), uptime=0)
-    text = scrape(exporter, source, tmp_path)
+    text = scrape(exporter, exporter.NvmlSource(FakeNvml()), tmp_path)
     (family,) = [f for f in text_string_to_metric_families(text) if f.name == "DCGM_FI_DEV_GPU_UTIL"]
     labels = {s.labels["gpu"]: s.labels for s in family.samples}
     assert "hpc_job" not in labels["0"]
@@ -164,9 +156,9 @@ def test_hpc_job_label_comes_from_the_mapping_files(exporter, tmp_path):
 
 def test_one_series_per_job_as_dcgm_exporter(exporter, tmp_path):
     (tmp_path / "0").write_text("7\n\n8\n")
-    source = exporter.SimSource(1, "NVIDIA GeForce RTX 4090", HOST, clock=FakeClock(), uptime=0)
-    text = scrape(exporter, source, tmp_path)
-    jobs = sorted(re.findall(r'hpc_job="(\d+)"', "\n".join(series(text, "DCGM_FI_DEV_GPU_UTIL"))))
+    text = scrape(exporter, exporter.NvmlSource(FakeNvml()), tmp_path)
+    gpu0 = [line for line in series(text, "DCGM_FI_DEV_GPU_UTIL") if 'gpu="0"' in line]
+    jobs = sorted(re.findall(r'hpc_job="(\d+)"', "\n".join(gpu0)))
     assert jobs == ["7", "8"]
 
 
@@ -181,84 +173,12 @@ def test_mapping_reader_ignores_what_is_not_a_gpu_file(exporter, tmp_path):
     assert exporter.read_job_mapping("") == {}
 
 
-# --------------------------------------------------------------------------
-# The simulation follows Slurm
-# --------------------------------------------------------------------------
-
-def test_simulated_gpu_gets_busy_while_a_job_holds_it(exporter, tmp_path):
-    clock = FakeClock()
-    source = exporter.SimSource(2, "NVIDIA GeForce RTX 4090", HOST, clock=clock, uptime=3600)
-    idle = scrape(exporter, source, tmp_path)
-    for gpu in (0, 1):
-        assert gpu_value(idle, "DCGM_FI_DEV_GPU_UTIL", gpu) == 0
-        assert gpu_value(idle, "DCGM_FI_DEV_FB_USED", gpu) <= 1
-        assert gpu_value(idle, "DCGM_FI_DEV_POWER_USAGE", gpu) < 40
-        assert gpu_value(idle, "DCGM_FI_DEV_SM_CLOCK", gpu) < 500
-        assert 25 <= gpu_value(idle, "DCGM_FI_DEV_GPU_TEMP", gpu) <= 40
-
-    (tmp_path / "1").write_text("99\n")
-    clock.now += 1
-    busy = scrape(exporter, source, tmp_path)
-    assert gpu_value(busy, "DCGM_FI_DEV_GPU_UTIL", 1) >= 85
-    assert gpu_value(busy, "DCGM_FI_DEV_FB_USED", 1) > 0.5 * 24564
-    assert gpu_value(busy, "DCGM_FI_DEV_SM_CLOCK", 1) > 2000
-    assert gpu_value(busy, "DCGM_FI_DEV_GPU_UTIL", 0) == 0  # the other GPU stays idle
-
-    # Power and temperature lag behind the load, then settle near the job's level.
-    clock.now += 60
-    warm = scrape(exporter, source, tmp_path)
-    assert gpu_value(warm, "DCGM_FI_DEV_POWER_USAGE", 1) > 300
-    assert gpu_value(warm, "DCGM_FI_DEV_GPU_TEMP", 1) > 55
-    free = gpu_value(warm, "DCGM_FI_DEV_FB_FREE", 1)
-    used = gpu_value(warm, "DCGM_FI_DEV_FB_USED", 1)
-    reserved = gpu_value(warm, "DCGM_FI_DEV_FB_RESERVED", 1)
-    assert free + used + reserved == 24564
-
-    (tmp_path / "1").unlink()
-    clock.now += 1
-    after = scrape(exporter, source, tmp_path)
-    assert gpu_value(after, "DCGM_FI_DEV_GPU_UTIL", 1) == 0
-    assert gpu_value(after, "DCGM_FI_DEV_FB_USED", 1) <= 1
-    assert "hpc_job" not in after
-
-
-def test_simulated_energy_counter_only_grows(exporter, tmp_path):
-    clock = FakeClock()
-    source = exporter.SimSource(1, "NVIDIA H100 80GB HBM3", HOST, clock=clock, uptime=10)
-    readings = []
-    for step in range(6):
-        if step == 2:
-            (tmp_path / "0").write_text("5\n")
-        clock.now += 10
-        readings.append(gpu_value(scrape(exporter, source, tmp_path), "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", 0))
-    assert readings == sorted(readings) and readings[-1] > readings[0]
-    # Busy for 30 s at several hundred watts: well over 3 kJ more than idle would add.
-    assert readings[-1] - readings[2] > 3_000_000
-
-
-def test_simulated_gpus_are_stable_per_host(exporter):
-    first = exporter.SimSource(2, "NVIDIA L4", HOST, clock=FakeClock(), uptime=0).devices
-    again = exporter.SimSource(2, "NVIDIA L4", HOST, clock=FakeClock(), uptime=0).devices
-    other = exporter.SimSource(2, "NVIDIA L4", "other-pod", clock=FakeClock(), uptime=0).devices
-    assert first == again
-    assert {d.uuid for d in first}.isdisjoint(d.uuid for d in other)
-    assert exporter.sim_model("Some Future GPU 96GB").memory_mib == 96 * 1024
-
-
-def test_simulation_is_refused_off_the_local_cloud(exporter, tmp_path, capsys):
-    injected = tmp_path / "simulated-gpus.json"
+def test_only_the_nvml_source_exists(exporter, capsys):
+    """Simulated GPUs are the local cloud's business (its pod images' stand-in NVML), not the exporter's."""
     with pytest.raises(SystemExit) as exc:
-        exporter.main(["print", "--source", "sim", "--sim-file", str(injected), "--sim-gpus", "1"])
-    assert "is missing, so this is not a pod of the local cloud" in str(exc.value)
-    injected.write_text('{"simulated": false}')
-    with pytest.raises(SystemExit):
-        exporter.main(["print", "--source", "sim", "--sim-file", str(injected)])
-    # What the local cloud injects: the count and the model come from it.
-    injected.write_text('{"simulated": true, "podId": "p", "gpuTypeId": "NVIDIA L4", "count": 3}')
-    assert exporter.main(["print", "--source", "sim", "--sim-file", str(injected), "--hostname", HOST]) == 0
-    out = capsys.readouterr().out
-    assert len(series(out, "DCGM_FI_DEV_GPU_UTIL")) == 3
-    assert 'modelName="NVIDIA L4"' in out
+        exporter.main(["print", "--source", "sim"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'sim'" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------
@@ -273,10 +193,8 @@ def test_non_loopback_addresses_are_refused(exporter, address):
 
 
 def test_serve_refuses_a_public_address_before_binding(exporter, tmp_path):
-    injected = tmp_path / "simulated-gpus.json"
-    injected.write_text('{"simulated": true, "gpuTypeId": "NVIDIA L4", "count": 1}')
     with pytest.raises(SystemExit) as exc:
-        exporter.main(["serve", "--source", "sim", "--sim-file", str(injected), "--address", "0.0.0.0", "--port", "0"])
+        exporter.main(["serve", "--source", "nvml", "--address", "0.0.0.0", "--port", "0"])
     assert "refusing to listen on '0.0.0.0'" in str(exc.value)
 
 
@@ -287,7 +205,7 @@ def test_loopback_addresses_are_accepted(exporter, address):
 
 def test_http_server_serves_metrics_on_loopback(exporter, tmp_path):
     (tmp_path / "0").write_text("31\n")
-    source = exporter.SimSource(1, "NVIDIA GeForce RTX 4090", HOST, uptime=0)
+    source = exporter.NvmlSource(FakeNvml())
     server = exporter._Server("127.0.0.1", 0, exporter.make_handler(exporter.Exporter(source, HOST, str(tmp_path))))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -297,7 +215,7 @@ def test_http_server_serves_metrics_on_loopback(exporter, tmp_path):
             assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
             text = response.read().decode()
         assert 'hpc_job="31"' in "\n".join(series(text, "DCGM_FI_DEV_GPU_UTIL"))
-        assert families(text)["DCGM_FI_DEV_GPU_UTIL"].samples[0].value >= 85
+        assert families(text)["DCGM_FI_DEV_GPU_UTIL"].samples[0].value == 77
         with urllib.request.urlopen(base + "/health", timeout=10) as response:
             assert response.read() == b"OK\n"
         with pytest.raises(urllib.error.HTTPError) as missing:
@@ -378,11 +296,12 @@ def test_counters_command_reads_dcgmi_on_stdin(exporter, monkeypatch, capsys):
 class FakeNvml:
     """The part of pynvml the exporter uses, for two GPUs of which the second is older."""
 
-    def __init__(self, xid: bool = False) -> None:
+    def __init__(self, xid: bool = False, older_second: bool = True) -> None:
         for name in dir(pynvml):
             if name.startswith(("NVML_", "nvmlMemory_v", "nvmlEventType")) or name == "NVMLError":
                 setattr(self, name, getattr(pynvml, name))
         self.xid = xid
+        self.older = {"h1"} if older_second else set()
         self.events = [SimpleNamespace(device="h0", eventData=79)] if xid else []
 
     def _unsupported(self):
@@ -407,7 +326,7 @@ class FakeNvml:
     def nvmlDeviceGetDecoderUtilization(self, handle): return (5, 167000)
 
     def nvmlDeviceGetMemoryInfo(self, handle, version=None):
-        if version is not None and handle == "h1":
+        if version is not None and handle in self.older:
             raise pynvml.NVMLError(pynvml.NVML_ERROR_ARGUMENT_VERSION_MISMATCH)
         info = SimpleNamespace(total=80 * 2**30, free=60 * 2**30, used=19 * 2**30)
         if version is not None:
@@ -417,7 +336,7 @@ class FakeNvml:
     def nvmlDeviceGetFieldValues(self, handle, field_ids):
         values = []
         for field_id in field_ids:
-            ok = handle == "h0" or field_id == pynvml.NVML_FI_DEV_MEMORY_TEMP
+            ok = handle not in self.older or field_id == pynvml.NVML_FI_DEV_MEMORY_TEMP
             values.append(SimpleNamespace(
                 fieldId=field_id, valueType=pynvml.NVML_VALUE_TYPE_UNSIGNED_INT,
                 nvmlReturn=pynvml.NVML_SUCCESS if ok else pynvml.NVML_ERROR_NOT_SUPPORTED,
@@ -425,7 +344,7 @@ class FakeNvml:
         return values
 
     def nvmlDeviceGetRemappedRows(self, handle):
-        if handle == "h1":
+        if handle in self.older:
             raise self._unsupported()
         return (3, 1, 0, 0)
 

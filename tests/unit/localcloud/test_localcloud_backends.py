@@ -63,7 +63,8 @@ def test_simulated_gpus_file() -> None:
     with tarfile.open(fileobj=io.BytesIO(simulated_gpus_archive(_record()))) as tar:
         body = json.load(tar.extractfile(SIMULATED_GPUS_FILE))
     assert SIMULATED_GPUS_FILE == "etc/gpuops-localcloud/simulated-gpus.json"
-    assert body == {"simulated": True, "podId": "abcdefghij0123", "gpuTypeId": "NVIDIA A40", "count": 2}
+    assert body == {"simulated": True, "podId": "abcdefghij0123", "gpuTypeId": "NVIDIA A40", "count": 2,
+                    "memoryInGb": 48}
 
 
 def test_tcp_ports() -> None:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from ..errors import UpstreamError
 from ..models import NAME_PATTERN, ErrorBody, History, Job, JobCancelled, JobCreated, JobList, JobOutput, JobRequest
 from ..services import Services, ServicesDep
-from ..slurmdata import JOB_STATES, parse_job
+from ..slurmdata import JOB_STATES, JobSpec
 from ..slurmdata import Job as JobRecord
 from ..upstreams.slurm import SlurmRefused
 from .gpus import RangeParam, StepParam, history
@@ -23,10 +23,10 @@ MAX_OUTPUT_LINES = 10_000
 
 
 async def _job(svc: Services, job_id: int) -> JobRecord:
-    raw = await svc.slurm.job(job_id)
-    if raw is None:
+    job = await svc.slurm.job(job_id)
+    if job is None:
         raise HTTPException(404, f"Slurm does not know job {job_id} (finished jobs are forgotten after MinJobAge)")
-    return parse_job(raw)
+    return job
 
 
 @router.get("/jobs", response_model=JobList, summary="Jobs Slurm knows, newest first")
@@ -41,8 +41,8 @@ async def list_jobs(
     if wanted is not None and wanted not in JOB_STATES:
         raise HTTPException(422, f"query parameter 'state': {state!r} is not a Slurm job state; use one of "
                                  f"{', '.join(sorted(JOB_STATES))}")
-    jobs = [parse_job(raw) for raw in await svc.slurm.jobs()]
-    jobs = [j for j in jobs if (wanted is None or j.state == wanted) and (user is None or j.user == user)]
+    jobs = [j for j in await svc.slurm.jobs()
+            if (wanted is None or j.state == wanted) and (user is None or j.user == user)]
     jobs.sort(key=lambda j: j.id, reverse=True)
     return {"jobs": [asdict(j) for j in jobs[offset:offset + limit]], "total": len(jobs)}
 
@@ -57,20 +57,11 @@ async def get_job(job_id: JobId, svc: ServicesDep) -> dict[str, Any]:
                               "description": "Slurm refused the job (e.g. no such partition, too many GPUs)"}})
 async def submit_job(request: JobRequest, svc: ServicesDep) -> dict[str, int]:
     out_dir = svc.settings.job_output_dir
-    job: dict[str, Any] = {
-        "name": request.name,
-        "nodes": str(request.nodes),
-        "time_limit": request.time_limit_minutes,
-        "current_working_directory": out_dir,
-        "standard_output": f"{out_dir}/slurm-%j.out",
-        "environment": {"PATH": "/usr/local/bin:/usr/bin:/bin"},
-    }
-    if request.gpus:
-        job["gres"] = f"gpu:{request.gpus}"
-    if request.partition:
-        job["partition"] = request.partition
+    spec = JobSpec(script=request.script, name=request.name, working_directory=out_dir,
+                   standard_output=f"{out_dir}/slurm-%j.out", nodes=request.nodes, gpus_per_node=request.gpus,
+                   time_limit_minutes=request.time_limit_minutes, partition=request.partition)
     try:
-        job_id = await svc.slurm.submit({"script": request.script, "job": job})
+        job_id = await svc.slurm.submit(spec)
     except SlurmRefused as err:
         raise HTTPException(400, f"Slurm refused the job: {err}") from None
     return {"id": job_id}

@@ -1,9 +1,10 @@
 """slurmrestd client: JWT per request, Slurm's error codes mapped to API outcomes.
 
-The OpenAPI version (the ``/slurm/<version>/`` prefix) is the one the
-controller's slurmrestd offers: read from its own ``/openapi/v3`` document on
-first use, unless the configuration pins one. It must be a version whose job
-and node records the API reads (``slurmdata.SLURM_API_VERSIONS``).
+The OpenAPI version (the ``/slurm/<version>/`` prefix) is the newest one the
+controller's slurmrestd offers that the API reads
+(``slurmdata.SLURM_API_VERSIONS``): read from its own ``/openapi/v3``
+document on first use, unless the configuration pins one. What is sent and
+how replies are read in that version is its ``slurmdata.Dialect``.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ import jwt
 
 from ..errors import UpstreamError
 from ..secretfile import SecretFile
-from ..slurmdata import SLURM_API_VERSIONS
+from ..slurmdata import SLURM_API_VERSIONS, Dialect, Job, JobSpec, Node, dialect
 from .http import HttpUpstream
 
 #: Slurm's ESLURM_INVALID_JOB_ID ("Invalid job id specified").
 INVALID_JOB_ID = 2017
+#: Slurm's ESLURM_ALREADY_DONE ("Job/step already completing or completed"): v0.0.42 reports it when a
+#: finished job is cancelled, where v0.0.38 to v0.0.41 answer a plain success.
+ALREADY_DONE = 2021
 #: slurmctld's own refusals (ESLURM_*: bad partition, impossible request...) are 2000-2999;
 #: lower codes are communication failures (the controller is down).
 _REFUSAL_CODES = range(2000, 3000)
@@ -70,11 +74,29 @@ def _codes(errors: list[dict[str, Any]]) -> set[int]:
     return codes
 
 
+def _kill_errors(body: Any) -> list[dict[str, Any]]:
+    """v0.0.42's per-job outcome of a DELETE (``status: [{"error": {"code", "message"}, ...}]``) as errors."""
+    status = body.get("status") if isinstance(body, dict) else None
+    found = []
+    for item in status if isinstance(status, list) else []:
+        error = item.get("error") if isinstance(item, dict) else None
+        if isinstance(error, dict) and isinstance(error.get("code"), int) and error["code"] != 0:
+            found.append({"error_number": error["code"], "error": error.get("message") or error.get("string")})
+    return found
+
+
 def _messages(errors: list[dict[str, Any]]) -> str:
+    """Slurm's reason (``error``), with the longer ``description`` when that says more."""
     texts = []
     for error in errors:
-        text = error.get("description") or error.get("error")
-        if isinstance(text, str) and text and text not in texts:
+        short, long = error.get("error"), error.get("description")
+        short = short if isinstance(short, str) and short else None
+        long = long if isinstance(long, str) and long else None
+        if short and long and short not in long:
+            text = f"{short} ({long})"
+        else:
+            text = long or short
+        if text and text not in texts:
             texts.append(text)
     return "; ".join(texts) or "no error message"
 
@@ -90,6 +112,7 @@ class SlurmClient:
             raise ValueError(f"slurm_api_version {version!r}: the API reads {', '.join(SLURM_API_VERSIONS)}")
         self.http = http
         self.version = version
+        self.dialect: Dialect | None = dialect(version) if version is not None else None
         self.user = user
         self.key_file = key_file
         self.lifespan = lifespan
@@ -106,11 +129,16 @@ class SlurmClient:
 
     async def prefix(self) -> str:
         """``/slurm/<version>``: the pinned version, else the newest usable one slurmrestd offers (asked once)."""
-        if self.version is None:
+        await self._dialect()
+        return f"/slurm/{self.version}"
+
+    async def _dialect(self) -> Dialect:
+        if self.dialect is None:
             response = await self.http.request("GET", "/openapi/v3", headers=self._headers())
             self._refused(response.status_code)
-            self.version = choose_version(offered_versions(self.http.json(response)))
-        return f"/slurm/{self.version}"
+            version = choose_version(offered_versions(self.http.json(response)))
+            self.version, self.dialect = version, dialect(version)
+        return self.dialect
 
     @staticmethod
     def _refused(status: int) -> None:
@@ -130,36 +158,44 @@ class SlurmClient:
             raise UpstreamError("slurmrestd", f"slurmrestd answered {method} {path} with unexpected JSON")
         return response.status_code, data
 
-    def _failed(self, what: str, status: int, data: dict[str, Any]) -> UpstreamError:
-        return UpstreamError("slurmrestd", f"slurmrestd failed {what} (HTTP {status}): {_messages(_errors(data))}")
+    def _failed(self, what: str, status: int, data: dict[str, Any],
+                errors: list[dict[str, Any]] | None = None) -> UpstreamError:
+        reason = _messages(_errors(data) if errors is None else errors)
+        return UpstreamError("slurmrestd", f"slurmrestd failed {what} (HTTP {status}): {reason}")
 
-    async def _list(self, path: str, key: str) -> list[dict[str, Any]]:
+    async def _list(self, path: str, key: str) -> list[Any]:
         status, data = await self._call("GET", path)
         items = data.get(key)
         if status != 200 or not isinstance(items, list):
             raise self._failed(f"to list {key}", status, data)
         return [item for item in items if isinstance(item, dict)]
 
-    async def jobs(self) -> list[dict[str, Any]]:
-        return await self._list("/jobs", "jobs")
+    async def jobs(self) -> list[Job]:
+        items = await self._list("/jobs", "jobs")
+        read = await self._dialect()
+        return [read.parse_job(item) for item in items]
 
-    async def nodes(self) -> list[dict[str, Any]]:
-        return await self._list("/nodes", "nodes")
+    async def nodes(self) -> list[Node]:
+        items = await self._list("/nodes", "nodes")
+        read = await self._dialect()
+        return [read.parse_node(item) for item in items]
 
-    async def job(self, job_id: int) -> dict[str, Any] | None:
+    async def job(self, job_id: int) -> Job | None:
         """One job, or None when Slurm does not know it (never was, or aged out after MinJobAge)."""
         status, data = await self._call("GET", f"/job/{job_id}")
         jobs = data.get("jobs")
         if status == 200 and isinstance(jobs, list) and jobs and isinstance(jobs[0], dict):
-            return jobs[0]
+            return (await self._dialect()).parse_job(jobs[0])
         if INVALID_JOB_ID in _codes(_errors(data)) or (status == 200 and jobs == []):
             return None
         raise self._failed(f"to read job {job_id}", status, data)
 
-    async def submit(self, body: dict[str, Any]) -> int:
-        status, data = await self._call("POST", "/job/submit", body)
-        job_id = data.get("job_id")
-        if status == 200 and isinstance(job_id, int) and job_id > 0:
+    async def submit(self, spec: JobSpec) -> int:
+        """The new job's id; SlurmRefused with Slurm's reason when slurmctld will not take the job."""
+        write = await self._dialect()
+        status, data = await self._call("POST", "/job/submit", write.submit_body(spec))
+        job_id = write.submitted_id(data)
+        if status == 200 and job_id is not None:
             return job_id
         errors = _errors(data)
         if _codes(errors) & set(_REFUSAL_CODES):
@@ -167,22 +203,26 @@ class SlurmClient:
         raise self._failed("to submit the job", status, data)
 
     async def cancel(self, job_id: int) -> bool:
-        """Send SIGKILL to the job (what scancel does); False when Slurm does not know the job."""
+        """Send SIGKILL to the job (what scancel does); False when Slurm does not know the job.
+
+        A job that has already finished counts as cancelled (v0.0.38 to v0.0.41 answer a plain success then).
+        """
         status, data = await self._call("DELETE", f"/job/{job_id}")
-        errors = _errors(data)
-        if status == 200 and not errors:
+        errors = _errors(data) + _kill_errors(data)
+        codes = _codes(errors)
+        if status == 200 and codes <= {ALREADY_DONE}:
             return True
-        if INVALID_JOB_ID in _codes(errors):
+        if INVALID_JOB_ID in codes:
             return False
-        raise self._failed(f"to cancel job {job_id}", status, data)
+        raise self._failed(f"to cancel job {job_id}", status, data, errors)
 
     async def ping(self) -> str:
         """A one-line health summary; UpstreamError when slurmctld is not up."""
         status, data = await self._call("GET", "/ping")
-        pings = [p for p in data.get("pings") or [] if isinstance(p, dict)]
+        pings = (await self._dialect()).pings(data)
         if status != 200 or not pings:
             raise self._failed("to ping slurmctld", status, data)
-        down = [str(p.get("hostname")) for p in pings if p.get("ping") != "UP"]
+        down = [p.hostname for p in pings if not p.up]
         if down:
             raise UpstreamError("slurmrestd", f"slurmctld on {', '.join(down)} does not answer slurmrestd's ping")
-        return "slurmctld " + ", ".join(f"{p.get('hostname')} {p.get('mode')} UP" for p in pings)
+        return "slurmctld " + ", ".join(f"{p.hostname} {p.mode} UP" for p in pings)

@@ -3,6 +3,7 @@
 // and return to the token form on 401.
 
 import type {
+  AlertsResponse,
   CancelResponse,
   GpusResponse,
   HistoryResponse,
@@ -197,6 +198,10 @@ export class ApiClient {
 
   info(signal?: AbortSignal): Promise<Info> {
     return this.request("GET", "/api/v1/info", { signal });
+  }
+
+  alerts(signal?: AbortSignal): Promise<AlertsResponse> {
+    return this.request("GET", "/api/v1/alerts", { signal });
   }
 
   pods(signal?: AbortSignal): Promise<PodsResponse> {

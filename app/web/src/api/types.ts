@@ -107,3 +107,22 @@ export interface CancelResponse {
   id: number;
   cancelled: boolean;
 }
+
+/** One firing alert (GET /api/v1/alerts), from the stack's Alertmanager. */
+export interface Alert {
+  name: string;
+  severity: "critical" | "warning" | "info" | string;
+  summary: string;
+  description: string;
+  labels: Record<string, string>;
+  starts_at: string;
+  fingerprint: string;
+  receivers: string[];
+}
+
+export interface AlertsResponse {
+  /** false: the API has no Alertmanager configured. */
+  configured: boolean;
+  /** Most severe first, then oldest first. */
+  alerts: Alert[];
+}

@@ -60,9 +60,9 @@ export function TokenPage({ apiBase, message, onToken }: Props) {
           aria-describedby="token-help"
         />
         <p id="token-help" className="help">
-          The deploy printed a link that signs you in. Otherwise paste the token from{" "}
-          <code>{TOKEN_FILE_HINT}</code> on the control host (<code>cat {TOKEN_FILE_HINT}</code>). It is kept in
-          this browser's local storage.
+          Paste the token from <code>{TOKEN_FILE_HINT}</code> on the control host (
+          <code>cat {TOKEN_FILE_HINT}</code>; the deploy printed where it is). It is kept in this tab only
+          (session storage) and forgotten when the tab closes.
         </p>
         {error ? (
           <p className="field-error" role="alert" data-testid="token-error">

@@ -37,8 +37,24 @@ description:
   - Relative paths in O(project_path), O(state_file), O(terraform_binary), O(api_key_file), O(private_key_file) and in the
     path variables C(TF_DATA_DIR), C(TF_CLI_CONFIG_FILE) and C(TF_PLUGIN_CACHE_DIR) of O(terraform_env) are resolved
     against the directory of the inventory file.
-  - Every failure (no key, API unreachable, a pod in C(ERROR), a timeout) is an error of the inventory source whose
-    message names the pods and says what to do.
+  - Failures are of two kinds, so that an C(ansible-playbook) run fails on both (C(unparsed_is_failed = true) in
+    C(ansible.cfg)) while C(teardown.yml) still runs when the cloud cannot answer.
+  - B(Configuration errors) fail the inventory source (a parser error), whose message says what to fix. They are the
+    options of this file (a missing or wrong O(plugin), O(project_path), a base URL that is not a REST v2 URL, the
+    extra var C(gpuops_cloud) naming a cloud without a configuration), Terraform (not installed, C(terraform output)
+    failing or timing out, a state whose pod map is malformed or has not exactly one C(controller)) and an API
+    answer that is not RunPod's (not JSON, not a v2 list, a pod without an id, any other HTTP 4xx).
+  - B(The cloud cannot give the deployment's pods now), while the Terraform state lists pods. That is no API key
+    (neither O(api_key), nor E(RUNPOD_API_KEY), nor a readable, non-empty O(api_key_file)), the API unreachable
+    (connection refused, DNS, TLS, timeout), the key refused (HTTP 401 or 403), HTTP 5xx or 429 still after the
+    retries allowed (O(max_retries), O(max_retry_wait)), pods not C(RUNNING) with C(ssh.direct) within
+    O(wait_timeout), and, with O(unavailable_pods=error), a pod stopped, in C(ERROR) or gone. The plugin then builds
+    no pod host (the groups C(gpu_pods), C(slurm_controller) and C(slurm_compute) are empty), prints the message once
+    as a warning and sets it as the variable C(runpod_inventory_error) of the group C(all) (so C(localhost) has it), saying
+    what failed, at which URL, for which cloud and configuration file, the pods the state lists, and what to do.
+    Nothing is cached then. gpuops' playbooks that need the pods start with C(playbooks/check_inventory.yml), which
+    fails with that message; C(teardown.yml) does not need the pods and runs.
+  - Before any deployment (no Terraform state, or no pods in it) O(missing_state) decides.
   - Uses a YAML configuration file whose name ends with C(runpod.yml) or C(runpod.yaml).
 requirements:
   - Terraform (the C(terraform) CLI, or the C(make setup) launcher) and the state of a C(terraform apply).
@@ -120,7 +136,7 @@ options:
     description:
       - What to do with a pod of the Terraform state that the API reports stopped (C(EXITED), C(TERMINATED)), broken
         (C(ERROR)) or no longer knows (404, deleted outside Terraform).
-      - V(error) fails the inventory source, naming the pod.
+      - V(error) builds no pod host and sets C(runpod_inventory_error), naming the pod (see the description).
       - V(warn) prints that as a warning and leaves the pod out of the inventory, so that the provisioning playbook
         (C(site.yml), C(playbooks/provision.yml)) runs and replaces it; the rebuilt inventory then has it again.
     type: str
@@ -139,6 +155,7 @@ options:
       - Seconds to wait, for all pods together, until the API reports every pod C(RUNNING) with C(ssh.direct)
         (pods are C(PROVISIONING), then C(STARTING), first).
       - V(0) asks once and does not wait.
+      - Past it, the plugin builds no pod host and sets C(runpod_inventory_error), naming the pods and their status.
     type: int
     default: 300
   poll_interval:
@@ -213,10 +230,15 @@ from ansible.utils.unsafe_proxy import wrap_var
 from ansible.utils.vars import load_extra_vars
 
 from ansible_collections.gpuops.platform.plugins.module_utils._runpod_api import (
+    DEFAULT_BASE_URL,
     Pod,
     RunPodAPIError,
+    RunPodAuthError,
     RunPodClient,
     RunPodNotFound,
+    RunPodRateLimited,
+    RunPodServerError,
+    RunPodUnreachable,
     host_key_alias,
 )
 from ansible_collections.gpuops.platform.plugins.module_utils._terraform import (
@@ -235,12 +257,34 @@ GROUP_CONTROLLER = "slurm_controller"
 GROUP_COMPUTE = "slurm_compute"
 
 
+# The group variable that carries why the pods of an existing deployment are not in the inventory.
+ERROR_VAR = "runpod_inventory_error"
+
+
 class NoDeployment(AnsibleParserError):
     """There is no deployment yet: no Terraform state, or no pods in it."""
 
 
-class PodUnavailable(AnsibleParserError):
+class CloudUnavailable(Exception):
+    """The Terraform state lists pods, but the cloud cannot give them now (no key, API down or refusing, a timeout).
+
+    Not a parser error: the plugin builds no pod host and sets ERROR_VAR on the group all instead.
+    """
+
+
+class PodUnavailable(CloudUnavailable):
     """A pod of the Terraform state is stopped, or gone from the API."""
+
+
+# API failures that say the cloud cannot answer now (or refuses the key), not that this configuration is wrong.
+_CLOUD_ERRORS = (RunPodUnreachable, RunPodAuthError, RunPodServerError, RunPodRateLimited)
+
+
+def _api_failure(err):
+    """The exception for an API error: the cloud's state (CloudUnavailable) or a configuration error."""
+    if isinstance(err, _CLOUD_ERRORS):
+        return CloudUnavailable(to_native(err))
+    return AnsibleParserError(to_native(err))
 
 
 def make_unsafe(value):
@@ -322,17 +366,19 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             return str(key).strip()
         key_file = self._resolve(self.get_option("api_key_file"))
         if not key_file:
-            raise AnsibleParserError(
+            raise CloudUnavailable(
                 "no RunPod API key: set RUNPOD_API_KEY, or the api_key or api_key_file option in %s" % self._config_path)
         try:
             with open(key_file, encoding="utf-8") as handle:
                 key = handle.read().strip()
         except OSError as err:
-            raise AnsibleParserError(
+            raise CloudUnavailable(
                 "cannot read the RunPod API key file %s (%s); the local cloud writes it when it first starts "
                 "(`python -m localcloud start`), for RunPod set RUNPOD_API_KEY instead" % (key_file, err.strerror)) from None
         if not key:
-            raise AnsibleParserError("the RunPod API key file %s is empty" % key_file)
+            raise CloudUnavailable(
+                "the RunPod API key file %s is empty: for the local cloud remove it and run `python -m localcloud "
+                "start`, for RunPod set RUNPOD_API_KEY instead" % key_file)
         return key
 
     # -- fetching ----------------------------------------------------------
@@ -391,7 +437,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 "Terraform; re-run ansible-playbook playbooks/provision.yml to recreate it"
                 % (name, spec["id"], client.url("pods/%s" % spec["id"]))) from None
         except RunPodAPIError as err:
-            raise AnsibleParserError(to_native(err)) from None
+            raise _api_failure(err) from None
         status = pod.status or ""
         if status in _STOPPED:
             raise PodUnavailable(
@@ -407,7 +453,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         try:
             return {pod.id: pod for pod in client.list_pods()}
         except RunPodAPIError as err:
-            raise AnsibleParserError(to_native(err)) from None
+            raise _api_failure(err) from None
 
     def _wait_for_pods(self, client, specs):
         """Poll all pods together until each is RUNNING with ssh.direct, within wait_timeout."""
@@ -441,7 +487,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     "%s (%s, %s%s)" % (name, pending[name]["id"], last_status.get(name),
                                        ", no ssh.direct yet" if last_status.get(name) == "RUNNING" else "")
                     for name in sorted(pending))
-                raise AnsibleParserError(
+                raise CloudUnavailable(
                     "timed out after %ss waiting for RunPod to report these pods RUNNING with ssh.direct: %s; "
                     "raise the wait_timeout option in %s, or check that the pods expose 22/tcp and that their image "
                     "starts sshd (RunPod console, or GET %s/pods/<id>)"
@@ -450,13 +496,37 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 self.NAME, len(pending), ", ".join("%s (%s)" % (n, last_status.get(n)) for n in sorted(pending))))
             time.sleep(min(poll_interval, remaining))
 
+    def _unavailable_message(self, reason, specs, where):
+        """The message of ERROR_VAR: what failed, where, for which cloud, and what to do."""
+        pods = ", ".join("%s (%s)" % (name, specs[name]["id"]) for name in sorted(specs))
+        return (
+            "The inventory has none of the deployment's pods: %s could not get them from the RunPod API at %s "
+            "(cloud %s, %s). Terraform's state %s lists %d pod(s): %s. Why: %s. "
+            "No playbook can configure or use these pods until that is fixed, and they may be billing. Fix it and "
+            "run again (ansible-inventory --list shows the inventory). To remove the pods instead, run "
+            "ansible-playbook teardown.yml with the same inventory: it works from the Terraform state."
+            % (self.NAME, (self.get_option("base_url") or DEFAULT_BASE_URL).rstrip("/"),
+               self.get_option("cloud") or "not named", self._config_path, where, len(specs), pods,
+               to_native(reason).rstrip(".")))
+
     def _fetch(self):
         """Ask Terraform and the API; return JSON-serialisable data, without sensitive outputs."""
         outputs, where = self._terraform_outputs()
         specs = self._pod_specs(outputs, where)
         try:
+            return self._fetch_pods(outputs, specs)
+        except CloudUnavailable as err:
+            raise CloudUnavailable(self._unavailable_message(err, specs, where)) from None
+
+    def _fetch_pods(self, outputs, specs):
+        try:
+            api_key, key_error = self._api_key(), None
+        except CloudUnavailable as err:
+            api_key, key_error = None, err
+        try:
+            # Built even without a key, so that a wrong base URL (configuration) is reported before a missing key.
             client = RunPodClient(
-                api_key=self._api_key(),
+                api_key=api_key or "no-key",
                 base_url=self.get_option("base_url"),
                 timeout=self.get_option("request_timeout"),
                 validate_certs=self.get_option("validate_certs"),
@@ -465,6 +535,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             )
         except RunPodAPIError as err:
             raise AnsibleParserError("%s (in %s)" % (to_native(err), self._config_path)) from None
+        if key_error is not None:
+            raise key_error
         self._unavailable = {}
         pods = self._wait_for_pods(client, specs)
         output_name = self.get_option("output_name")
@@ -540,6 +612,16 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _cache_usable(data):
         return isinstance(data, dict) and data.get("format") == _CACHE_FORMAT and isinstance(data.get("pods"), dict)
 
+    def _set_inventory_error(self, message):
+        """No pod host; the groups empty; ERROR_VAR on the group all says why (added to one already there)."""
+        self.display.warning("%s: %s" % (self.NAME, message))
+        for group in (GROUP_ALL, GROUP_CONTROLLER, GROUP_COMPUTE):
+            self.inventory.add_group(group)
+        earlier = self.inventory.groups["all"].get_vars().get(ERROR_VAR)
+        if earlier:
+            message = "%s\n%s" % (earlier, message)
+        self.inventory.set_variable("all", ERROR_VAR, make_unsafe(message))
+
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache=cache)
         self._read_config_data(path)
@@ -571,6 +653,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 self.display.warning("%s: %s" % (self.NAME, to_native(err)))
                 for group in (GROUP_ALL, GROUP_CONTROLLER, GROUP_COMPUTE):
                     self.inventory.add_group(group)
+                return
+            except CloudUnavailable as err:
+                # Not cached: the next run asks again.
+                self._set_inventory_error(to_native(err))
                 return
 
         if cache_needs_update:

@@ -72,6 +72,7 @@ FATAL_PATTERNS = (
     ("Bad configuration option", "ssh rejected its options"),
     ("command-line line", "ssh rejected its options"),
     ("Bad local forwarding specification", "ssh rejected a forward"),
+    ("Bad remote forwarding specification", "ssh rejected a reverse forward"),
     ("no such identity", "the private key file does not exist"),
 )
 
@@ -196,9 +197,11 @@ class Forward:
                     remote_host=self.remote_host, remote_port=self.remote_port)
 
 
-def parse_forwards(items: t.Sequence[t.Mapping[str, t.Any]]) -> tuple[Forward, ...]:
+def parse_forwards(items: t.Sequence[t.Mapping[str, t.Any]] | None, allow_empty: bool = False) -> tuple[Forward, ...]:
     if not items:
-        raise ValueError("forwards is empty: give at least one {local_port, remote_port}")
+        if allow_empty:
+            return ()
+        raise ValueError("forwards is empty: give at least one {local_port, remote_port}, or reverse_forwards")
     forwards = tuple(Forward.parse(item, i) for i, item in enumerate(items))
     seen: dict[tuple[str, int], int] = {}
     for i, fwd in enumerate(forwards):
@@ -206,6 +209,61 @@ def parse_forwards(items: t.Sequence[t.Mapping[str, t.Any]]) -> tuple[Forward, .
         if key in seen:
             raise ValueError("forwards[%d] and forwards[%d] both listen on %s:%d"
                              % (seen[key], i, _bracket(fwd.bind_address), fwd.local_port))
+        seen[key] = i
+    return forwards
+
+
+@dataclass(frozen=True)
+class ReverseForward:
+    """One reverse forward: bind_address:remote_port on the pod to local_host:local_port seen from this host."""
+
+    remote_port: int
+    local_port: int
+    local_host: str = "127.0.0.1"
+    bind_address: str = "127.0.0.1"
+
+    @classmethod
+    def parse(cls, item: t.Mapping[str, t.Any], index: int) -> "ReverseForward":
+        what = "reverse_forwards[%d]" % index
+        if not isinstance(item, t.Mapping):
+            raise ValueError("%s must be a dictionary with remote_port and local_port, got %r" % (what, item))
+        unknown = sorted(set(item) - {"remote_port", "local_port", "local_host", "bind_address"})
+        if unknown:
+            raise ValueError("%s has unknown keys: %s (known: bind_address, local_host, local_port, remote_port)"
+                             % (what, ", ".join(unknown)))
+        for key in ("remote_port", "local_port"):
+            if item.get(key) is None:
+                raise ValueError("%s needs %s" % (what, key))
+        local_host = item.get("local_host")
+        bind = item.get("bind_address")
+        try:
+            bind_address = check_bind_address("127.0.0.1" if bind is None else bind)
+        except ValueError as err:
+            raise ValueError("%s: %s (on the pod)" % (what, err)) from None
+        return cls(
+            remote_port=_check_port(item["remote_port"], what + ".remote_port"),
+            local_port=_check_port(item["local_port"], what + ".local_port"),
+            local_host=check_host("127.0.0.1" if local_host is None else str(local_host), what + ".local_host"),
+            bind_address=bind_address,
+        )
+
+    def spec(self) -> str:
+        """The argument of ssh's -R."""
+        return "%s:%d:%s:%d" % (_bracket(self.bind_address), self.remote_port, _bracket(self.local_host), self.local_port)
+
+    def as_dict(self) -> dict:
+        return dict(bind_address=self.bind_address, remote_port=self.remote_port,
+                    local_host=self.local_host, local_port=self.local_port)
+
+
+def parse_reverse_forwards(items: t.Sequence[t.Mapping[str, t.Any]] | None) -> tuple[ReverseForward, ...]:
+    forwards = tuple(ReverseForward.parse(item, i) for i, item in enumerate(items or ()))
+    seen: dict[tuple[str, int], int] = {}
+    for i, fwd in enumerate(forwards):
+        key = (fwd.bind_address, fwd.remote_port)
+        if key in seen:
+            raise ValueError("reverse_forwards[%d] and reverse_forwards[%d] both listen on %s:%d on the pod"
+                             % (seen[key], i, _bracket(fwd.bind_address), fwd.remote_port))
         seen[key] = i
     return forwards
 
@@ -232,6 +290,7 @@ class TunnelSpec:
     exit_on_forward_failure: bool = True
     retry_max_interval: int = 30
     connect_timeout: int = 15
+    reverse_forwards: tuple[ReverseForward, ...] = ()
 
     def ssh_args(self) -> list[str]:
         """ssh's arguments (after autossh's own ``-M 0``); no secret is ever part of them."""
@@ -254,6 +313,8 @@ class TunnelSpec:
                  "-p", str(self.port), "-l", self.user]
         for fwd in self.forwards:
             args += ["-L", fwd.spec()]
+        for rev in self.reverse_forwards:
+            args += ["-R", rev.spec()]
         args.append(self.host)
         return args
 
@@ -281,7 +342,7 @@ class TunnelSpec:
         return "%s@%s:%d%s" % (self.user, self.host, self.port, " (%s)" % self.host_key_alias if self.host_key_alias else "")
 
 
-def forwards_result(forwards: t.Iterable[Forward]) -> list[dict]:
+def forwards_result(forwards: t.Iterable[Forward | ReverseForward]) -> list[dict]:
     return [fwd.as_dict() for fwd in forwards]
 
 
@@ -554,6 +615,20 @@ class ProcessTable:
                 hex_addr, hex_port = fields[1].split(":")
                 found.add((_proc_address(hex_addr, family), int(hex_port, 16)))
         return found
+
+    def connected(self, pids: t.Iterable[int]) -> bool:
+        """Whether these processes hold an established TCP connection (ssh's, to the pod)."""
+        inodes: set[str] = set()
+        for pid in pids:
+            inodes |= self._socket_inodes(pid)
+        if not inodes:
+            return False
+        for table in ("tcp", "tcp6"):
+            for line in self._read_net(table).splitlines()[1:]:
+                fields = line.split()
+                if len(fields) >= 10 and fields[3] == "01" and fields[9] in inodes:
+                    return True
+        return False
 
     def _read_net(self, table: str) -> str:
         try:

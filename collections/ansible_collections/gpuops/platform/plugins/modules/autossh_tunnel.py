@@ -13,7 +13,8 @@ short_description: Keep an SSH tunnel to a pod open with autossh
 version_added: 0.1.0
 description:
   - Starts, checks, restarts and stops one persistent SSH tunnel from the host the module runs on (the control host) to
-    a pod, carrying local forwards (C(ssh -L)) such as a pod's GPU exporter or slurmrestd.
+    a pod, carrying local forwards (C(ssh -L)) such as a pod's GPU exporter or slurmrestd, and reverse forwards
+    (C(ssh -R)) that let the pod reach a service of this host, such as slurmctld on the service plane.
   - C(autossh -M 0) runs C(ssh -N) and starts it again whenever it exits; ssh's C(ServerAliveInterval) messages detect
     a dead link, so a tunnel recovers by itself from dropped connections, pod restarts and network outages.
   - Under systemd (when systemd is PID 1) the tunnel is a service C(gpuops-tunnel-<name>.service) with
@@ -28,6 +29,8 @@ description:
     never turned off.
   - Listeners only bind to the address given in each forward, V(127.0.0.1) by default. Wildcard addresses
     (V(0.0.0.0), V(::), V(*), an empty address) are refused, since they would expose the pod's services to the network.
+    The same holds for the pod's listeners of reverse forwards; C(GatewayPorts) on the pod's sshd decides the rest
+    (its default, V(no), binds them to the pod's loopback whatever is asked).
   - autossh and ssh get a clean environment; nothing of the module's environment (such as API keys) reaches them.
 author:
   - gpuops maintainers (@gpuops)
@@ -91,7 +94,8 @@ options:
     type: path
   forwards:
     description:
-      - The local forwards (C(ssh -L bind_address:local_port:remote_host:remote_port)). Required unless O(state=absent).
+      - The local forwards (C(ssh -L bind_address:local_port:remote_host:remote_port)).
+      - Unless O(state=absent), O(forwards), O(reverse_forwards) or both must hold at least one forward.
     type: list
     elements: dict
     suboptions:
@@ -114,6 +118,42 @@ options:
         description:
           - The IP address to listen on. A loopback address (V(127.0.0.0/8), V(::1)) keeps the listener private to
             this host; another specific address of this host is allowed when given explicitly.
+          - V(0.0.0.0), V(::), V(*) and an empty value are refused.
+        type: str
+        default: 127.0.0.1
+  reverse_forwards:
+    description:
+      - The reverse forwards (C(ssh -R bind_address:remote_port:local_host:local_port)) - a listener on the pod whose
+        connections reach O(reverse_forwards[].local_host):O(reverse_forwards[].local_port) as seen from this host,
+        for example a pod's slurmd and srun reaching slurmctld on this host's loopback.
+      - ssh asks the pod's sshd for each listener after logging in. With O(exit_on_forward_failure) (the default) ssh
+        exits when the pod refuses one (the port is in use there, or its sshd forbids remote forwarding), and autossh
+        tries again; the log says why. A listener of the previous connection that the pod's sshd has not closed yet
+        is such a case, and clears by itself.
+      - The pod's listeners cannot be seen from this host, so for these forwards RV(established) means that ssh is
+        connected to the pod and running.
+    type: list
+    elements: dict
+    version_added: 0.1.0
+    suboptions:
+      remote_port:
+        description:
+          - The port to listen on, on the pod.
+        type: int
+        required: true
+      local_host:
+        description:
+          - The address to connect to, as this host sees it. V(127.0.0.1) reaches this host's loopback-only services.
+        type: str
+        default: 127.0.0.1
+      local_port:
+        description:
+          - The port to connect to on O(reverse_forwards[].local_host).
+        type: int
+        required: true
+      bind_address:
+        description:
+          - The IP address to listen on, on the pod. A loopback address keeps the listener private to the pod.
           - V(0.0.0.0), V(::), V(*) and an empty value are refused.
         type: str
         default: 127.0.0.1
@@ -235,6 +275,23 @@ EXAMPLES = r"""
         remote_port: 9400
   delegate_to: localhost
 
+- name: A pod's slurmd, reached from slurmctld on this host, and slurmctld, reached from the pod
+  gpuops.platform.autossh_tunnel:
+    name: "slurm-{{ inventory_hostname }}"
+    host: "{{ ansible_host }}"
+    port: "{{ ansible_port }}"
+    private_key: "{{ ansible_ssh_private_key_file }}"
+    known_hosts: ~/.gpuops/known_hosts
+    host_key_alias: "{{ runpod_host_key_alias }}"
+    forwards:
+      - bind_address: "127.0.1.{{ (groups['gpu_pods'] | sort).index(inventory_hostname) + 1 }}"
+        local_port: 6818
+        remote_port: 6818
+    reverse_forwards:
+      - remote_port: 6817
+        local_port: 6817
+  delegate_to: localhost
+
 - name: Restart a tunnel
   gpuops.platform.autossh_tunnel:
     name: gpuops-local-gpuops-0
@@ -302,6 +359,31 @@ forwards:
       sample: 9400
   sample:
     - {bind_address: 127.0.0.1, local_port: 19400, remote_host: 127.0.0.1, remote_port: 9400}
+reverse_forwards:
+  description: The tunnel's reverse forwards.
+  returned: when O(state) is not V(absent)
+  type: list
+  elements: dict
+  version_added: 0.1.0
+  contains:
+    bind_address:
+      description: The address the listener binds to, on the pod.
+      type: str
+      sample: 127.0.0.1
+    remote_port:
+      description: The listening port on the pod.
+      type: int
+      sample: 6817
+    local_host:
+      description: Where this host connects to.
+      type: str
+      sample: 127.0.0.1
+    local_port:
+      description: The port this host connects to.
+      type: int
+      sample: 6817
+  sample:
+    - {bind_address: 127.0.0.1, remote_port: 6817, local_host: 127.0.0.1, local_port: 6817}
 command:
   description: The autossh command line, one list element per argument. It holds paths, never a secret.
   returned: when O(state) is not V(absent)
@@ -316,8 +398,8 @@ supervisor:
   sample: daemon
 established:
   description:
-    - Whether every listener was up when the module finished. False in check mode, with O(wait_timeout=0) before ssh
-      connected, and when the tunnel is absent.
+    - Whether every listener was up when the module finished (for O(reverse_forwards), whether ssh was connected to
+      the pod). False in check mode, with O(wait_timeout=0) before ssh connected, and when the tunnel is absent.
   returned: always
   type: bool
   sample: true
@@ -367,6 +449,7 @@ from ansible_collections.gpuops.platform.plugins.module_utils._autossh import (
     forwards_result,
     host_key_message,
     parse_forwards,
+    parse_reverse_forwards,
     port_answers,
     port_in_use,
     render_config,
@@ -410,7 +493,8 @@ class TunnelModule:
         try:
             host = check_host(p["host"])
             user = check_user(p["user"])
-            forwards = parse_forwards(p["forwards"])
+            forwards = parse_forwards(p["forwards"], allow_empty=bool(p["reverse_forwards"]))
+            reverse_forwards = parse_reverse_forwards(p["reverse_forwards"])
             alias = check_host(p["host_key_alias"], "host_key_alias") if p["host_key_alias"] else None
         except ValueError as err:
             self.module.fail_json(msg=str(err))
@@ -442,6 +526,7 @@ class TunnelModule:
             retry_max_interval=self._positive("retry_max_interval", 1),
             autossh_path=self._binary("autossh_path", "autossh", "autossh"),
             ssh_path=self._binary("ssh_path", "ssh", "openssh-client"),
+            reverse_forwards=reverse_forwards,
         )
 
     def _binary(self, option: str, name: str, package: str) -> str:
@@ -540,6 +625,9 @@ class TunnelModule:
             command=spec.command(),
             environment=supervisor.environment(spec),
         )
+        # Only when there are some: the record of a tunnel without them stays as it was.
+        if spec.reverse_forwards:
+            config["reverse_forwards"] = forwards_result(spec.reverse_forwards)
         if isinstance(supervisor, SystemdSupervisor):
             config["scope"] = supervisor.scope
             config["unit"] = supervisor.unit_path
@@ -561,8 +649,12 @@ class TunnelModule:
         if not pid:
             return False
         if PROCS.available:
-            listening = PROCS.listening([pid] + PROCS.children(pid))
-            return all((fwd.bind_address, fwd.local_port) in listening for fwd in spec.forwards)
+            pids = [pid] + PROCS.children(pid)
+            listening = PROCS.listening(pids)
+            if not all((fwd.bind_address, fwd.local_port) in listening for fwd in spec.forwards):
+                return False
+            # The pod's listeners of reverse forwards cannot be seen from here: ssh connected is what can.
+            return not spec.reverse_forwards or PROCS.connected(pids)
         return all(port_answers(fwd.bind_address, fwd.local_port) for fwd in spec.forwards)
 
     def wait_established(self, spec: TunnelSpec, supervisor: DaemonSupervisor | SystemdSupervisor, log_offset: int) -> bool:
@@ -611,7 +703,8 @@ class TunnelModule:
 
     def present(self, spec: TunnelSpec, supervisor: DaemonSupervisor | SystemdSupervisor, restart: bool) -> None:
         wanted = self.config(spec, supervisor)
-        self.result.update(supervisor=supervisor.kind, forwards=forwards_result(spec.forwards), command=spec.command())
+        self.result.update(supervisor=supervisor.kind, forwards=forwards_result(spec.forwards),
+                           reverse_forwards=forwards_result(spec.reverse_forwards), command=spec.command())
         if isinstance(supervisor, SystemdSupervisor):
             self.result["unit_path"] = supervisor.unit_path
 
@@ -736,6 +829,16 @@ def main() -> None:
                     bind_address=dict(type="str", default="127.0.0.1"),
                 ),
             ),
+            reverse_forwards=dict(
+                type="list",
+                elements="dict",
+                options=dict(
+                    remote_port=dict(type="int", required=True),
+                    local_host=dict(type="str", default="127.0.0.1"),
+                    local_port=dict(type="int", required=True),
+                    bind_address=dict(type="str", default="127.0.0.1"),
+                ),
+            ),
             known_hosts=dict(type="path"),
             host_key_alias=dict(type="str", no_log=False),
             server_alive_interval=dict(type="int", default=10),
@@ -749,8 +852,10 @@ def main() -> None:
             ssh_path=dict(type="path"),
         ),
         required_if=[
-            ("state", "present", ("host", "forwards", "known_hosts")),
-            ("state", "restarted", ("host", "forwards", "known_hosts")),
+            ("state", "present", ("host", "known_hosts")),
+            ("state", "restarted", ("host", "known_hosts")),
+            ("state", "present", ("forwards", "reverse_forwards"), True),
+            ("state", "restarted", ("forwards", "reverse_forwards"), True),
         ],
         supports_check_mode=True,
     )

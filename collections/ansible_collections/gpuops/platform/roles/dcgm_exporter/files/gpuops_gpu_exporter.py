@@ -1,9 +1,9 @@
 # Copyright: gpuops maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""gpuops GPU exporter: dcgm-exporter's metrics, from NVML or from simulated GPUs.
+"""gpuops GPU exporter: dcgm-exporter's metrics, from NVML.
 
 One file, run as ``python3 gpuops_gpu_exporter.py COMMAND``: Python 3.8+ and
-its standard library; the ``nvml`` source also needs nvidia-ml-py
+its standard library; the ``nvml`` source needs nvidia-ml-py
 (``pynvml``), which the gpuops.platform.dcgm_exporter role puts on
 PYTHONPATH as a wheel.
 
@@ -14,13 +14,9 @@ metric names, types, help strings and labels of NVIDIA's dcgm-exporter
 every counter of dcgm-exporter's default list that NVML can supply, so that
 dashboards and alerts work unchanged whichever backend runs on a pod.
 
-Sources:
-
-* ``nvml``: the GPUs of this host through NVML.
-* ``sim``: simulated GPUs, only where gpuops' local cloud (whose pods have
-  no GPU) injected its description of them (``--sim-file``). They idle at plausible values and get busy
-  (utilisation, memory, power, clocks and temperature rise) while a Slurm job
-  holds them, which the job mapping files say.
+Source: ``nvml``, the GPUs of this host through NVML (gpuops' local cloud,
+whose pods have no GPU, gives its pods a stand-in NVML; see
+images/nvidia-standin in the repository).
 
 Job mapping (dcgm-exporter's ``--hpc-job-mapping-dir``): a directory with one
 file per GPU index, holding the ids of the jobs on that GPU, one per line.
@@ -43,25 +39,19 @@ break name parity with dcgm-exporter (e.g. DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION)
 from __future__ import annotations
 
 import argparse
-import hashlib
 import ipaddress
-import json
 import logging
-import math
 import os
-import random
 import re
 import signal
 import socket
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 VERSION = "1.0.0"
-SIMULATED_GPUS_FILE = "/etc/gpuops-localcloud/simulated-gpus.json"
 LOG = logging.getLogger("gpuops_gpu_exporter")
 
 Number = Union[int, float]
@@ -430,167 +420,6 @@ class NvmlSource:
 
 
 # --------------------------------------------------------------------------
-# Simulated source (gpuops' local cloud only)
-# --------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SimModel:
-    """What a simulated GPU of one model looks like."""
-
-    memory_mib: int
-    power_limit_w: float
-    idle_power_w: float
-    max_sm_clock: int
-    max_mem_clock: int
-    idle_sm_clock: int = 210
-    idle_mem_clock: int = 405
-    datacenter: bool = False  # HBM temperature and row remapping (A100 and later)
-    nvlink: bool = False
-
-
-SIM_MODELS: Dict[str, SimModel] = {
-    "NVIDIA GeForce RTX 4090": SimModel(24564, 450, 22, 2520, 10501),
-    "NVIDIA GeForce RTX 5090": SimModel(32607, 575, 30, 2730, 14001),
-    "NVIDIA GeForce RTX 3090": SimModel(24576, 350, 25, 1695, 9751),
-    "NVIDIA RTX A6000": SimModel(49140, 300, 22, 1800, 8001),
-    "NVIDIA RTX 6000 Ada Generation": SimModel(49140, 300, 25, 2505, 10001),
-    "NVIDIA L4": SimModel(23034, 72, 16, 2040, 6251),
-    "NVIDIA L40S": SimModel(46068, 350, 35, 2520, 9001),
-    "NVIDIA A40": SimModel(46068, 300, 30, 1740, 7251),
-    "NVIDIA A100 80GB PCIe": SimModel(81920, 300, 45, 1410, 1512, 210, 1512, datacenter=True),
-    "NVIDIA A100-SXM4-80GB": SimModel(81920, 400, 55, 1410, 1593, 210, 1593, datacenter=True, nvlink=True),
-    "NVIDIA H100 PCIe": SimModel(81559, 350, 50, 1755, 1593, 345, 1593, datacenter=True),
-    "NVIDIA H100 80GB HBM3": SimModel(81559, 700, 70, 1980, 2619, 345, 2619, datacenter=True, nvlink=True),
-    "NVIDIA H200": SimModel(143771, 700, 75, 1980, 3201, 345, 3201, datacenter=True, nvlink=True),
-}
-
-
-def sim_model(name: str) -> SimModel:
-    """The simulation profile of a GPU model; unknown models get one sized from a "<N>GB" in the name."""
-    if name in SIM_MODELS:
-        return SIM_MODELS[name]
-    match = re.search(r"(\d+)\s*GB", name, re.IGNORECASE)
-    memory = int(match.group(1)) * 1024 if match else 24576
-    return SimModel(memory, 300, 30, 1800, 7001)
-
-
-def _stable_seed(*parts: object) -> int:
-    return int.from_bytes(hashlib.sha256("/".join(map(str, parts)).encode()).digest()[:8], "big")
-
-
-def _host_uptime() -> float:
-    try:
-        with open("/proc/uptime", encoding="ascii") as handle:
-            return float(handle.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
-class _SimGpu:
-    """The state of one simulated GPU between scrapes."""
-
-    # Seconds for temperature and power to cover ~63% of a step (first-order lag).
-    TEMP_TAU = 30.0
-    POWER_TAU = 3.0
-
-    def __init__(self, device: Device, model: SimModel, hostname: str, now: float, uptime: float) -> None:
-        self.device = device
-        self.model = model
-        self.rng = random.Random(_stable_seed(hostname, device.index))
-        self.idle_temp = 30.0 + self.rng.uniform(0, 5)
-        self.temp = self.idle_temp
-        self.power = model.idle_power_w
-        self.energy_mj = model.idle_power_w * uptime * 1000.0
-        self.reserved_mib = max(64, int(model.memory_mib * 0.015))
-        self.last = now
-
-    def step(self, now: float, jobs: List[str]) -> Dict[str, Number]:
-        model, rng = self.model, self.rng
-        dt = max(0.0, now - self.last)
-        self.last = now
-        busy = bool(jobs)
-        # A job's footprint is stable for the job: seeded by its id.
-        job_rng = random.Random(_stable_seed(self.device.uuid, *jobs)) if busy else None
-        usable = model.memory_mib - self.reserved_mib
-        if busy:
-            util = min(100, 88 + rng.randint(0, 12))
-            copy_util = 30 + rng.randint(0, 30)
-            used = int(usable * job_rng.uniform(0.55, 0.85))
-            power_target = model.power_limit_w * job_rng.uniform(0.78, 0.95)
-            temp_target = 68.0 + job_rng.uniform(0, 12)
-            sm_clock = model.max_sm_clock - rng.choice((0, 15, 30, 45))
-            mem_clock = model.max_mem_clock
-        else:
-            util = copy_util = 0
-            used = 1
-            power_target = model.idle_power_w
-            temp_target = self.idle_temp
-            sm_clock = model.idle_sm_clock
-            mem_clock = model.idle_mem_clock
-        # First-order lag towards the target, then a little sensor noise.
-        self.power += (power_target - self.power) * (1 - math.exp(-dt / self.POWER_TAU)) if dt else 0.0
-        self.temp += (temp_target - self.temp) * (1 - math.exp(-dt / self.TEMP_TAU)) if dt else 0.0
-        power = max(1.0, self.power + rng.uniform(-0.02, 0.02) * self.power)
-        self.energy_mj += power * dt * 1000.0
-        values: Dict[str, Number] = {
-            "DCGM_FI_DEV_SM_CLOCK": sm_clock,
-            "DCGM_FI_DEV_MEM_CLOCK": mem_clock,
-            "DCGM_FI_DEV_GPU_TEMP": int(round(self.temp)),
-            "DCGM_FI_DEV_POWER_USAGE": round(power, 3),
-            "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION": int(self.energy_mj),
-            "DCGM_FI_DEV_PCIE_REPLAY_COUNTER": 0,
-            "DCGM_FI_DEV_GPU_UTIL": util,
-            "DCGM_FI_DEV_MEM_COPY_UTIL": copy_util,
-            "DCGM_FI_DEV_ENC_UTIL": 0,
-            "DCGM_FI_DEV_DEC_UTIL": 0,
-            "DCGM_FI_DEV_XID_ERRORS": 0,
-            "DCGM_FI_DEV_FB_FREE": usable - used,
-            "DCGM_FI_DEV_FB_USED": used,
-            "DCGM_FI_DEV_FB_RESERVED": self.reserved_mib,
-        }
-        if model.datacenter:
-            values["DCGM_FI_DEV_MEMORY_TEMP"] = int(round(self.temp + 6))
-            values["DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS"] = 0
-            values["DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS"] = 0
-            values["DCGM_FI_DEV_ROW_REMAP_FAILURE"] = 0
-        if model.nvlink:
-            values["DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL"] = 0
-        return values
-
-
-class SimSource:
-    """Simulated GPUs that follow Slurm: a GPU with a job in the mapping files is busy."""
-
-    name = "sim"
-    driver_version = "simulated"
-
-    def __init__(self, count: int, model: str, hostname: str, clock: Callable[[], float] = time.monotonic,
-                 uptime: Optional[float] = None) -> None:
-        if count < 0:
-            raise ValueError(f"the number of simulated GPUs must be 0 or more, not {count}")
-        self.clock = clock
-        profile = sim_model(model)
-        now = clock()
-        uptime = _host_uptime() if uptime is None else uptime
-        self.gpus = []
-        for index in range(count):
-            digest = hashlib.sha256(f"gpuops-sim/{hostname}/{index}".encode()).hexdigest()
-            uuid = f"GPU-{digest[0:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
-            device = Device(index, uuid, f"00000000:{index + 1:02X}:00.0", model)
-            self.gpus.append(_SimGpu(device, profile, hostname, now, uptime))
-        self.devices = [gpu.device for gpu in self.gpus]
-        self._lock = threading.Lock()
-
-    def sample(self, jobs: Dict[str, List[str]]) -> List[Sample]:
-        with self._lock:
-            now = self.clock()
-            return [Sample(gpu.device, gpu.step(now, jobs.get(str(gpu.device.index), []))) for gpu in self.gpus]
-
-    def close(self) -> None:
-        pass
-
-
-# --------------------------------------------------------------------------
 # Exposition
 # --------------------------------------------------------------------------
 
@@ -639,7 +468,7 @@ def render(samples: Sequence[Sample], hostname: str, driver_version: str, jobs: 
             lines.append(f"# HELP {counter.name} {_escape_help(counter.help)}")
             lines.append(f"# TYPE {counter.name} {counter.type}")
             lines.extend(series)
-    lines.append(f"# HELP {INFO_METRIC} The gpuops GPU exporter and its device source (nvml or sim).")
+    lines.append(f"# HELP {INFO_METRIC} The gpuops GPU exporter and its device source (nvml).")
     lines.append(f"# TYPE {INFO_METRIC} gauge")
     lines.append(f'{INFO_METRIC}{{source="{source}",version="{VERSION}",Hostname="{_escape_label(hostname)}"}} 1')
     return "\n".join(lines) + "\n"
@@ -718,22 +547,7 @@ def check_loopback(address: str) -> None:
         )
 
 
-def make_source(args: argparse.Namespace):
-    if args.source == "sim":
-        try:
-            with open(args.sim_file, encoding="utf-8") as handle:
-                injected = json.load(handle)
-        except (OSError, ValueError):
-            injected = {}
-        if not isinstance(injected, dict) or injected.get("simulated") is not True:
-            raise SystemExit(
-                f"refusing the simulated GPU source: {args.sim_file} (which gpuops' local cloud injects into its "
-                "pods) is missing, so this is not a pod of the local cloud. Use --source nvml on hosts with "
-                "NVIDIA GPUs."
-            )
-        count = args.sim_gpus if args.sim_gpus is not None else int(injected.get("count") or 1)
-        model = args.sim_model or str(injected.get("gpuTypeId") or "NVIDIA GeForce RTX 4090")
-        return SimSource(count, model, args.hostname)
+def make_source() -> NvmlSource:
     try:
         return NvmlSource()
     except ImportError as exc:
@@ -751,15 +565,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("serve", "print"):
         command = commands.add_parser(name, help="serve /metrics" if name == "serve" else "print one scrape")
-        command.add_argument("--source", choices=("nvml", "sim"), required=True)
+        command.add_argument("--source", choices=("nvml",), default="nvml")
         command.add_argument("--hpc-job-mapping-dir", default="",
                              help="one file per GPU index holding the ids of the jobs on it")
         command.add_argument("--hostname", default=os.environ.get("NODE_NAME") or socket.gethostname(),
                              help="the Hostname label (default: $NODE_NAME, else the host name)")
-        command.add_argument("--sim-file", default=SIMULATED_GPUS_FILE,
-                             help="the local cloud's description of the pod's simulated GPUs")
-        command.add_argument("--sim-gpus", type=int, default=None, help="default: the count in --sim-file")
-        command.add_argument("--sim-model", default="", help="default: the GPU type in --sim-file")
         if name == "serve":
             command.add_argument("--address", default="127.0.0.1", help="loopback address to listen on")
             command.add_argument("--port", type=int, default=9400)
@@ -779,13 +589,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sys.stdout.write(dcgm_counters_csv(profiling))
         return 0
     if args.command == "print":
-        exporter = Exporter(make_source(args), args.hostname, args.hpc_job_mapping_dir)
+        exporter = Exporter(make_source(), args.hostname, args.hpc_job_mapping_dir)
         sys.stdout.write(exporter.scrape())
         exporter.source.close()
         return 0
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     check_loopback(args.address)
-    exporter = Exporter(make_source(args), args.hostname, args.hpc_job_mapping_dir)
+    exporter = Exporter(make_source(), args.hostname, args.hpc_job_mapping_dir)
     server = _Server(args.address, args.port, make_handler(exporter))
 
     def stop(signum, _frame):

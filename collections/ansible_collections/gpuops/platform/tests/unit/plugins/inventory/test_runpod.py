@@ -174,6 +174,23 @@ def parse_error(config_path):
     return str(err.value)
 
 
+ERROR_VAR = "runpod_inventory_error"
+
+
+def inventory_error(config_path, cache=True):
+    """Parse a deployment whose pods the cloud cannot give now: no exception, no pod host, the groups empty.
+
+    Return the message of the group variable runpod_inventory_error (set on the group all).
+    """
+    inventory, _plugin = parse(config_path, cache=cache)
+    assert not inventory.hosts, "no pod host may be built: %s" % sorted(inventory.hosts)
+    for group in ("gpu_pods", "slurm_controller", "slurm_compute"):
+        assert hosts_of(inventory, group) == []
+    message = inventory.groups["all"].get_vars()[ERROR_VAR]
+    assert untrusted(message), "the message quotes the API: it must never be templated"
+    return str(message)
+
+
 def hosts_of(inventory, group):
     return sorted(host.name for host in inventory.groups[group].get_hosts())
 
@@ -377,12 +394,13 @@ def test_timeout_names_the_pending_pods_and_their_status(site, pod_specs, contro
         reply = running(load_fixture, name, spec, index) if name == controller else in_state(load_fixture, states[name], name, spec)
         site.api.set_pod(spec["id"], reply)
     started = time.monotonic()
-    message = parse_error(site.config(wait_timeout=1, poll_interval=0.2))
+    message = inventory_error(site.config(wait_timeout=1, poll_interval=0.2))
     elapsed = time.monotonic() - started
 
     assert "timed out after 1s" in message
     assert "wait_timeout" in message and "ssh.direct" in message
-    assert controller not in message
+    # the message lists every pod of the state, then why: only the pending ones are waited for
+    assert controller not in message.split("Why: ", 1)[1]
     for name, state in states.items():
         assert "%s (%s, %s)" % (name, pod_specs[name]["id"], state.upper()) in message
     # one deadline for all pods, not one per pod
@@ -393,7 +411,7 @@ def test_a_running_pod_without_ssh_direct_is_waited_for(site, all_running, pod_s
     name = compute_pods[0]
     reply = dict(all_running[name], ssh={"proxy": all_running[name]["ssh"]["proxy"], "direct": None})
     site.api.set_pod(pod_specs[name]["id"], reply)
-    message = parse_error(site.config(wait_timeout=0))
+    message = inventory_error(site.config(wait_timeout=0))
     assert "%s (%s, RUNNING, no ssh.direct yet)" % (name, pod_specs[name]["id"]) in message
     assert "22/tcp" in message and "image starts sshd" in message
 
@@ -401,7 +419,7 @@ def test_a_running_pod_without_ssh_direct_is_waited_for(site, all_running, pod_s
 def test_wait_timeout_0_asks_once(site, pod_specs, load_fixture):
     for name, spec in pod_specs.items():
         site.api.set_pod(spec["id"], in_state(load_fixture, "provisioning", name, spec))
-    message = parse_error(site.config(wait_timeout=0))
+    message = inventory_error(site.config(wait_timeout=0))
     assert "timed out after 0s" in message
     assert all(site.api.gets(spec["id"]) == 1 for spec in pod_specs.values())
 
@@ -411,7 +429,7 @@ def test_stopped_pod_is_an_error(site, all_running, pod_specs, compute_pods, loa
     name = compute_pods[0]
     spec = pod_specs[name]
     site.api.set_pod(spec["id"], in_state(load_fixture, state, name, spec))
-    message = parse_error(site.config())
+    message = inventory_error(site.config())
     expected = "pod %s (%s) is %s: start it or re-run ansible-playbook playbooks/provision.yml" % (name, spec["id"], state.upper())
     assert expected in message
 
@@ -420,7 +438,7 @@ def test_a_pod_in_error_is_reported_clearly(site, all_running, pod_specs, comput
     name = compute_pods[0]
     spec = pod_specs[name]
     site.api.set_pod(spec["id"], in_state(load_fixture, "error", name, spec))
-    message = parse_error(site.config())
+    message = inventory_error(site.config())
     assert "pod %s (%s) is in ERROR" % (name, spec["id"]) in message
     assert "logs" in message and "playbooks/provision.yml" in message
 
@@ -429,32 +447,32 @@ def test_pod_gone_from_the_api(site, all_running, pod_specs, compute_pods):
     name = compute_pods[-1]
     spec = pod_specs[name]
     del site.api.pods[spec["id"]]
-    message = parse_error(site.config())
+    message = inventory_error(site.config())
     assert "pod %s (%s)" % (name, spec["id"]) in message
     assert "404" in message and "deleted outside Terraform" in message
     assert "playbooks/provision.yml" in message
 
 
 def test_wrong_key(site, all_running):
-    message = parse_error(site.config(api_key="rpa_WRONG_KEY_MUST_NOT_LEAK", api_key_file=None))
+    message = inventory_error(site.config(api_key="rpa_WRONG_KEY_MUST_NOT_LEAK", api_key_file=None))
     assert "RUNPOD_API_KEY" in message
     assert "401" in message
     assert "rpa_WRONG_KEY_MUST_NOT_LEAK" not in message
 
 
 def test_api_unreachable(site, closed_port_url):
-    message = parse_error(site.config(base_url=closed_port_url))
+    message = inventory_error(site.config(base_url=closed_port_url))
     assert closed_port_url in message
     assert "python -m localcloud start" in message
 
 
 def test_no_api_key(site, all_running):
-    message = parse_error(site.config(api_key_file=None))
+    message = inventory_error(site.config(api_key_file=None))
     assert "RUNPOD_API_KEY" in message and "api_key_file" in message
 
 
 def test_missing_api_key_file(site, all_running):
-    message = parse_error(site.config(api_key_file="../../.gpuops/localcloud/nope"))
+    message = inventory_error(site.config(api_key_file="../../.gpuops/localcloud/nope"))
     assert str(site.path / ".gpuops" / "localcloud" / "nope") in message
     assert "localcloud start" in message
 
@@ -620,7 +638,7 @@ def test_cache_hit_skips_terraform_and_api(site, all_running, tmp_path, fixtures
     assert hosts_of(second, "slurm_controller") == [controller]
 
     # a refresh (cache=False, as with --flush-cache or meta: refresh_inventory) asks again
-    assert "deleted outside Terraform" in str(pytest.raises(AnsibleParserError, parse, config, cache=False).value)
+    assert "deleted outside Terraform" in inventory_error(config, cache=False)
 
 
 def test_cache_values_are_untrusted_too(site, all_running, pod_specs, controller, tmp_path):
@@ -712,10 +730,142 @@ def test_rate_limited_api_is_retried(site, all_running, pod_specs, load_api_fixt
 def test_rate_limited_api_beyond_the_wait_allowed_is_a_clear_error(site, all_running, load_api_fixture):
     answer = load_api_fixture("problems.json")["too_many_requests"]
     site.api.script("/v2/pods", (429, answer["body"], answer["headers"]))
-    message = parse_error(site.config(list_threshold=0, max_retry_wait=1))
+    message = inventory_error(site.config(list_threshold=0, max_retry_wait=1))
     assert "HTTP 429" in message and "rate limit exceeded" in message
 
 
 def test_a_v1_base_url_is_a_clear_parser_error(site, all_running):
     message = parse_error(site.config(base_url="http://127.0.0.1:8765/v1"))
     assert "REST v1" in message and "https://api.runpod.io/v2" in message and "runpod.yml" in message
+
+
+# -- the cloud cannot give the pods (a variable) vs. a wrong configuration (a parser error) ------------------------
+
+
+def _warnings(monkeypatch):
+    said = []
+    plugin = inventory_loader.get(PLUGIN)
+    monkeypatch.setattr(type(plugin.display), "warning", lambda self, msg, *a, **k: said.append(msg))
+    return said
+
+
+def test_api_down_sets_the_variable_and_builds_no_pod(site, pod_specs, closed_port_url, monkeypatch):
+    """The local cloud (or RunPod) down while Terraform's state lists pods: no exception, no host, a clear message."""
+    said = _warnings(monkeypatch)
+    config = site.config(base_url=closed_port_url, cloud="local")
+    message = inventory_error(config)
+
+    # what failed, where, for which cloud and configuration, which pods, what to do
+    assert "could not get them from the RunPod API at %s (cloud local, %s)" % (closed_port_url, config) in message
+    assert "cannot reach the RunPod API at %s" % closed_port_url in message
+    assert "python -m localcloud start" in message
+    state = site.path / ".gpuops" / "local" / "terraform" / "terraform.tfstate"
+    assert "Terraform's state %s lists %d pod(s)" % (state, len(pod_specs)) in message
+    for name, spec in pod_specs.items():
+        assert "%s (%s)" % (name, spec["id"]) in message
+    assert "ansible-playbook teardown.yml" in message and "may be billing" in message
+    assert len(said) == 1 and message in said[0]
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_key_refused_sets_the_variable(site, all_running, load_api_fixture, status):
+    problem = {"title": "Forbidden", "status": 403, "detail": "this key may not read pods"} if status == 403 else None
+    if problem:
+        for spec in site.api.pods:
+            site.api.script("/v2/pods/" + spec, (403, problem))
+        message = inventory_error(site.config())
+    else:
+        message = inventory_error(site.config(api_key="rpa_WRONG_KEY_MUST_NOT_LEAK", api_key_file=None))
+        assert "rpa_WRONG_KEY_MUST_NOT_LEAK" not in message
+    assert "HTTP %d" % status in message and "RUNPOD_API_KEY" in message
+    assert site.api.base_url in message
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_server_errors_after_the_retries_set_the_variable(site, all_running, pod_specs, status):
+    problem = {"title": "Service Unavailable", "status": status, "detail": "try again later"}
+    site.api.script("/v2/pods", *[(status, problem, {"Retry-After": "0"})] * 3)
+    message = inventory_error(site.config(list_threshold=0, max_retries=2))
+    assert "answered HTTP %d" % status in message and "try again later" in message
+    requests = [r for r in site.api.requests if r[1] == "/v2/pods"]
+    # 503 is retried for a GET, 500 is not
+    assert len(requests) == (3 if status == 503 else 1)
+
+
+def test_the_variable_reaches_localhost(site, closed_port_url):
+    """Set on the group all: the implicit localhost, where gpuops' check play runs, has it."""
+    from ansible.vars.manager import VariableManager
+
+    loader = DataLoader()
+    manager = InventoryManager(loader=loader, sources=[str(site.config(base_url=closed_port_url))])
+    assert manager.get_hosts("gpu_pods") == []
+    localhost = manager.localhost or manager.get_host("localhost")
+    variables = VariableManager(loader=loader, inventory=manager).get_vars(host=localhost)
+    assert "cannot reach the RunPod API at %s" % closed_port_url in variables[ERROR_VAR]
+
+
+def test_no_error_no_variable(site, all_running):
+    inventory, _plugin = parse(site.config())
+    assert ERROR_VAR not in inventory.groups["all"].get_vars()
+
+
+def test_an_error_is_never_cached(site, all_running, pod_specs, tmp_path):
+    config = site.config(cache=True, cache_plugin="ansible.builtin.jsonfile",
+                         cache_connection=str(tmp_path / "cache"), cache_timeout=600)
+    site.api.api_key = "another-key"  # the API refuses ours
+    assert "HTTP 401" in inventory_error(config)
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())
+    site.api.api_key = "test-key"
+    inventory, _plugin = parse(config)
+    assert set(inventory.hosts) == set(pod_specs)
+
+
+def test_two_sources_keep_both_messages(site, closed_port_url):
+    first = site.config(name="a.runpod.yml", base_url=closed_port_url)
+    second = site.config(name="b.runpod.yml", api_key_file="../../.gpuops/localcloud/nope")
+    manager = InventoryManager(loader=DataLoader(), sources=[str(first), str(second)])
+    message = manager.groups["all"].get_vars()[ERROR_VAR]
+    assert str(first) in message and str(second) in message
+
+
+# Configuration errors stay parser errors (ansible.cfg's unparsed_is_failed makes every run fail on them).
+
+
+def test_broken_yaml_is_a_parser_error(site, all_running):
+    path = site.inventory_dir / "runpod.yml"
+    path.write_text("plugin: %s\nproject_path: [unclosed\n" % PLUGIN)
+    with pytest.raises(AnsibleError):
+        parse(path)
+
+
+@pytest.mark.parametrize("options, expected", [
+    ({"project_path": None}, "project_path"),
+    ({"wait_timeout": "soon"}, "wait_timeout"),
+    ({"missing_state": "maybe"}, "missing_state"),
+])
+def test_bad_options_are_parser_errors(site, all_running, options, expected):
+    with pytest.raises(AnsibleError) as err:
+        parse(site.config(**options))
+    assert expected in str(err.value)
+    assert not site.api.requests
+
+
+def test_missing_terraform_project_is_a_parser_error(site, all_running):
+    message = parse_error(site.config(project_path="../../terraform/nope"))
+    assert "Terraform project directory %s does not exist" % (site.path / "terraform" / "nope") in message
+
+
+def test_a_bad_base_url_wins_over_a_missing_key(site, all_running):
+    message = parse_error(site.config(base_url="ftp://127.0.0.1/v2", api_key_file=None))
+    assert "not an http:// or https:// URL" in message
+
+
+@pytest.mark.parametrize("answer, expected", [
+    ((200, b"<html>hello</html>"), "not JSON"),
+    ((418, b"I'm a teapot"), "HTTP 418"),
+])
+def test_an_answer_that_is_not_runpods_is_a_parser_error(site, all_running, answer, expected):
+    """A base URL that points at something else than RunPod's v2 API is configuration."""
+    site.api.script("/v2/pods", answer)
+    message = parse_error(site.config(list_threshold=0))
+    assert expected in message

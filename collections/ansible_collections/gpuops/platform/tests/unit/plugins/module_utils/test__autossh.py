@@ -18,6 +18,7 @@ import pytest
 from ansible_collections.gpuops.platform.plugins.module_utils import _autossh
 from ansible_collections.gpuops.platform.plugins.module_utils._autossh import (
     Forward,
+    ReverseForward,
     Lock,
     ProcessTable,
     SystemdSupervisor,
@@ -29,6 +30,7 @@ from ansible_collections.gpuops.platform.plugins.module_utils._autossh import (
     check_name,
     diagnose,
     parse_forwards,
+    parse_reverse_forwards,
     port_in_use,
     render_config,
     render_unit,
@@ -121,6 +123,38 @@ def test_parse_forwards_applies_defaults_and_rejects_duplicates():
         parse_forwards([])
     with pytest.raises(ValueError, match="every interface"):
         parse_forwards([{"local_port": 19400, "remote_port": 9400, "bind_address": "0.0.0.0"}])
+
+
+def test_reverse_forwards_apply_defaults_and_refuse_wildcards_and_duplicates():
+    forwards = parse_reverse_forwards([{"remote_port": "6817", "local_port": 16817}])
+    assert forwards == (ReverseForward(6817, 16817, "127.0.0.1", "127.0.0.1"),)
+    assert forwards[0].spec() == "127.0.0.1:6817:127.0.0.1:16817"
+    assert ReverseForward(6817, 6817, "::1", "::1").spec() == "[::1]:6817:[::1]:6817"
+    assert forwards[0].as_dict() == dict(bind_address="127.0.0.1", remote_port=6817, local_host="127.0.0.1",
+                                         local_port=16817)
+    assert parse_reverse_forwards(None) == () and parse_reverse_forwards([]) == ()
+    with pytest.raises(ValueError, match=r"reverse_forwards\[0\] and reverse_forwards\[1\] both listen on 127.0.0.1:6817 on the pod"):
+        parse_reverse_forwards([{"remote_port": 6817, "local_port": 1}, {"remote_port": 6817, "local_port": 2}])
+    with pytest.raises(ValueError, match=r"reverse_forwards\[0\]: .*every interface.*\(on the pod\)"):
+        parse_reverse_forwards([{"remote_port": 6817, "local_port": 1, "bind_address": "0.0.0.0"}])
+    with pytest.raises(ValueError, match=r"reverse_forwards\[0\] needs local_port"):
+        parse_reverse_forwards([{"remote_port": 6817}])
+    with pytest.raises(ValueError, match=r"reverse_forwards\[0\].remote_port must be between 1 and 65535"):
+        parse_reverse_forwards([{"remote_port": 0, "local_port": 1}])
+    with pytest.raises(ValueError, match=r"reverse_forwards\[0\] has unknown keys: remote_host"):
+        parse_reverse_forwards([{"remote_port": 1, "local_port": 1, "remote_host": "x"}])
+    with pytest.raises(ValueError, match=r"reverse_forwards\[0\].local_host '-oX' is not a host name"):
+        parse_reverse_forwards([{"remote_port": 1, "local_port": 1, "local_host": "-oX"}])
+    # Reverse forwards alone are a tunnel: then the local ones may be empty.
+    assert parse_forwards([], allow_empty=True) == ()
+
+
+def test_command_carries_reverse_forwards_after_local_ones():
+    spec = make_spec(reverse_forwards=(ReverseForward(6817, 16817),))
+    cmd = spec.command()
+    assert cmd[cmd.index("-R") + 1] == "127.0.0.1:6817:127.0.0.1:16817"
+    assert cmd.index("-L") < cmd.index("-R") < len(cmd) - 1
+    assert "-R" not in make_spec().command()
 
 
 # -- the command ----------------------------------------------------------------------------
@@ -345,6 +379,9 @@ def test_process_table_on_a_fake_proc(tmp_path):
     if sys.byteorder == "little":
         assert table.listening([100, 101]) == {("127.0.0.1", 19400), ("::1", 19401)}
     assert table.listening([103]) == set()
+    # 5002 is an established connection (state 01), 5001 and 5003 listeners.
+    assert table.connected([101]) and table.connected([100, 101])
+    assert not table.connected([100]) and not table.connected([103])
 
 
 def test_process_table_sees_a_real_listener():

@@ -49,6 +49,7 @@ def mode():
 
 args = sys.argv[1:]
 specs = [args[i + 1] for i, arg in enumerate(args) if arg == "-L"]
+reverse = [args[i + 1] for i, arg in enumerate(args) if arg == "-R"]
 if mode() == "exit":
     sys.stderr.write("fake autossh: giving up at once\n")
     sys.exit(1)
@@ -97,6 +98,13 @@ def fake_ssh():
         sock.bind((bind, port))
         sock.listen(5)
         sockets.append(sock)
+    if reverse:
+        # ssh's connection to the pod: an established TCP connection (to itself).
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        client = socket.create_connection(server.getsockname())
+        sockets += [server, client, server.accept()[0]]
     while True:
         time.sleep(1)
 
@@ -258,7 +266,25 @@ def test_bad_arguments_fail_before_anything_runs(env, changes, message):
 def test_present_needs_host_forwards_and_known_hosts(env):
     failed, result = run_module(dict(name="t1", state_dir=str(env.state_dir)))
     assert failed
-    assert "host, forwards, known_hosts" in result["msg"]
+    assert "host, known_hosts" in result["msg"]
+    failed, result = run_module(env.args(forwards=None))
+    assert failed
+    assert "forwards is empty" in result["msg"] and "or reverse_forwards" in result["msg"]
+    failed, result = run_module(env.args(forwards=[], reverse_forwards=[]))
+    assert failed
+    assert "forwards is empty" in result["msg"]
+
+
+@pytest.mark.parametrize("reverse, message", [
+    ([{"remote_port": 6817, "local_port": 6817, "bind_address": "0.0.0.0"}], "every interface"),
+    ([{"remote_port": 6817, "local_port": 1}, {"remote_port": 6817, "local_port": 2}], "both listen on 127.0.0.1:6817"),
+    ([{"remote_port": 70000, "local_port": 6817}], "between 1 and 65535"),
+])
+def test_bad_reverse_forwards_fail_before_anything_runs(env, reverse, message):
+    failed, result = run_module(env.args(reverse_forwards=reverse))
+    assert failed, result
+    assert message in result["msg"]
+    assert not env.state_dir.exists() or not os.listdir(env.state_dir)
 
 
 def test_missing_autossh_is_named(env, monkeypatch):
@@ -343,6 +369,46 @@ def test_rhythm_check_apply_again_change_remove(env):
     result = ok(dict(name="t1", state="absent", state_dir=str(env.state_dir)), diff=True)
     assert result["changed"] is False
     assert os.listdir(env.state_dir) == []
+
+
+@needs_proc
+def test_reverse_forwards_alone_and_with_local_ones(env):
+    reverse = [{"remote_port": 6817, "local_port": 16817}]
+    args = env.args(forwards=None, reverse_forwards=reverse)
+    result = ok(args, check=True, diff=True)
+    assert result["changed"] is True and '"remote_port": 6817' in result["diff"]["after"]
+
+    result = ok(args)
+    assert result["changed"] is True and result["established"] is True
+    assert result["forwards"] == []
+    assert result["reverse_forwards"] == [dict(bind_address="127.0.0.1", remote_port=6817, local_host="127.0.0.1",
+                                               local_port=16817)]
+    command = result["command"]
+    assert command[command.index("-R") + 1] == "127.0.0.1:6817:127.0.0.1:16817" and "-L" not in command
+    config = json.loads((env.state_dir / "t1.json").read_text())
+    assert config["reverse_forwards"] == result["reverse_forwards"]
+    pid = result["pid"]
+    assert ok(args)["changed"] is False
+
+    # A local forward added to it: restarted, both kinds in one ssh.
+    both = env.args(reverse_forwards=reverse)
+    result = ok(both)
+    assert result["changed"] is True and result["pid"] != pid and result["established"] is True
+    assert "-L" in result["command"] and "-R" in result["command"]
+    assert answers(env.ports[0])
+    assert ok(both)["changed"] is False
+    assert ok(dict(name="t1", state="absent", state_dir=str(env.state_dir)))["changed"] is True
+    assert env.processes() == []
+
+
+@needs_proc
+def test_a_tunnel_without_reverse_forwards_records_what_it_always_did(env):
+    """Tunnels started before reverse_forwards existed are not restarted by the upgrade."""
+    result = ok(env.args())
+    config = json.loads((env.state_dir / "t1.json").read_text())
+    assert "reverse_forwards" not in config
+    assert "-R" not in result["command"]
+    assert ok(env.args(reverse_forwards=[]))["changed"] is False
 
 
 @needs_proc

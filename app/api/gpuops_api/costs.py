@@ -1,0 +1,48 @@
+"""What the deployment costs now, for Prometheus (/metrics): the spend-above-budget alerts read it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from .errors import UpstreamError
+from .fleet import Fleet
+
+
+async def running_pods(fleet: Fleet) -> list[dict[str, Any]] | None:
+    """The running pods (name, cost_per_hr, ...), or None when the cloud or Terraform's state cannot be read."""
+    try:
+        pods = await fleet.pods()
+    except (UpstreamError, OSError, ValueError):
+        return None
+    return [pod for pod in pods if pod["status"] == "RUNNING"]
+
+
+class CostCollector(Collector):
+    """gpuops_cost_usd_per_hour (the running pods together) and per pod, as the cloud bills them (USD/h)."""
+
+    def __init__(self, running: list[dict[str, Any]] | None) -> None:
+        self.running = running
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("gpuops_cloud_up", "1 when the cloud and Terraform's state were read this scrape",
+                                value=0 if self.running is None else 1)
+        if self.running is None:
+            return
+        yield GaugeMetricFamily("gpuops_cost_usd_per_hour", "What the running pods cost together, USD per hour",
+                                value=round(sum(pod["cost_per_hr"] or 0 for pod in self.running), 4))
+        per_pod = GaugeMetricFamily("gpuops_pod_cost_usd_per_hour", "What each running pod costs, USD per hour",
+                                    labels=["pod", "pod_id", "gpu_type"])
+        for pod in sorted(self.running, key=lambda p: p["name"]):
+            per_pod.add_metric([pod["name"], pod["id"], pod["gpu_type"] or ""], pod["cost_per_hr"] or 0)
+        yield per_pod
+
+
+def render(running: list[dict[str, Any]] | None) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(CostCollector(running))
+    return generate_latest(registry)

@@ -1,0 +1,427 @@
+"""Slurm's controller and accounting on the service plane, slurmd on pods reached only over SSH.
+
+Everything is real: the gpuops.platform.slurm role (tasks_from: controller)
+renders the files and the Compose services, community.docker's
+docker_compose_v2 deploys them (munged, MariaDB, slurmdbd, slurmctld,
+slurmrestd from gpuops/slurm-controller and gpuops/slurm-mariadb, Slurm
+24.11) in a Compose project of its own, with temp directories and free
+ports. Two stand-in pods (gpuops/runpod-pytorch-standin, slurmd 24.11) run
+as plain containers, each on a Docker network of its own, publishing only
+22/tcp on 127.0.0.1: the pods cannot reach each other nor the control host.
+Each joins through one gpuops.platform.autossh_tunnel (autossh, ssh, the
+pod's sshd): a forward 127.0.1.<i>:<slurmd port> -> the pod's slurmd, and a
+reverse forward of the pod's 127.0.0.1:<slurmctld port> -> slurmctld.
+
+Set GPUOPS_RECORD_FIXTURES=1 to (re)write slurmrestd's accounting answers
+under tests/fixtures/api/slurmdb/.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import secrets
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.integration.helpers import REPO, VENV_BIN, docker_available, free_port, run, wait_for
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not docker_available(), reason="needs a Docker engine (run make setup)"),
+]
+
+CONTROLLER_IMAGE = "gpuops/slurm-controller:trixie"
+MARIADB_IMAGE = "gpuops/slurm-mariadb:trixie"
+POD_IMAGE = "gpuops/runpod-pytorch-standin:latest"
+JOB_USER, JOB_UID = "gpuops", 2000
+SLURMD_TIMEOUT = 10
+NODES = ("n1", "n2")
+FIXTURES = REPO / "tests" / "fixtures" / "api" / "slurmdb"
+
+DEPLOY = """
+- name: The Slurm controller's stack on this machine
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Render the controller's files and services
+      ansible.builtin.include_role:
+        name: gpuops.platform.slurm
+        tasks_from: controller
+    - name: Write the Compose file
+      ansible.builtin.copy:
+        dest: "{{ stack }}/compose.yaml"
+        mode: "0644"
+        content: >-
+          {{ {'name': project, 'services': slurm_controller_compose_services,
+              'volumes': slurm_controller_compose_volumes} | to_nice_yaml(indent=2, sort_keys=false) }}
+    - name: Deploy the project
+      community.docker.docker_compose_v2:
+        project_src: "{{ stack }}"
+        project_name: "{{ project }}"
+        state: "{{ compose_state }}"
+        wait: "{{ compose_state == 'present' }}"
+        wait_timeout: 300
+"""
+
+# On a pod: the job account, the node's name for the pod's own address (the
+# one its host name resolves to, where slurmd binds with NoInAddrAny), the
+# cluster's files, munged and slurmd (what the pod side of the role will do).
+POD_SETUP = r"""
+set -euo pipefail
+getent group {user} >/dev/null || groupadd --gid {uid} {user}
+getent passwd {user} >/dev/null || useradd --uid {uid} --gid {uid} --create-home --shell /bin/bash {user}
+addr=$(getent ahostsv4 "$(hostname)" | awk '{{print $1; exit}}')
+grep -qE "[[:space:]]{node}$" /etc/hosts || echo "$addr {node}" >> /etc/hosts
+install -d -m 0755 /etc/slurm /var/spool/slurm/d /var/log/slurm
+install -d -o munge -g munge -m 0755 /run/munge
+"""
+
+
+def sh(cmd: list[str], check: bool = True, timeout: int = 120, input: str | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, input=input)
+    if check and result.returncode != 0:
+        raise AssertionError("%s exited %d\n%s\n%s" % (" ".join(cmd), result.returncode, result.stdout[-4000:],
+                                                       result.stderr[-4000:]))
+    return result
+
+
+def images_present() -> bool:
+    return all(sh(["docker", "image", "inspect", image], check=False).returncode == 0
+               for image in (CONTROLLER_IMAGE, MARIADB_IMAGE, POD_IMAGE))
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports free on 127.0.0.1 and on the nodes' 127.0.1.<i>."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports and all(_bindable("127.0.1.%d" % (i + 1), port) for i in range(len(NODES))):
+            ports.append(port)
+    return ports
+
+
+def _bindable(address: str, port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind((address, port))
+            return True
+        except OSError:
+            return False
+
+
+class Cluster:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tag = "gpuopsctl%s" % secrets.token_hex(3)
+        self.project = self.tag
+        self.stack = root / "stack"
+        self.stack.mkdir()
+        (root / "keys").mkdir(mode=0o700)
+        (root / "tunnels").mkdir(mode=0o700)
+        self.ctld_port, self.slurmd_port, self.dbd_port, self.restd_port = free_ports(4)
+        self.ssh_key = root / "keys" / "id_ed25519"
+        sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.ssh_key)])
+        self.known_hosts = root / "keys" / "known_hosts"
+        self.pods: dict[str, dict] = {}
+        self.vars = {
+            "stack": str(self.stack),
+            "project": self.project,
+            "slurm_controller_stack_dir": str(self.stack),
+            "slurm_munge_key_file": str(root / "keys" / "munge.key"),
+            "slurm_controller_slurmctld_port": self.ctld_port,
+            "slurm_controller_slurmd_port": self.slurmd_port,
+            "slurm_controller_slurmdbd_port": self.dbd_port,
+            "slurm_restd_port": self.restd_port,
+            "slurm_slurmd_timeout": SLURMD_TIMEOUT,
+            "slurm_controller_nodes": [{"name": node, "cpus": 1, "memory": 256} for node in NODES],
+        }
+
+    # -- the service plane -------------------------------------------------------------------
+
+    def deploy(self, state: str = "present") -> subprocess.CompletedProcess:
+        playbook = self.root / "deploy.yml"
+        playbook.write_text(DEPLOY)
+        varfile = self.root / "vars.yml"
+        varfile.write_text(yaml.safe_dump(dict(self.vars, compose_state=state)))
+        return run([str(VENV_BIN / "ansible-playbook"), str(playbook), "-e", "@%s" % varfile], timeout=600)
+
+    def container(self, service: str) -> str:
+        return "%s-%s-1" % (self.project, service)
+
+    def ctl(self, *args: str, user: str = "root", check: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:
+        return sh(["docker", "exec", "-u", user, "-w", "/tmp", self.container("slurmctld"), *args], check=check,
+                  timeout=timeout)
+
+    def node_states(self) -> dict[str, str]:
+        out = self.ctl("sinfo", "--noheader", "--Node", "--format=%N %t", check=False).stdout
+        return dict(line.split() for line in out.splitlines() if len(line.split()) == 2)
+
+    # -- the pods ----------------------------------------------------------------------------
+
+    def start_pod(self, index: int, node: str) -> None:
+        name = "%s-pod%d" % (self.tag, index)
+        network = "%s-net%d" % (self.tag, index)
+        sh(["docker", "network", "create", "--label", "io.gpuops.test=%s" % self.tag, network])
+        sh(["docker", "run", "-d", "--name", name, "--hostname", "%s-pod%d" % (self.tag, index),
+            "--network", network, "--label", "io.gpuops.test=%s" % self.tag, "-p", "127.0.0.1::22",
+            "-e", "PUBLIC_KEY=%s" % (self.ssh_key.with_suffix(".pub")).read_text().strip(), POD_IMAGE])
+        port = int(sh(["docker", "port", name, "22/tcp"]).stdout.split(":")[-1])
+        self.pods[node] = {"container": name, "network": network, "ssh_port": port, "addr": "127.0.1.%d" % index}
+
+    def pod_exec(self, node: str, script: str, check: bool = True) -> subprocess.CompletedProcess:
+        return sh(["docker", "exec", "-i", self.pods[node]["container"], "bash", "-s"], input=script, check=check)
+
+    def configure_pod(self, node: str) -> None:
+        container = self.pods[node]["container"]
+        self.pod_exec(node, POD_SETUP.format(user=JOB_USER, uid=JOB_UID, node=node))
+        sh(["docker", "cp", str(self.stack / "slurm" / "slurm-node.conf"), "%s:/etc/slurm/slurm.conf" % container])
+        sh(["docker", "cp", str(self.stack / "slurm" / "cgroup.conf"), "%s:/etc/slurm/cgroup.conf" % container])
+        sh(["docker", "cp", str(self.root / "keys" / "munge.key"), "%s:/etc/munge/munge.key" % container])
+        self.pod_exec(node, "set -e\nchown root:root /etc/slurm/*.conf\nchmod 0644 /etc/slurm/*.conf\n"
+                            "chown munge:munge /etc/munge/munge.key\nchmod 0400 /etc/munge/munge.key\n"
+                            "runuser -u munge -- /usr/sbin/munged\n"
+                            "slurmd -N %s\n" % node)
+
+    def tunnel(self, node: str, state: str = "present") -> dict:
+        pod = self.pods[node]
+        args = {
+            "name": "%s-%s" % (self.tag, node),
+            "state": state,
+            "state_dir": str(self.root / "tunnels"),
+            "supervisor": "daemon",
+        }
+        if state != "absent":
+            args.update({
+                "host": "127.0.0.1",
+                "port": pod["ssh_port"],
+                "private_key": str(self.ssh_key),
+                "known_hosts": str(self.known_hosts),
+                "host_key_alias": "%s-%s" % (self.tag, node),
+                # The pod's sshd resolves the node's name: the pod's own address.
+                "forwards": [{"bind_address": pod["addr"], "local_port": self.slurmd_port,
+                              "remote_host": node, "remote_port": self.slurmd_port}],
+                "reverse_forwards": [{"remote_port": self.ctld_port, "local_port": self.ctld_port}],
+                "server_alive_interval": 2,
+                "retry_max_interval": 2,
+                "wait_timeout": 60,
+            })
+        result = run([str(VENV_BIN / "ansible"), "localhost", "-m", "gpuops.platform.autossh_tunnel",
+                      "-a", json.dumps(args), "-o"], timeout=120)
+        return json.loads(result.stdout.split(" => ", 1)[1]) if " => " in result.stdout else {}
+
+    # -- teardown ----------------------------------------------------------------------------
+
+    def destroy(self) -> None:
+        for node in list(self.pods):
+            try:
+                self.tunnel(node, "absent")
+            except Exception:  # noqa: BLE001 - tear down whatever failed
+                pass
+        for kind in ("container", "network"):
+            ids = sh(["docker", kind, "ls", "-q", *(["-a"] if kind == "container" else []),
+                      "--filter", "label=io.gpuops.test=%s" % self.tag], check=False).stdout.split()
+            if ids:
+                sh(["docker", kind, "rm", *(["-f"] if kind == "container" else []), *ids], check=False)
+        if (self.stack / "compose.yaml").exists():
+            sh(["docker", "compose", "-p", self.project, "-f", str(self.stack / "compose.yaml"), "down", "--volumes",
+                "--remove-orphans", "--timeout", "5"], check=False, timeout=180)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    if not images_present():
+        pytest.fail("the images %s, %s and %s are missing: run scripts/setup.sh slurm standin"
+                    % (CONTROLLER_IMAGE, MARIADB_IMAGE, POD_IMAGE))
+    c = Cluster(tmp_path_factory.mktemp("slurmctl"))
+    try:
+        c.deploy()
+        for index, node in enumerate(NODES, start=1):
+            c.start_pod(index, node)
+        for node in NODES:
+            wait_for("sshd of %s" % node, lambda node=node: c.pod_exec(node, "pgrep -x sshd", check=False).returncode == 0,
+                     timeout=60)
+            c.configure_pod(node)
+            c.tunnel(node)
+        yield c
+    finally:
+        c.destroy()
+
+
+def pod_listeners(c: Cluster, node: str, port: int) -> list[str]:
+    """The addresses a pod listens on at `port` (its /proc/net/tcp; the image has no ss)."""
+    table = c.pod_exec(node, "cat /proc/net/tcp /proc/net/tcp6").stdout
+    found = []
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == "0A" and ":" in fields[1]:
+            hex_addr, hex_port = fields[1].split(":")
+            if int(hex_port, 16) == port:
+                raw = bytes.fromhex(hex_addr)
+                packed = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+                found.append(str(ipaddress.ip_address(packed)))
+    return found
+
+
+def wait_idle(c: Cluster, nodes=NODES, timeout: float = 90) -> float:
+    start = time.monotonic()
+    try:
+        wait_for("nodes %s idle" % ", ".join(nodes), lambda: all(c.node_states().get(n) == "idle" for n in nodes),
+                 timeout=timeout)
+    except AssertionError as err:
+        nodes_now = c.ctl("scontrol", "show", "node", check=False).stdout
+        log = sh(["docker", "logs", "--tail", "40", c.container("slurmctld")], check=False)
+        raise AssertionError("%s\nstates: %s\n%s\nslurmctld's log:\n%s%s"
+                             % (err, c.node_states(), nodes_now, log.stdout, log.stderr)) from None
+    return time.monotonic() - start
+
+
+def submit(c: Cluster, node: str) -> tuple[int, str]:
+    """sbatch --wait of a job with an srun step on one node, as the job account; (job id, output)."""
+    out = c.ctl("sbatch", "--wait", "--parsable", "-w", node, "--chdir=/tmp", "--output=/tmp/job-%j.out",
+                "--wrap", "id -un; srun hostname", user=JOB_USER, timeout=180).stdout
+    job_id = int(out.strip().split(";")[0])
+    text = c.pod_exec(node, "cat /tmp/job-%d.out" % job_id).stdout
+    return job_id, text
+
+
+def sacct(c: Cluster) -> dict[int, tuple[str, str, str]]:
+    out = c.ctl("sacct", "--noheader", "--parsable2", "--allocations", "--allusers", "--starttime=2020-01-01",
+                "--format=JobID,State,User,NodeList").stdout
+    rows = {}
+    for line in out.splitlines():
+        job, state, user, nodes = line.split("|")
+        rows[int(job)] = (state, user, nodes)
+    return rows
+
+
+def token(c: Cluster) -> str:
+    out = c.ctl("scontrol", "token", "username=%s" % JOB_USER, "lifespan=600", user="slurm").stdout
+    match = re.search(r"SLURM_JWT=(\S+)", out)
+    assert match, out
+    return match.group(1)
+
+
+def restd(c: Cluster, path: str) -> httpx.Response:
+    return httpx.get("http://127.0.0.1:%d%s" % (c.restd_port, path), timeout=30,
+                     headers={"X-SLURM-USER-NAME": JOB_USER, "X-SLURM-USER-TOKEN": token(c)})
+
+
+# -- the tests, in order (one cluster for the module) ------------------------------------------------
+
+
+def test_both_nodes_register_through_their_tunnels(cluster):
+    wait_idle(cluster)
+    for node in NODES:
+        # The controller's container reaches the node on the control host's loopback (its tunnel).
+        hosts = cluster.ctl("getent", "hosts", node).stdout.split()
+        assert hosts[0] == cluster.pods[node]["addr"]
+        # The pod's slurmd listens on the pod's own address only (NoInAddrAny: the one its host name resolves
+        # to), never on every interface; the pod publishes 22/tcp only, so only its tunnel reaches slurmd.
+        own = cluster.pod_exec(node, "getent ahostsv4 \"$(hostname)\" | awk '{print $1; exit}'").stdout.strip()
+        assert pod_listeners(cluster, node, cluster.slurmd_port) == [own]
+        ports = json.loads(sh(["docker", "inspect", "-f", "{{json .NetworkSettings.Ports}}",
+                               cluster.pods[node]["container"]]).stdout)
+        assert list(ports) == ["22/tcp"], ports
+        # The pods cannot reach each other: each is alone on its network.
+    assert cluster.pods[NODES[0]]["network"] != cluster.pods[NODES[1]]["network"]
+
+
+def test_a_job_with_an_srun_step_runs_on_each_node_as_the_job_account(cluster):
+    ids = []
+    for node in NODES:
+        job_id, text = submit(cluster, node)
+        lines = text.split()
+        assert lines[0] == JOB_USER, text
+        assert lines[1] == cluster.pods[node]["container"], text  # srun's step ran on that pod
+        ids.append(job_id)
+    cluster.job_ids = ids
+    refused = cluster.ctl("sbatch", "--wrap", "true", check=False)
+    assert refused.returncode != 0, "root could submit a job despite DisableRootJobs"
+
+
+def test_accounting_lists_the_jobs_completed(cluster):
+    ids = cluster.job_ids
+    rows = wait_for("the jobs in sacct", lambda: (lambda r: r if all(r.get(i, ("",))[0] == "COMPLETED" for i in ids)
+                                                   else None)(sacct(cluster)), timeout=60)
+    for job_id, node in zip(ids, NODES):
+        assert rows[job_id] == ("COMPLETED", JOB_USER, node)
+
+
+def test_slurmrestd_answers_with_a_jwt_and_lists_the_accounted_jobs(cluster):
+    diag = restd(cluster, "/slurm/v0.0.42/diag")
+    assert diag.status_code == 200, diag.text
+    assert diag.json()["meta"]["slurm"]["release"].startswith("24.11")
+    unauthenticated = httpx.get("http://127.0.0.1:%d/slurm/v0.0.42/diag" % cluster.restd_port, timeout=30)
+    assert unauthenticated.status_code == 401
+    for version in ("v0.0.42", "v0.0.40"):
+        answer = restd(cluster, "/slurmdb/%s/jobs" % version)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        listed = {job["job_id"] for job in body["jobs"]}
+        assert set(cluster.job_ids) <= listed, (version, listed)
+        for job in body["jobs"]:
+            if job["job_id"] in cluster.job_ids:
+                assert job["user"] == JOB_USER
+                assert "COMPLETED" in json.dumps(job["state"])
+        if os.environ.get("GPUOPS_RECORD_FIXTURES") == "1":
+            (FIXTURES / version).mkdir(parents=True, exist_ok=True)
+            (FIXTURES / version / "jobs.json").write_text(
+                json.dumps({"status": answer.status_code, "body": body}, indent=2, sort_keys=True) + "\n")
+
+
+def test_nothing_of_the_stack_listens_beyond_loopback(cluster):
+    out = sh(["ss", "-Hltn"]).stdout
+    ports = {cluster.ctld_port, cluster.slurmd_port, cluster.dbd_port, cluster.restd_port}
+    seen = []
+    for line in out.splitlines():
+        local = line.split()[3]
+        address, _, port = local.rpartition(":")
+        if int(port) in ports:
+            seen.append(local)
+            assert ipaddress.ip_address(address.strip("[]").split("%")[0]).is_loopback, line
+    # slurmctld, slurmdbd, slurmrestd and the two tunnels' forwards.
+    assert len(seen) == 5, seen
+    # MariaDB and munged have no network at all.
+    for service in ("mariadb", "munge"):
+        mode = sh(["docker", "inspect", "-f", "{{.HostConfig.NetworkMode}}", cluster.container(service)]).stdout.strip()
+        assert mode == "none"
+
+
+def test_a_restart_of_the_whole_project_keeps_history_and_job_ids(cluster):
+    before = sacct(cluster)
+    cluster.deploy("absent")
+    assert sh(["docker", "ps", "-q", "--filter", "label=com.docker.compose.project=%s" % cluster.project]).stdout == ""
+    cluster.deploy("present")
+    # slurmctld pings every node again after its start (SlurmdTimeout is short here: allow for a slow machine).
+    wait_idle(cluster, timeout=180)
+    after = sacct(cluster)
+    assert {job: row for job, row in after.items() if job in before} == before
+    job_id, _ = submit(cluster, NODES[0])
+    assert job_id > max(before), (job_id, sorted(before))
+
+
+def test_a_tunnel_cut_makes_the_node_not_respond_and_its_return_brings_it_back(cluster):
+    node = NODES[1]
+    wait_idle(cluster)
+    cluster.tunnel(node, "absent")
+    start = time.monotonic()
+    wait_for("%s not responding" % node, lambda: cluster.node_states().get(node, "").endswith("*"),
+             timeout=SLURMD_TIMEOUT * 3 + 15)
+    down_after = time.monotonic() - start
+    assert cluster.node_states()[NODES[0]] == "idle"
+    cluster.tunnel(node)
+    back_after = wait_idle(cluster, timeout=120)
+    print("node %s not responding %.1f s after its tunnel was cut, idle %.1f s after it returned"
+          % (node, down_after, back_after))
+    job_id, text = submit(cluster, node)
+    assert text.split()[1] == cluster.pods[node]["container"]
