@@ -31,6 +31,7 @@ EXPECTED = {
     "GpuopsSlurmNodeDown": {"metric": "gpuops_slurm_nodes", "for": "2m", "severity": "critical"},
     "GpuopsSlurmNodeDrained": {"metric": "gpuops_slurm_nodes", "for": "5m", "severity": "warning"},
     "GpuopsSlurmUnreachable": {"metric": "gpuops_slurm_up", "for": "2m", "severity": "critical"},
+    "GpuopsCloudUnreachable": {"metric": "gpuops_cloud_up", "for": "5m", "severity": "warning"},
     "GpuopsApiDown": {"metric": "up", "for": "2m", "severity": "warning"},
 }
 #: Only with a budget (observability_budget_usd_per_hour / _per_day above 0).
