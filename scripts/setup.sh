@@ -303,42 +303,31 @@ build_pod_image() {
     rm -rf "$ctx" "$log"
 }
 
-step_images() {
+# pod_image_step STEP SUITE IMAGE DIR: the local cloud's pod image IMAGE from
+# images/DIR (plus the stand-in NVIDIA layer) on gpuops/debian-base:SUITE,
+# rebuilt only when its sources changed.
+pod_image_step() {
+    local step=$1 suite=$2 image=$3 dir=$4 hash current
     if [ "${GPUOPS_SKIP_IMAGES:-0}" = 1 ]; then
-        say images "skipped (GPUOPS_SKIP_IMAGES=1)"
+        say "$step" "skipped (GPUOPS_SKIP_IMAGES=1)"
         return
     fi
-    "$DOCKER" info >/dev/null 2>&1 || die images "no Docker engine answers: run scripts/setup.sh docker first"
-    ensure_base images bookworm
-    local hash current
-    hash=$(pod_image_hash pod)
-    current=$("$DOCKER" image inspect -f '{{ index .Config.Labels "io.gpuops.build-hash" }}' "$POD_IMAGE" 2>/dev/null || true)
+    "$DOCKER" info >/dev/null 2>&1 || die "$step" "no Docker engine answers: run scripts/setup.sh docker first"
+    ensure_base "$step" "$suite"
+    hash=$(pod_image_hash "$dir")
+    current=$("$DOCKER" image inspect -f '{{ index .Config.Labels "io.gpuops.build-hash" }}' "$image" 2>/dev/null || true)
     if [ "$current" = "$hash" ]; then
-        say images "$POD_IMAGE up to date"
+        say "$step" "$image up to date"
     else
-        build_pod_image images "$POD_IMAGE" pod "$hash"
-        say images "built $POD_IMAGE"
+        build_pod_image "$step" "$image" "$dir" "$hash"
+        say "$step" "built $image"
     fi
 }
 
-# The stand-in for RunPod's PyTorch image, from the same local Debian base.
-step_standin() {
-    if [ "${GPUOPS_SKIP_IMAGES:-0}" = 1 ]; then
-        say standin "skipped (GPUOPS_SKIP_IMAGES=1)"
-        return
-    fi
-    "$DOCKER" info >/dev/null 2>&1 || die standin "no Docker engine answers: run scripts/setup.sh docker first"
-    ensure_base standin trixie
-    local hash current
-    hash=$(pod_image_hash runpod-pytorch-standin)
-    current=$("$DOCKER" image inspect -f '{{ index .Config.Labels "io.gpuops.build-hash" }}' "$STANDIN_IMAGE" 2>/dev/null || true)
-    if [ "$current" = "$hash" ]; then
-        say standin "$STANDIN_IMAGE up to date"
-    else
-        build_pod_image standin "$STANDIN_IMAGE" runpod-pytorch-standin "$hash"
-        say standin "built $STANDIN_IMAGE"
-    fi
-}
+step_images() { pod_image_step images bookworm "$POD_IMAGE" pod; }
+
+# The stand-in for RunPod's PyTorch image, on the Debian 13 base.
+step_standin() { pod_image_step standin trixie "$STANDIN_IMAGE" runpod-pytorch-standin; }
 
 # Slurm's controller side for the service plane (images/slurm-controller,
 # images/slurm-mariadb), from the same local Debian 13 base as the stand-in:
