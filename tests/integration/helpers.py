@@ -91,6 +91,18 @@ def recap(output: str) -> dict[str, dict[str, int]]:
     return result
 
 
+def changed_tasks(output: str) -> list[str]:
+    """The `TASK [...]` headers under which a host reported `changed:` (for assertion messages)."""
+    found, task = [], None
+    for line in output.splitlines():
+        header = re.match(r"^TASK \[(.*)\]", line)
+        if header:
+            task = header.group(1)
+        elif line.startswith("changed:") and task is not None:
+            found.append(f"{task}: {line}")
+    return found
+
+
 class Deployment:
     """A test deployment: its own state dir, API port, name prefix and inventory.
 

@@ -114,6 +114,7 @@ class Stack:
         self.base = free_port_block(2 * len(PODS))
         self.prometheus_port = free_port()
         self.grafana_port = free_port()
+        self.alertmanager_port = free_port()
         self.api_port = free_port()
         self.inventory = root / "inventory.yml"
         self.inventory.write_text(yaml.safe_dump({"all": {"children": {
@@ -129,6 +130,7 @@ class Stack:
             "app_enabled": False,
             "observability_prometheus_port": self.prometheus_port,
             "observability_grafana_port": self.grafana_port,
+            "observability_alertmanager_port": self.alertmanager_port,
             "observability_extra_scrape_configs": [{
                 "job_name": "gpuops-api", "scrape_interval": "5s",
                 "static_configs": [{"targets": [f"127.0.0.1:{self.api_port}"]}],
@@ -470,3 +472,32 @@ def test_grafana_gets_its_provisioning_and_a_private_password(make_stack, fake_g
 
     stack.playbook("-e", "observability_state=absent", "-e", "observability_purge=true")
     assert stack.containers() == [] and stack.volumes() == []
+
+
+def test_a_port_held_by_another_program_fails_the_deploy_with_the_port_to_change(make_stack):
+    """Another program answers on the Alertmanager port (say another deployment's
+    Alertmanager): the readiness URL answers 200, yet this project's container
+    cannot bind and crash-loops. The deploy must fail and say which setting to change."""
+
+    class Squatter(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self.send_response(200)
+            self.send_header("Content-Length", "3")
+            self.end_headers()
+            self.wfile.write(b"ok\n")
+
+        def log_message(self, *args):
+            pass
+
+    squatter = ThreadingHTTPServer(("127.0.0.1", free_port()), Squatter)
+    threading.Thread(target=squatter.serve_forever, daemon=True).start()
+    try:
+        stack = make_stack(observability_alertmanager_port=squatter.server_address[1])
+        result = stack.playbook(check=False)
+        assert result.returncode != 0, result.stdout[-3000:]
+        flat = " ".join(result.stdout.split())
+        assert f"{stack.project}-alertmanager-1 is " in flat, result.stdout[-3000:]
+        assert f"observability_alertmanager_port ({squatter.server_address[1]})" in flat
+        assert "port already in use" in flat
+    finally:
+        squatter.shutdown()

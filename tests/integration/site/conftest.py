@@ -37,6 +37,7 @@ class Site(Deployment):
         self.tunnel_base = free_port_block(8)
         self.prometheus_port = free_port()
         self.grafana_port = free_port()
+        self.alertmanager_port = free_port()
         self.api_port = free_port()
         self.web_port = free_port()
         self.results_dir = root / "jobs"
@@ -45,6 +46,7 @@ class Site(Deployment):
             "observability_project_name": self.project,
             "observability_prometheus_port": self.prometheus_port,
             "observability_grafana_port": self.grafana_port,
+            "observability_alertmanager_port": self.alertmanager_port,
             "app_api_port": self.api_port,
             "app_web_port": self.web_port,
             "submit_results_dir": str(self.results_dir),

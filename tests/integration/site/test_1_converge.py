@@ -7,7 +7,7 @@ import re
 import httpx
 import pytest
 
-from tests.integration.helpers import recap
+from tests.integration.helpers import changed_tasks, recap
 
 pytestmark = pytest.mark.integration
 
@@ -67,14 +67,15 @@ def test_every_url_answers(converged):
 def test_second_run_changes_nothing_on_any_host(converged):
     result = converged.site()
     hosts = recap(result.stdout)
-    assert hosts and all(counts["changed"] == 0 for counts in hosts.values()), hosts
+    assert hosts and all(counts["changed"] == 0 for counts in hosts.values()), (hosts, changed_tasks(result.stdout))
     assert converged.token not in result.stdout + result.stderr
 
 
 def test_check_mode_on_the_converged_site_changes_nothing(converged):
     result = converged.site("--check")
     hosts = recap(result.stdout)
-    assert hosts and all(counts["changed"] == 0 and counts["failed"] == 0 for counts in hosts.values()), hosts
+    assert hosts and all(counts["changed"] == 0 and counts["failed"] == 0 for counts in hosts.values()), (
+        hosts, changed_tasks(result.stdout))
 
 
 def test_one_stage_by_tag(converged):
