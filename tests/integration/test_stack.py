@@ -499,5 +499,7 @@ def test_a_port_held_by_another_program_fails_the_deploy_with_the_port_to_change
         assert f"{stack.project}-alertmanager-1 is " in flat, result.stdout[-3000:]
         assert f"observability_alertmanager_port ({squatter.server_address[1]})" in flat
         assert "port already in use" in flat
+        # The container's own words, from its log.
+        assert "address already in use" in flat
     finally:
         squatter.shutdown()
