@@ -31,7 +31,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.integration.helpers import REPO, VENV_BIN, docker_available, free_port, run, wait_for
+from tests.integration.helpers import REPO, VENV_BIN, changed_tasks, docker_available, free_port, recap, run, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -71,17 +71,18 @@ DEPLOY = """
         wait_timeout: 300
 """
 
-# On a pod: the job account, the node's name for the pod's own address (the
-# one its host name resolves to, where slurmd binds with NoInAddrAny), the
-# cluster's files, munged and slurmd (what the pod side of the role will do).
-POD_SETUP = r"""
-set -euo pipefail
-getent group {user} >/dev/null || groupadd --gid {uid} {user}
-getent passwd {user} >/dev/null || useradd --uid {uid} --gid {uid} --create-home --shell /bin/bash {user}
-addr=$(getent ahostsv4 "$(hostname)" | awk '{{print $1; exit}}')
-grep -qE "[[:space:]]{node}$" /etc/hosts || echo "$addr {node}" >> /etc/hosts
-install -d -m 0755 /etc/slurm /var/spool/slurm/d /var/log/slurm
-install -d -o munge -g munge -m 0755 /run/munge
+# The pod side, as the product does it: the slurm role's node entry point over
+# SSH (the version check, the job account, the node's name for the pod's own
+# address, the cluster's files, munged and slurmd under supervisord).
+NODES_PLAY = """
+- name: The pods as nodes of the service plane's controller
+  hosts: pods
+  gather_facts: false
+  tasks:
+    - name: Join the cluster
+      ansible.builtin.include_role:
+        name: gpuops.platform.slurm
+        tasks_from: node
 """
 
 
@@ -168,29 +169,34 @@ class Cluster:
 
     # -- the pods ----------------------------------------------------------------------------
 
-    def start_pod(self, index: int, node: str) -> None:
+    def start_pod(self, index: int, node: str, image: str = POD_IMAGE) -> None:
         name = "%s-pod%d" % (self.tag, index)
         network = "%s-net%d" % (self.tag, index)
         sh(["docker", "network", "create", "--label", "io.gpuops.test=%s" % self.tag, network])
         sh(["docker", "run", "-d", "--name", name, "--hostname", "%s-pod%d" % (self.tag, index),
             "--network", network, "--label", "io.gpuops.test=%s" % self.tag, "-p", "127.0.0.1::22",
-            "-e", "PUBLIC_KEY=%s" % (self.ssh_key.with_suffix(".pub")).read_text().strip(), POD_IMAGE])
+            "-e", "PUBLIC_KEY=%s" % (self.ssh_key.with_suffix(".pub")).read_text().strip(), image])
         port = int(sh(["docker", "port", name, "22/tcp"]).stdout.split(":")[-1])
         self.pods[node] = {"container": name, "network": network, "ssh_port": port, "addr": "127.0.1.%d" % index}
 
     def pod_exec(self, node: str, script: str, check: bool = True) -> subprocess.CompletedProcess:
         return sh(["docker", "exec", "-i", self.pods[node]["container"], "bash", "-s"], input=script, check=check)
 
-    def configure_pod(self, node: str) -> None:
-        container = self.pods[node]["container"]
-        self.pod_exec(node, POD_SETUP.format(user=JOB_USER, uid=JOB_UID, node=node))
-        sh(["docker", "cp", str(self.stack / "slurm" / "slurm-node.conf"), "%s:/etc/slurm/slurm.conf" % container])
-        sh(["docker", "cp", str(self.stack / "slurm" / "cgroup.conf"), "%s:/etc/slurm/cgroup.conf" % container])
-        sh(["docker", "cp", str(self.root / "keys" / "munge.key"), "%s:/etc/munge/munge.key" % container])
-        self.pod_exec(node, "set -e\nchown root:root /etc/slurm/*.conf\nchmod 0644 /etc/slurm/*.conf\n"
-                            "chown munge:munge /etc/munge/munge.key\nchmod 0400 /etc/munge/munge.key\n"
-                            "runuser -u munge -- /usr/sbin/munged\n"
-                            "slurmd -N %s\n" % node)
+    def join(self, *nodes: str, check: bool = True) -> subprocess.CompletedProcess:
+        """playbooks-style run of the slurm role's node entry point on these pods, over their SSH."""
+        inventory = {"all": {"children": {"pods": {"hosts": {node: {
+            "ansible_host": "127.0.0.1", "ansible_port": self.pods[node]["ssh_port"], "ansible_user": "root",
+            "ansible_ssh_private_key_file": str(self.ssh_key),
+            "ansible_ssh_common_args": "-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=%s"
+                                       % (self.root / "keys" / "ansible_known_hosts"),
+        } for node in nodes}}}}}
+        (self.root / "nodes.yml").write_text(yaml.safe_dump(inventory))
+        (self.root / "join.yml").write_text(NODES_PLAY)
+        varfile = self.root / "vars.yml"
+        varfile.write_text(yaml.safe_dump(dict(self.vars, compose_state="present")))
+        return run([str(VENV_BIN / "ansible-playbook"), "-i", str(self.root / "nodes.yml"), str(self.root / "join.yml"),
+                    "-e", "@%s" % varfile], check=check, timeout=600,
+                   env={**os.environ, "ANSIBLE_INVENTORY_ENABLED": "yaml"})
 
     def tunnel(self, node: str, state: str = "present") -> dict:
         pod = self.pods[node]
@@ -250,7 +256,8 @@ def cluster(tmp_path_factory):
         for node in NODES:
             wait_for("sshd of %s" % node, lambda node=node: c.pod_exec(node, "pgrep -x sshd", check=False).returncode == 0,
                      timeout=60)
-            c.configure_pod(node)
+        c.first_join = c.join(*NODES)
+        for node in NODES:
             c.tunnel(node)
         yield c
     finally:
@@ -336,6 +343,24 @@ def test_both_nodes_register_through_their_tunnels(cluster):
     assert cluster.pods[NODES[0]]["network"] != cluster.pods[NODES[1]]["network"]
 
 
+def test_a_second_join_changes_nothing(cluster):
+    assert cluster.first_join.returncode == 0
+    again = cluster.join(*NODES)
+    hosts = recap(again.stdout)
+    assert set(hosts) >= set(NODES) and all(counts["changed"] == 0 for counts in hosts.values()), (
+        hosts, changed_tasks(again.stdout))
+    # The munge key was never printed.
+    key = (cluster.root / "keys" / "munge.key").read_text().strip()
+    assert key not in cluster.first_join.stdout + again.stdout
+
+
+def test_the_job_account_has_the_same_uid_and_gid_on_the_pods_and_the_controller(cluster):
+    expected = "uid=%d(%s) gid=%d(%s) groups=%d(%s)" % (JOB_UID, JOB_USER, JOB_UID, JOB_USER, JOB_UID, JOB_USER)
+    assert cluster.ctl("id", JOB_USER).stdout.strip() == expected
+    for node in NODES:
+        assert cluster.pod_exec(node, "id %s" % JOB_USER).stdout.strip() == expected
+
+
 def test_a_job_with_an_srun_step_runs_on_each_node_as_the_job_account(cluster):
     ids = []
     for node in NODES:
@@ -347,6 +372,43 @@ def test_a_job_with_an_srun_step_runs_on_each_node_as_the_job_account(cluster):
     cluster.job_ids = ids
     refused = cluster.ctl("sbatch", "--wrap", "true", check=False)
     assert refused.returncode != 0, "root could submit a job despite DisableRootJobs"
+
+
+def test_a_job_can_neither_read_the_munge_key_nor_touch_slurms_files_nor_sudo(cluster):
+    node = NODES[0]
+    script = ("id -u; cat /etc/munge/munge.key; echo munge=$?; touch /etc/slurm/slurm.conf; echo conf=$?; "
+              "echo x >> /etc/slurm/gpuops-job-was-here; echo newconf=$?; sudo -n true; echo sudo=$?")
+    out = cluster.ctl("sbatch", "--wait", "--parsable", "-w", node, "--chdir=/tmp", "--output=/tmp/job-%j.out",
+                      "--wrap", script, user=JOB_USER, timeout=180).stdout
+    job_id = int(out.strip().split(";")[0])
+    text = cluster.pod_exec(node, "cat /tmp/job-%d.out" % job_id).stdout
+    lines = text.splitlines()
+    assert lines[0] == str(JOB_UID), text
+    assert "/etc/munge/munge.key: Permission denied" in text and "munge=1" in lines, text
+    assert "conf=1" in lines and "newconf=0" not in lines, text
+    assert "cannot create /etc/slurm/gpuops-job-was-here: Permission denied" in text, text
+    assert not any(line.startswith("sudo=0") for line in lines), text
+    assert cluster.pod_exec(node, "test -e /etc/slurm/gpuops-job-was-here", check=False).returncode != 0
+
+
+def test_a_pod_whose_slurmd_is_too_old_is_refused_before_anything_changes(cluster):
+    """Debian 12's slurmd 22.05 is 4 releases older than the controller's 24.11 (window: 3)."""
+    node = "n3"
+    cluster.start_pod(3, node, image="gpuops/pod:bookworm")
+    wait_for("sshd of %s" % node, lambda: cluster.pod_exec(node, "pgrep -x sshd", check=False).returncode == 0,
+             timeout=60)
+    cluster.pod_exec(node, "apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
+                           "apt-get install -y -qq --no-install-recommends slurmd >/dev/null")
+    snapshot = "cat /etc/hosts; ls -la /etc/slurm /etc/munge 2>&1; getent passwd %s; ls /etc/supervisor 2>&1" % JOB_USER
+    before = cluster.pod_exec(node, snapshot, check=False).stdout
+    result = cluster.join(node, check=False)
+    assert result.returncode != 0
+    flat = " ".join(result.stdout.split())
+    assert ("n3 cannot join the cluster: its slurmd 22.05.8 is older than the controller's Slurm 24.11.5 allows: "
+            "slurmctld 24.11 serves slurmd 23.02, 23.11, 24.05, 24.11 only") in flat, result.stdout[-3000:]
+    assert "Nothing was changed on it." in flat
+    assert recap(result.stdout)[node]["changed"] == 0
+    assert cluster.pod_exec(node, snapshot, check=False).stdout == before
 
 
 def test_accounting_lists_the_jobs_completed(cluster):
