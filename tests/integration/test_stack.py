@@ -503,3 +503,27 @@ def test_a_port_held_by_another_program_fails_the_deploy_with_the_port_to_change
         assert "address already in use" in flat
     finally:
         squatter.shutdown()
+
+
+def test_a_pod_that_sends_more_samples_than_the_limit_is_cut_off(make_stack):
+    """Anything on a pod can answer on its exporter's port: a scrape over the limit
+    must fail and store nothing, while the other pods keep being scraped."""
+    samples = {name: len([line for line in dcgm_page(name, spec[3]).splitlines() if not line.startswith("#")])
+               for name, spec in PODS.items()}
+    # 12 samples from the 1-GPU pod, 24 from the 2-GPU one: a limit between the two.
+    limit = (min(samples.values()) + max(samples.values())) // 2
+    stack = make_stack(observability_gpu_sample_limit=limit)
+    assert recap(stack.playbook().stdout)["localhost"]["failed"] == 0
+    wait_for("Prometheus ready", lambda: stack.prometheus.get("/-/ready").status_code == 200, 30)
+    big = max(samples, key=samples.get)
+
+    def scraped():
+        targets = {t["labels"]["pod"]: t for t in stack.prometheus.get("/api/v1/targets").json()["data"]["activeTargets"]
+                   if t["labels"]["job"] == "gpu"}
+        return (len(targets) == len(PODS) and all(t["lastScrape"] != "0001-01-01T00:00:00Z" for t in targets.values())
+                and targets)
+
+    targets = wait_for("every GPU target scraped once", scraped, 30)
+    assert targets[big]["health"] == "down" and "sample limit exceeded" in targets[big]["lastError"], targets[big]
+    assert all(t["health"] == "up" for name, t in targets.items() if name != big), targets
+    assert stack.query(f'DCGM_FI_DEV_GPU_UTIL{{pod="{big}"}}') == []
