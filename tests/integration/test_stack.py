@@ -347,7 +347,20 @@ def test_stack_deploys_scrapes_the_pods_and_tears_down(stack):
     wait_for("every dashboard query answering", every_query_answers, 30)
     assert stack.label_values("DCGM_FI_DEV_GPU_UTIL", "hpc_job") == ["4242"]
 
-    # 5. Nothing of the stack listens on a non-loopback address.
+    # 5. Every service runs as a non-root user, with every capability dropped and no new privileges;
+    #    Prometheus and Alertmanager on a read-only root filesystem.
+    for cid in stack.containers():
+        info = json.loads(subprocess.run(["docker", "inspect", cid], capture_output=True, text=True,
+                                         check=True).stdout)[0]
+        service = info["Config"]["Labels"]["com.docker.compose.service"]
+        user = info["Config"]["User"].split(":")[0]
+        assert user not in ("", "0", "root"), (service, info["Config"]["User"])
+        assert info["HostConfig"]["CapDrop"] == ["ALL"] and not info["HostConfig"]["CapAdd"], service
+        assert "no-new-privileges:true" in info["HostConfig"]["SecurityOpt"], service
+        if service in ("prometheus", "alertmanager"):
+            assert info["HostConfig"]["ReadonlyRootfs"] is True, service
+
+    # 6. Nothing of the stack listens on a non-loopback address.
     ours = listeners(stack)
     assert any(f":{stack.prometheus_port} " in line for line in ours), ours
     for line in ours:
