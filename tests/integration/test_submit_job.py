@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import Deployment, docker_available, recap
+from tests.integration.helpers import REPO, Deployment, docker_available, recap
 
 pytestmark = [
     pytest.mark.integration,
@@ -33,9 +33,9 @@ class Submitter:
         self.scripts.mkdir()
         self.results = root / "results"
 
-    def script(self, name: str, body: str, mode: int = 0o755) -> Path:
+    def script(self, name: str, body: str, mode: int = 0o755, errors: str = "strict") -> Path:
         path = self.scripts / name
-        path.write_text(body)
+        path.write_text(body, errors=errors)
         path.chmod(mode)
         return path
 
@@ -161,6 +161,29 @@ def test_job_name_with_shell_metacharacters_is_safe(cluster):
     assert not Path("/tmp/pwned").exists() and not Path("/tmp/pwned2").exists()
 
 
+def _symlink(submitter) -> Path:
+    link = submitter.scripts / "link.sh"
+    if not link.is_symlink():
+        link.symlink_to(submitter.script("target.sh", HELLO))
+    return link
+
+
+def test_templates_in_the_request_stay_text_end_to_end(cluster, tmp_path):
+    """'{{ ... }}' in a job name or a script given as text (AWX survey) never runs on the control host;
+    a plain bash ${#arr[@]} reaches bash unchanged."""
+    marker = tmp_path / "pwned"
+    name = "{{ lookup('pipe', 'touch %s') }}" % marker
+    text = "#!/bin/bash\narr=(a b c)\necho \"n=${#arr[@]} {{ lookup('pipe', 'id') }}\"\necho \"$SLURM_JOB_NAME\"\n"
+    result = cluster.dep.playbook(SUBMIT, "-e", json.dumps({"script": text, "job_name": name,
+                                                           "submit_results_dir": str(cluster.results)}), check=False)
+    assert result.returncode == 0, result.stdout[-3000:]
+    jid = job_id(result.stdout)
+    out = (cluster.results / jid / f"slurm-{jid}.out").read_text().splitlines()
+    assert out == ["n=3 {{ lookup('pipe', 'id') }}", name]
+    assert not marker.exists()
+    assert "uid=" not in result.stdout
+
+
 def _refused(cluster, result, message):
     assert result.returncode != 0
     assert message in result.stdout, result.stdout[-3000:]
@@ -180,9 +203,19 @@ def _refused(cluster, result, message):
         (lambda s: s.script("ok.sh", HELLO), ("-e", "nodes=0"), "Impossible request"),
         (lambda s: s.script("ok.sh", HELLO), ("-e", "gpus=3"), "2 GPU(s)"),
         (lambda s: s.script("ok.sh", HELLO), ("-e", '{"job_name": "two\\nlines"}'), "job_name must be one line"),
+        (lambda s: _symlink(s), (), "is a symbolic link"),
+        # The local cloud's API key, a file this user can read: never a job script.
+        (lambda s: s.dep.state_dir / "localcloud" / "api_key", (), "is inside gpuops' state directory"),
+        (lambda s: s.script("ok.sh", HELLO), ("-e", "awx_job_id=7"), "Under AWX the script must be the script's text"),
+        (lambda s: "no/such/job.sh", (), "(a relative path starts at %s)" % REPO),
+        (lambda s: s.script("ok.sh", HELLO), ("-e", '{"partition": "gpu;rm"}'), "is not a Slurm partition name"),
+        (lambda s: s.script("ok.sh", HELLO), ("-e", "time=soon"), "is not a Slurm time limit"),
+        (lambda s: s.script("ok.sh", HELLO), ("-e", "wait=maybe"), "wait must be true or false"),
+        (lambda s: s.script("bin.sh", "#!/bin/sh\n\udcff\n", errors="surrogateescape"), (), "is not UTF-8 text"),
     ],
     ids=["missing", "directory", "empty", "too-big", "gpus-negative", "too-many-nodes", "zero-nodes",
-         "too-many-gpus", "newline-name"],
+         "too-many-gpus", "newline-name", "symlink", "state-dir", "awx-path", "relative-missing", "partition",
+         "time", "wait", "not-utf8"],
 )
 def test_bad_input_is_refused_and_changes_nothing(cluster, make_script, args, message):
     dirs, jobs = cluster.job_dirs(), cluster.squeue_count()

@@ -9,6 +9,7 @@ playbook, or changing its default or its bounds, breaks these tests.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -125,16 +126,6 @@ class PlaybookInputs:
         assert len(found) == 1, f"{name}: defaults {found}"
         return found.pop().strip("'\"")
 
-    def lower_bound(self, name: str) -> int | None:
-        """`name | default(N) | int >= M` in the validation: M."""
-        found = set(re.findall(rf"(?<![.\w]){name} \| default\(\d+\) \| int >= (\d+)", self.validation))
-        assert len(found) <= 1
-        return int(found.pop()) if found else None
-
-    def integers(self) -> set[str]:
-        """Names validated as whole numbers (the string matches ^[0-9]+$)."""
-        return set(re.findall(r"\((\w+) \| default\(\d+\) \| string\) is match\('\^\[0-9\]\+\$'\)", self.validation))
-
     def accepted(self, name: str) -> list[str]:
         """The literal list `(name | default(..) | string | lower) in [...]` accepts."""
         match = re.search(rf"\({name} \| default\([^)]*\) \| string \| lower\) in \[([^\]]*)\]", self.validation)
@@ -170,11 +161,25 @@ def test_submit_survey_follows_awx_rules(templates):
     check_survey_rules(templates["submit_job.yml"]["survey"])
 
 
+def job_request():
+    """submit_job.yml's check of a job request: the action plugin gpuops.platform.job_request."""
+    path = REPO / "collections/ansible_collections/gpuops/platform/plugins/action/job_request.py"
+    spec = importlib.util.spec_from_file_location("gpuops_job_request", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_submit_job_checks_the_request_with_the_job_request_module(submit):
+    assert "gpuops.platform.job_request:" in submit.validation
+
+
 def test_submit_survey_asks_only_for_what_submit_job_takes(templates, submit):
     asked = {q["variable"] for q in templates["submit_job.yml"]["survey"]["spec"]}
     assert {"script", "gpus", "nodes", "partition", "wait", "job_name"} <= asked
-    unknown = asked - submit.inputs
-    assert not unknown, f"the survey sets {sorted(unknown)}, which submit_job.yml never reads (it reads {sorted(submit.inputs)})"
+    unknown = asked - submit.inputs - set(job_request().INPUTS)
+    assert not unknown, (f"the survey sets {sorted(unknown)}, which submit_job.yml never reads (it reads "
+                         f"{sorted(submit.inputs | set(job_request().INPUTS))})")
 
 
 def test_submit_survey_script_is_a_required_textarea_as_large_as_submit_job_allows(templates, submit):
@@ -184,25 +189,27 @@ def test_submit_survey_script_is_a_required_textarea_as_large_as_submit_job_allo
     assert script["max"] == int(submit.default("submit_max_script_bytes"))
 
 
-def test_submit_survey_numbers_match_submit_job_validation(templates, submit):
+def test_submit_survey_numbers_match_submit_job_validation(templates):
     questions = {q["variable"]: q for q in templates["submit_job.yml"]["survey"]["spec"]}
-    integers = submit.integers()
-    assert {"gpus", "nodes"} <= integers
-    for name in integers & set(questions):
+    counts = job_request().COUNTS
+    assert {"gpus", "nodes"} <= set(counts)
+    for name in set(counts) & set(questions):
         question = questions[name]
+        default, lowest = counts[name]
         assert question["type"] == "integer", name
-        assert question["default"] == int(submit.default(name)), name
-        # submit_job.yml refuses anything below its bound (0 for any whole number); the survey must not offer it.
-        assert question["min"] >= (submit.lower_bound(name) or 0), name
-    for name in set(questions) - integers:
-        assert questions[name]["type"] != "integer", f"{name} is not validated as a number by submit_job.yml"
+        assert question["default"] == default, name
+        # The module refuses anything below its bound; the survey must not offer it.
+        assert question["min"] >= lowest, name
+    for name in set(questions) - set(counts):
+        assert questions[name]["type"] != "integer", f"{name} is not checked as a number by job_request"
 
 
-def test_submit_survey_wait_choices_are_what_submit_job_accepts(templates, submit):
+def test_submit_survey_wait_choices_are_what_submit_job_accepts(templates):
+    module = job_request()
     wait = next(q for q in templates["submit_job.yml"]["survey"]["spec"] if q["variable"] == "wait")
     assert wait["type"] == "multiplechoice"
-    assert set(wait["choices"]) == {"true", "false"} and set(wait["choices"]) <= set(submit.accepted("wait"))
-    assert wait["default"] == submit.default("wait")
+    assert set(wait["choices"]) == {"true", "false"} and set(wait["choices"]) <= set(module.TRUE + module.FALSE)
+    assert wait["default"] == str(module.FLAGS["wait"]).lower()
 
 
 def test_submit_survey_optional_answers_have_no_default(templates):

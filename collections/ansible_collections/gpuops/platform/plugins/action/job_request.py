@@ -1,0 +1,195 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, gpuops contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Action plugin of gpuops.platform.job_request (documentation: plugins/modules/job_request.py).
+
+It runs on the control host only. It reads the job request's extra vars as
+they were given (task_vars hold them unrendered), checks them, reads the
+script, and returns them as data that is never templated again.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+
+from ansible.plugins.action import ActionBase
+from ansible.utils.unsafe_proxy import wrap_var
+
+INPUTS = ("script", "job_name", "nodes", "ntasks", "gpus", "partition", "time", "wait", "wait_timeout")
+# Whole numbers: name -> (default, smallest accepted). The AWX survey is checked against these.
+COUNTS = {"nodes": (1, 1), "ntasks": (1, 1), "gpus": (0, 0), "wait_timeout": (3600, 0)}
+# Booleans: name -> default.
+FLAGS = {"wait": True}
+TRUE, FALSE = ("true", "yes", "1"), ("false", "no", "0")
+PARTITION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Slurm's --time: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS, or UNLIMITED.
+TIME = re.compile(r"^(?:\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d+(?::\d{1,2}){0,2}|UNLIMITED|INFINITE)$")
+NOTHING = " Nothing was submitted."
+
+
+class Refusal(Exception):
+    """A request that cannot be submitted; the message says what to do."""
+
+
+def _plain(value):
+    """The value as given, as plain Python data (no template, no tag)."""
+    if isinstance(value, str):
+        return str.__str__(value)  # an exact str: whatever tag or subclass the input carried is gone
+    return value
+
+
+def _given(raw, name):
+    """An optional input: None when absent, null or given as '' (as AWX surveys send it)."""
+    value = raw.get(name)
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        return None
+    return value
+
+
+def _count(raw, name, default, low, high, limit_text):
+    value = _given(raw, name)
+    if value is None:
+        return default
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.match(r"^[0-9]{1,6}$", text) or not low <= int(text) <= high:
+        raise Refusal("Impossible request: %s=%s. %s" % (name, _plain(str(value))[:40], limit_text) + NOTHING)
+    return int(text)
+
+
+def _flag(raw, name, default):
+    value = _given(raw, name)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE or text in FALSE:
+        return text in TRUE
+    raise Refusal("%s must be true or false, not '%s'." % (name, _plain(str(value))[:40]) + NOTHING)
+
+
+def _inside(path, directory):
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
+
+
+def check(raw, max_nodes, max_gpus, max_bytes, state_dirs, cwd, under_awx):
+    """The request as data, or Refusal. raw: the extra vars as given."""
+    script = raw.get("script")
+    if script is None or not isinstance(script, str) or not script.strip():
+        raise Refusal("Name the batch script to run: ansible-playbook submit_job.yml -e script=PATH "
+                      "(or give the script's text, starting with #!)." + NOTHING)
+    script = _plain(script)
+    if script.startswith("#!"):
+        text, name, source = script, "job.sh", "the script's text"
+    elif under_awx:
+        raise Refusal("Under AWX the script must be the script's text (starting with #!), not a path: a path "
+                      "would read files of the execution environment." + NOTHING)
+    else:
+        given = script.strip()
+        path = os.path.normpath(os.path.join(cwd, os.path.expanduser(given)))
+        source = "%s (%s)" % (given, path) if path != given else given
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            raise Refusal("There is no file %s (a relative path starts at %s)." % (source, cwd) + NOTHING) from None
+        except OSError as err:
+            raise Refusal("%s cannot be read: %s." % (source, err.strerror) + NOTHING) from None
+        if stat.S_ISLNK(info.st_mode):
+            raise Refusal("%s is a symbolic link: give the path of the batch script itself." % source + NOTHING)
+        if not stat.S_ISREG(info.st_mode):
+            raise Refusal("%s is not a regular file (a directory?): give the path of the batch script itself."
+                          % source + NOTHING)
+        real = os.path.realpath(path)
+        for directory in state_dirs:
+            if directory and _inside(real, os.path.realpath(directory)):
+                raise Refusal("%s is inside gpuops' state directory %s (keys, tokens, Terraform state): "
+                              "a job script never comes from there." % (source, directory) + NOTHING)
+        if info.st_size == 0 or info.st_size > max_bytes:
+            raise Refusal("%s is %d bytes: a batch script must hold something and at most %d bytes (ship data "
+                          "separately; raise submit_max_script_bytes if you must)."
+                          % (source, info.st_size, max_bytes) + NOTHING)
+        try:
+            flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+            descriptor = os.open(path, flags)
+            with os.fdopen(descriptor, "rb") as handle:
+                data = handle.read(max_bytes + 1)
+        except PermissionError:
+            raise Refusal("%s is not readable by this user: fix its permissions." % source + NOTHING) from None
+        except OSError as err:
+            raise Refusal("%s cannot be read: %s." % (source, err.strerror) + NOTHING) from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Refusal("%s is not UTF-8 text: a batch script is a text file." % source + NOTHING) from None
+        name = os.path.basename(path)
+    size = len(text.encode("utf-8"))
+    if size == 0 or size > max_bytes:
+        raise Refusal("%s is %d bytes: a batch script must hold something and at most %d bytes (ship data "
+                      "separately; raise submit_max_script_bytes if you must)." % (source, size, max_bytes) + NOTHING)
+
+    limits = ("This cluster has %d node(s) and %d GPU(s): nodes must be 1 to %d, ntasks at least 1, gpus 0 to %d."
+              % (max_nodes, max_gpus, max_nodes, max_gpus))
+    nodes = _count(raw, "nodes", *COUNTS["nodes"], max_nodes, limits)
+    ntasks = _count(raw, "ntasks", *COUNTS["ntasks"], 100000, limits)
+    gpus = _count(raw, "gpus", *COUNTS["gpus"], max_gpus, limits)
+
+    job_name = _given(raw, "job_name")
+    if job_name is not None:
+        job_name = _plain(str(job_name))
+        if len(job_name) > 200 or any(ord(c) < 32 or ord(c) == 127 for c in job_name):
+            raise Refusal("job_name must be one line of at most 200 printable characters." + NOTHING)
+    partition = _given(raw, "partition")
+    if partition is not None and not PARTITION.match(str(partition)):
+        raise Refusal("partition '%s' is not a Slurm partition name (letters, digits, '_', '.', '-')."
+                      % _plain(str(partition))[:70] + NOTHING)
+    time = _given(raw, "time")
+    if time is not None and not TIME.match(str(time).strip()):
+        raise Refusal("time '%s' is not a Slurm time limit (minutes, HH:MM:SS or D-HH:MM:SS)."
+                      % _plain(str(time))[:40] + NOTHING)
+    wait = _flag(raw, "wait", FLAGS["wait"])
+    wait_timeout = _count(raw, "wait_timeout", *COUNTS["wait_timeout"], 10 ** 6, "wait_timeout is a number of seconds.")
+
+    return {
+        "script_text": text,
+        "script_name": name,
+        "job_name": job_name if job_name is not None else name,
+        "nodes": nodes,
+        "ntasks": ntasks,
+        "gpus": gpus,
+        "partition": _plain(str(partition)) if partition is not None else None,
+        "time": _plain(str(time)).strip() if time is not None else None,
+        "wait": wait,
+        "wait_timeout": wait_timeout,
+    }
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("max_nodes", "max_gpus", "max_script_bytes", "state_dirs"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        args = self._task.args
+        try:
+            max_nodes = int(args.get("max_nodes", 0))
+            max_gpus = int(args.get("max_gpus", 0))
+            max_bytes = int(args.get("max_script_bytes", 1048576))
+        except (TypeError, ValueError):
+            result.update(failed=True, msg="max_nodes, max_gpus and max_script_bytes must be integers")
+            return result
+        state_dirs = [str(d) for d in args.get("state_dirs") or []]
+        raw = {name: task_vars.get(name) for name in INPUTS}
+        under_awx = any(name in task_vars for name in ("awx_job_id", "tower_job_id"))
+        cwd = os.getcwd()
+        try:
+            request = check(raw, max_nodes, max_gpus, max_bytes, state_dirs, cwd, under_awx)
+        except Refusal as refusal:
+            result.update(failed=True, msg=str(refusal))
+            return wrap_var(result)
+        result.update(changed=False, request=request)
+        return wrap_var(result)
