@@ -244,9 +244,7 @@ def _submitted(job: AwxJob) -> str:
 
 
 def test_submit_job_runs_as_an_awx_job(cluster):
-    (cluster.project / "awx-test").mkdir(exist_ok=True)
-    (cluster.project / "awx-test/hello.sh").write_text(HELLO)
-    job = AwxJob(cluster, {**SURVEY_DEFAULTS, "script": "awx-test/hello.sh", "gpus": 1})
+    job = AwxJob(cluster, {**SURVEY_DEFAULTS, "script": HELLO, "gpus": 1})
     result = job.run()
     assert (result.status, result.rc) == ("successful", 0), job.stdout[-4000:]
     jid = _submitted(job)
@@ -275,12 +273,14 @@ def test_survey_script_body_and_blank_optional_answers(cluster):
 @pytest.mark.parametrize(
     ("survey", "message"),
     [
-        ({**SURVEY_DEFAULTS, "script": "examples/hello.sh", "gpus": -1}, "Impossible request"),
-        ({**SURVEY_DEFAULTS, "script": "examples/hello.sh", "nodes": 3}, "This cluster has 2 node(s)"),
+        ({**SURVEY_DEFAULTS, "script": HELLO, "gpus": -1}, "Impossible request"),
+        ({**SURVEY_DEFAULTS, "script": HELLO, "nodes": 3}, "This cluster has 2 node(s)"),
         (SURVEY_DEFAULTS, "Name the batch script to run"),
-        ({**SURVEY_DEFAULTS, "script": "no/such/script.sh"}, "There is no file no/such/script.sh"),
+        # A path would read the execution environment's files (the deployment's SSH key, say): text only.
+        ({**SURVEY_DEFAULTS, "script": "examples/hello.sh"}, "Under AWX the script must be the script's text"),
+        ({**SURVEY_DEFAULTS, "script": "../.ssh/id_ed25519"}, "Under AWX the script must be the script's text"),
     ],
-    ids=["gpus-negative", "too-many-nodes", "no-script", "missing-script"],
+    ids=["gpus-negative", "too-many-nodes", "no-script", "project-path", "key-path"],
 )
 def test_bad_extra_vars_fail_the_job_and_submit_nothing(cluster, survey, message):
     dirs, jobs = cluster.job_dirs(), cluster.squeue_count()
