@@ -43,9 +43,11 @@ test-integration: ## Integration tests on the local cloud (Docker, Terraform, SS
 molecule: ## Molecule scenarios (local-cloud pods; default sequence incl. idempotence)
 	$(BIN)/molecule test --all
 
-lint: ## ansible-lint (production profile)
+lint: ## ansible-lint (production profile), then the collection's docs (antsibull-docs)
 	ANSIBLE_COLLECTIONS_PATH=./collections:./.gpuops/collections:~/.ansible/collections:/usr/share/ansible/collections \
 		$(BIN)/ansible-lint --profile production
+	cd $(COLLECTION) && PATH=$(CURDIR)/$(BIN):$$PATH ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/collections \
+		$(CURDIR)/$(BIN)/antsibull-docs lint-collection-docs --plugin-docs .
 
 sanity: ## ansible-test sanity on the collection
 	cd $(COLLECTION) && $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --color no
