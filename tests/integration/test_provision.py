@@ -9,9 +9,12 @@ never touches a developer's own deployment in .gpuops/.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
+import shutil
+import stat
 import subprocess
 
 import pytest
@@ -140,6 +143,10 @@ def test_capacity_error_during_apply_leaves_nothing_billing(deployment):
          "--format", '{{ .Label "io.gpuops.localcloud.record" }}'],
         capture_output=True, text=True, check=True).stdout.splitlines()
     assert [r for r in records if json.loads(r)["name"].startswith(f"{PREFIX}-")] == []
+    # The state names no pod that is gone (else the inventory would refuse it and no playbook could start).
+    state = json.loads((deployment.state_dir / "local" / "terraform" / "terraform.tfstate").read_text())
+    assert state["outputs"].get("pods", {}).get("value", {}) == {}, state["outputs"]
+    assert deployment.inventory_list(check=False).returncode == 0
 
 
 def test_provision_creates_two_reachable_pods(deployment):
@@ -193,6 +200,29 @@ def test_check_mode_reports_no_change(deployment):
     result = deployment.playbook("provision.yml", "--check", "--diff")
     recap = _recap(result.stdout)
     assert all(counts["changed"] == 0 for counts in recap.values()), recap
+
+
+def test_terraform_gets_no_variable_on_its_command_line_and_leaves_no_plan(deployment, tmp_path):
+    """Variables (provision_env may hold secrets) go through a 0600 file, never `-var` (visible in `ps`);
+    plans go to a private directory of the run, removed at its end."""
+    log = tmp_path / "argv.log"
+    wrapper = tmp_path / "terraform"
+    real = shutil.which("terraform") or str(REPO / ".venv" / "bin" / "terraform")
+    wrapper.write_text('#!/bin/sh\nprintf "%%s\\n" "$*" >> %s\nexec %s "$@"\n' % (log, real))
+    wrapper.chmod(0o755)
+    plans_before = set(glob.glob("/tmp/*.tfplan") + glob.glob("/tmp/*/*.tfplan"))
+    dirs_before = set(glob.glob("/tmp/gpuops-tf-*"))
+    result = deployment.playbook("provision.yml", "-e", f"provision_terraform_binary={wrapper}")
+    assert all(counts["changed"] == 0 for counts in _recap(result.stdout).values())
+    calls = log.read_text().splitlines()
+    assert any(call.startswith("plan ") for call in calls), calls
+    assert not [call for call in calls if "-var " in call or "name_prefix=" in call or "ssh-ed25519" in call], calls
+    tf_dir = deployment.state_dir / "local" / "terraform"
+    assert any(f"-var-file {tf_dir}/gpuops.tfvars.json" in call for call in calls), calls
+    assert stat.S_IMODE((tf_dir / "gpuops.tfvars.json").stat().st_mode) == 0o600
+    # No plan left anywhere in the temporary directory, nor the run's private directory.
+    assert set(glob.glob("/tmp/*.tfplan") + glob.glob("/tmp/*/*.tfplan")) <= plans_before
+    assert not [d for d in glob.glob("/tmp/gpuops-tf-*") if d not in dirs_before]
 
 
 def test_bad_api_key_is_refused_with_a_clear_message(deployment):
