@@ -16,6 +16,7 @@ import re
 import shutil
 import stat
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -202,13 +203,23 @@ def test_check_mode_reports_no_change(deployment):
     assert all(counts["changed"] == 0 for counts in recap.values()), recap
 
 
+def test_check_mode_plans_with_this_runs_values(deployment):
+    """Check mode plans with the values given now (not those of an earlier run), and creates nothing."""
+    result = deployment.playbook("provision.yml", "--check", "-e", "provision_pod_count=3")
+    assert _recap(result.stdout)["localhost"]["changed"] >= 1, result.stdout[-3000:]
+    assert len(deployment.api().get("/pods").json()["pods"]) == 2
+
+
 def test_terraform_gets_no_variable_on_its_command_line_and_leaves_no_plan(deployment, tmp_path):
     """Variables (provision_env may hold secrets) go through a 0600 file, never `-var` (visible in `ps`);
     plans go to a private directory of the run, removed at its end."""
     log = tmp_path / "argv.log"
     wrapper = tmp_path / "terraform"
     real = shutil.which("terraform") or str(REPO / ".venv" / "bin" / "terraform")
-    wrapper.write_text('#!/bin/sh\nprintf "%%s\\n" "$*" >> %s\nexec %s "$@"\n' % (log, real))
+    # Logs each command line, and the mode of each -var-file while Terraform runs (it is gone afterwards).
+    wrapper.write_text('#!/bin/sh\nprintf "%%s\\n" "$*" >> %s\nprev=\nfor a in "$@"; do\n'
+                       '  [ "$prev" = "-var-file" ] && stat -c "mode %%a %%n" "$a" >> %s\n  prev=$a\ndone\n'
+                       'exec %s "$@"\n' % (log, log, real))
     wrapper.chmod(0o755)
     plans_before = set(glob.glob("/tmp/*.tfplan") + glob.glob("/tmp/*/*.tfplan"))
     dirs_before = set(glob.glob("/tmp/gpuops-tf-*"))
@@ -216,10 +227,12 @@ def test_terraform_gets_no_variable_on_its_command_line_and_leaves_no_plan(deplo
     assert all(counts["changed"] == 0 for counts in _recap(result.stdout).values())
     calls = log.read_text().splitlines()
     assert any(call.startswith("plan ") for call in calls), calls
-    assert not [call for call in calls if "-var " in call or "name_prefix=" in call or "ssh-ed25519" in call], calls
-    tf_dir = deployment.state_dir / "local" / "terraform"
-    assert any(f"-var-file {tf_dir}/gpuops.tfvars.json" in call for call in calls), calls
-    assert stat.S_IMODE((tf_dir / "gpuops.tfvars.json").stat().st_mode) == 0o600
+    calls_only = [call for call in calls if not call.startswith("mode ")]
+    assert not [call for call in calls_only if "-var " in call or "name_prefix=" in call or "ssh-ed25519" in call], calls
+    files = [line.split()[2] for line in calls if line.startswith("mode ")]
+    assert files and all(line.startswith("mode 600 ") for line in calls if line.startswith("mode ")), calls
+    assert all(re.fullmatch(r".*/gpuops-tf-[^/]+/gpuops\.tfvars\.json", f) for f in files), files
+    assert not any(Path(f).exists() for f in files)
     # No plan left anywhere in the temporary directory, nor the run's private directory.
     assert set(glob.glob("/tmp/*.tfplan") + glob.glob("/tmp/*/*.tfplan")) <= plans_before
     assert not [d for d in glob.glob("/tmp/gpuops-tf-*") if d not in dirs_before]

@@ -161,6 +161,13 @@ def test_job_name_with_shell_metacharacters_is_safe(cluster):
     assert not Path("/tmp/pwned").exists() and not Path("/tmp/pwned2").exists()
 
 
+def _linked_parent(submitter) -> Path:
+    link = submitter.scripts / "state-link"
+    if not link.is_symlink():
+        link.symlink_to(submitter.dep.state_dir)
+    return link
+
+
 def _symlink(submitter) -> Path:
     link = submitter.scripts / "link.sh"
     if not link.is_symlink():
@@ -206,6 +213,9 @@ def _refused(cluster, result, message):
         (lambda s: _symlink(s), (), "is a symbolic link"),
         # The local cloud's API key, a file this user can read: never a job script.
         (lambda s: s.dep.state_dir / "localcloud" / "api_key", (), "is inside gpuops' state directory"),
+        # Through a linked parent directory: the file that is opened is judged, not the path.
+        (lambda s: _linked_parent(s) / "localcloud" / "api_key", (), "is inside gpuops' state directory"),
+        (lambda s: s.script("ok.sh", HELLO), ("-e", "wait_timeout=0"), "Impossible request: wait_timeout=0"),
         (lambda s: s.script("ok.sh", HELLO), ("-e", "awx_job_id=7"), "Under AWX the script must be the script's text"),
         (lambda s: "no/such/job.sh", (), "(a relative path starts at %s)" % REPO),
         (lambda s: s.script("ok.sh", HELLO), ("-e", '{"partition": "gpu;rm"}'), "is not a Slurm partition name"),
@@ -214,7 +224,8 @@ def _refused(cluster, result, message):
         (lambda s: s.script("bin.sh", "#!/bin/sh\n\udcff\n", errors="surrogateescape"), (), "is not UTF-8 text"),
     ],
     ids=["missing", "directory", "empty", "too-big", "gpus-negative", "too-many-nodes", "zero-nodes",
-         "too-many-gpus", "newline-name", "symlink", "state-dir", "awx-path", "relative-missing", "partition",
+         "too-many-gpus", "newline-name", "symlink", "state-dir", "linked-parent", "wait-timeout-zero", "awx-path",
+         "relative-missing", "partition",
          "time", "wait", "not-utf8"],
 )
 def test_bad_input_is_refused_and_changes_nothing(cluster, make_script, args, message):

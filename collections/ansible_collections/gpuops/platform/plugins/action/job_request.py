@@ -18,16 +18,15 @@ import stat
 
 from ansible.plugins.action import ActionBase
 from ansible.utils.unsafe_proxy import wrap_var
+from ansible_collections.gpuops.platform.plugins.module_utils._slurm import validate_time_spec
 
 INPUTS = ("script", "job_name", "nodes", "ntasks", "gpus", "partition", "time", "wait", "wait_timeout")
 # Whole numbers: name -> (default, smallest accepted). The AWX survey is checked against these.
-COUNTS = {"nodes": (1, 1), "ntasks": (1, 1), "gpus": (0, 0), "wait_timeout": (3600, 0)}
+COUNTS = {"nodes": (1, 1), "ntasks": (1, 1), "gpus": (0, 0), "wait_timeout": (3600, 1)}
 # Booleans: name -> default.
 FLAGS = {"wait": True}
 TRUE, FALSE = ("true", "yes", "1"), ("false", "no", "0")
 PARTITION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-# Slurm's --time: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS, or UNLIMITED.
-TIME = re.compile(r"^(?:\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d+(?::\d{1,2}){0,2}|UNLIMITED|INFINITE)$")
 NOTHING = " Nothing was submitted."
 
 
@@ -92,35 +91,50 @@ def check(raw, max_nodes, max_gpus, max_bytes, state_dirs, cwd, under_awx):
         given = script.strip()
         path = os.path.normpath(os.path.join(cwd, os.path.expanduser(given)))
         source = "%s (%s)" % (given, path) if path != given else given
+        # Open first (never following a last-component link, never blocking on a FIFO), then judge the
+        # file that was opened: its type and size from fstat, its real path from /proc, so that no
+        # rename or link swapped in between the checks and the read can change what is read.
         try:
-            info = os.lstat(path)
+            descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
             raise Refusal("There is no file %s (a relative path starts at %s)." % (source, cwd) + NOTHING) from None
-        except OSError as err:
-            raise Refusal("%s cannot be read: %s." % (source, err.strerror) + NOTHING) from None
-        if stat.S_ISLNK(info.st_mode):
-            raise Refusal("%s is a symbolic link: give the path of the batch script itself." % source + NOTHING)
-        if not stat.S_ISREG(info.st_mode):
-            raise Refusal("%s is not a regular file (a directory?): give the path of the batch script itself."
-                          % source + NOTHING)
-        real = os.path.realpath(path)
-        for directory in state_dirs:
-            if directory and _inside(real, os.path.realpath(directory)):
-                raise Refusal("%s is inside gpuops' state directory %s (keys, tokens, Terraform state): "
-                              "a job script never comes from there." % (source, directory) + NOTHING)
-        if info.st_size == 0 or info.st_size > max_bytes:
-            raise Refusal("%s is %d bytes: a batch script must hold something and at most %d bytes (ship data "
-                          "separately; raise submit_max_script_bytes if you must)."
-                          % (source, info.st_size, max_bytes) + NOTHING)
-        try:
-            flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
-            descriptor = os.open(path, flags)
-            with os.fdopen(descriptor, "rb") as handle:
-                data = handle.read(max_bytes + 1)
         except PermissionError:
             raise Refusal("%s is not readable by this user: fix its permissions." % source + NOTHING) from None
         except OSError as err:
+            if os.path.islink(path):
+                raise Refusal("%s is a symbolic link: give the path of the batch script itself." % source
+                              + NOTHING) from None
             raise Refusal("%s cannot be read: %s." % (source, err.strerror) + NOTHING) from None
+        try:
+            info = os.fstat(descriptor)
+            if not stat.S_ISREG(info.st_mode):
+                raise Refusal("%s is not a regular file (a directory?): give the path of the batch script itself."
+                              % source + NOTHING)
+            try:
+                real = os.readlink("/proc/self/fd/%d" % descriptor)
+            except OSError:
+                real = os.path.realpath(path)
+            for directory in state_dirs:
+                if directory and _inside(real, os.path.realpath(os.path.expanduser(directory))):
+                    raise Refusal("%s is inside gpuops' state directory %s (keys, tokens, Terraform state): "
+                                  "a job script never comes from there." % (source, directory) + NOTHING)
+            if info.st_size == 0 or info.st_size > max_bytes:
+                raise Refusal("%s is %d bytes: a batch script must hold something and at most %d bytes (ship data "
+                              "separately; raise submit_max_script_bytes if you must)."
+                              % (source, info.st_size, max_bytes) + NOTHING)
+            chunks, left = [], max_bytes + 1
+            while left > 0:
+                try:
+                    chunk = os.read(descriptor, min(left, 65536))
+                except OSError as err:
+                    raise Refusal("%s cannot be read: %s." % (source, err.strerror) + NOTHING) from None
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                left -= len(chunk)
+            data = b"".join(chunks)
+        finally:
+            os.close(descriptor)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -147,9 +161,11 @@ def check(raw, max_nodes, max_gpus, max_bytes, state_dirs, cwd, under_awx):
         raise Refusal("partition '%s' is not a Slurm partition name (letters, digits, '_', '.', '-')."
                       % _plain(str(partition))[:70] + NOTHING)
     time = _given(raw, "time")
-    if time is not None and not TIME.match(str(time).strip()):
-        raise Refusal("time '%s' is not a Slurm time limit (minutes, HH:MM:SS or D-HH:MM:SS)."
-                      % _plain(str(time))[:40] + NOTHING)
+    if time is not None:
+        try:
+            validate_time_spec(_plain(str(time)).strip())  # the same rule as the slurm_job module's
+        except ValueError as err:
+            raise Refusal("%s." % err + NOTHING) from None
     wait = _flag(raw, "wait", FLAGS["wait"])
     wait_timeout = _count(raw, "wait_timeout", *COUNTS["wait_timeout"], 10 ** 6, "wait_timeout is a number of seconds.")
 
@@ -175,9 +191,12 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         args = self._task.args
+        if "max_nodes" not in args or "max_gpus" not in args:
+            result.update(failed=True, msg="job_request needs max_nodes and max_gpus (the cluster's nodes and GPUs)")
+            return result
         try:
-            max_nodes = int(args.get("max_nodes", 0))
-            max_gpus = int(args.get("max_gpus", 0))
+            max_nodes = int(args["max_nodes"])
+            max_gpus = int(args["max_gpus"])
             max_bytes = int(args.get("max_script_bytes", 1048576))
         except (TypeError, ValueError):
             result.update(failed=True, msg="max_nodes, max_gpus and max_script_bytes must be integers")

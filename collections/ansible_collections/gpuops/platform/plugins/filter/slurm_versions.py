@@ -12,13 +12,14 @@ import re
 from ansible.errors import AnsibleFilterError
 
 # Slurm's major releases in order (year.month). A daemon talks to the same
-# release and to a window of older ones: 2 older releases up to 23.11, 3 from
-# 24.05 on (Slurm's release notes, "Upgrades").
+# release and to a window of older ones: 2 older releases up to 24.05, 3 from
+# 24.11 on (Slurm's Upgrade Guide, "Compatibility Window": "Slurm 24.11
+# introduced compatibility with the previous three major releases").
 RELEASES = (
     "17.02", "17.11", "18.08", "19.05", "20.02", "20.11", "21.08", "22.05",
     "23.02", "23.11", "24.05", "24.11", "25.05", "25.11",
 )
-WIDER_WINDOW_FROM = "24.05"
+WIDER_WINDOW_FROM = "24.11"
 
 _VERSION = re.compile(r"^\s*slurm(?:-wlm)?\s+(\d+)\.(\d+)\.(\d+)\S*\s*$", re.MULTILINE)
 
@@ -57,7 +58,7 @@ def slurm_join_refusal(slurmd_text, controller_text):
     slurmd_major = _major(slurmd)
     if slurmd_major in accepted:
         return ""
-    newer = slurmd_major not in RELEASES[:position]
+    newer = tuple(int(part) for part in slurmd_major.split(".")) > tuple(int(part) for part in controller_major.split("."))
     return ("its slurmd %s is %s than the controller's Slurm %s allows: slurmctld %s serves slurmd %s only "
             "(Slurm's rule: slurmdbd >= slurmctld >= slurmd, within %d older releases). Use a pod image with "
             "one of these Slurm releases (RunPod's Ubuntu 24.04 images: 23.11; Debian 13: 24.11)."

@@ -82,3 +82,14 @@ def test_a_missing_slurmd_is_refused_with_the_command_s_words():
 def test_a_controller_without_a_known_release_is_an_error(controller):
     with pytest.raises(AnsibleFilterError):
         slurm_join_refusal(RECORDED["debian-13-slurmd"], controller)
+
+
+def test_a_24_05_controller_has_the_older_window_of_two_releases():
+    controller = "slurm-wlm 24.05.4\n"
+    assert slurm_join_refusal("slurm-wlm 23.02.7\n", controller) == ""
+    refusal = slurm_join_refusal(RECORDED["debian-12-slurmd"], controller)
+    assert "slurmctld 24.05 serves slurmd 23.02, 23.11, 24.05 only" in refusal and "within 2 older" in refusal
+
+
+def test_an_unknown_old_release_is_called_older():
+    assert " is older than " in slurm_join_refusal("slurm 16.05.1\n", CONTROLLER)
