@@ -6,7 +6,7 @@ COLLECTION := collections/ansible_collections/gpuops/platform
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup up provision teardown cloud-up cloud-down test test-unit test-integration molecule lint sanity clean
+.PHONY: help setup up provision teardown cloud-up cloud-down test test-unit test-integration lint sanity clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -28,7 +28,7 @@ cloud-up: ## Start the local RunPod-compatible cloud
 cloud-down: ## Stop the local cloud (its pods keep running; see --purge)
 	$(BIN)/python -m localcloud stop
 
-test: setup lint sanity test-unit test-integration molecule ## Set up, then run every gate and test
+test: setup lint sanity test-unit test-integration ## Set up, then run every gate and test
 # Under make test (and so in CI) a skipped test fails (conftest.py).
 test: export GPUOPS_NO_SKIP = 1
 
@@ -40,9 +40,6 @@ test-integration: ## Integration tests on the local cloud (Docker, Terraform, SS
 
 # Lint without the offline cloud.terraform redirect on the path: .ansible-lint
 # mocks the module, so lint judges the playbooks as with the real collection.
-molecule: ## Molecule scenarios (local-cloud pods; default sequence incl. idempotence)
-	$(BIN)/molecule test --all
-
 lint: ## ansible-lint (production profile), then the collection's docs (antsibull-docs)
 	ANSIBLE_COLLECTIONS_PATH=./collections:./.gpuops/collections:~/.ansible/collections:/usr/share/ansible/collections \
 		$(BIN)/ansible-lint --profile production

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -123,6 +124,7 @@ class Deployment:
         config = config.replace("../../", str(REPO) + "/")
         config = config.replace("127.0.0.1:8765", f"127.0.0.1:{self.port}")
         (self.inventory / "runpod.yml").write_text(config)
+        shutil.copy(REPO / "inventories/service_plane.yml", self.inventory / "service_plane.yml")
         self.extra = [
             "-e", f"gpuops_state_dir={self.state_dir}",
             "-e", f"provision_localcloud_port={self.port}",
@@ -181,9 +183,60 @@ class Deployment:
             )
         return result
 
+    # -- a whole cluster: the service plane's Slurm controller, the pods as nodes, their tunnels ----------
+
+    def use_service_plane(self) -> None:
+        """Give this deployment a service plane of its own: Compose project, Slurm and Prometheus ports, tunnels.
+
+        Every later playbook run gets these as extra vars, so the deployment never touches another's stack.
+        """
+        self.project = f"{self.prefix}{os.getpid()}"
+        self.service_plane_vars = {
+            "observability_project_name": self.project,
+            "observability_prometheus_port": free_port(),
+            "observability_grafana_port": free_port(),
+            "observability_alertmanager_port": free_port(),
+            "gpuops_tunnel_port_base": free_port_block(8),
+            "slurm_controller_slurmctld_port": free_port(),
+            "slurm_controller_slurmd_port": free_port(),
+            "slurm_controller_slurmdbd_port": free_port(),
+            "slurm_restd_port": free_port(),
+        }
+        self.extra = [*self.extra, "-e", json.dumps(self.service_plane_vars)]
+
+    def deploy_cluster(self, *args: str) -> list[subprocess.CompletedProcess]:
+        """After provision.yml: the product's stages for a Slurm cluster, without the API and the web app.
+
+        stack.yml (the controller, Prometheus), slurm.yml (the pods join), tunnel.yml (the pods reach slurmctld).
+        """
+        if not hasattr(self, "project"):
+            self.use_service_plane()
+        return [self.playbook(name, *args) for name in ("stack.yml", "slurm.yml", "tunnel.yml")]
+
+    def controller(self, *command: str, user: str = "gpuops", check: bool = True,
+                   timeout: int = 120) -> subprocess.CompletedProcess:
+        """Run a Slurm command in the service plane's slurmctld container (as the job account by default)."""
+        result = subprocess.run(
+            ["docker", "exec", "-u", user, "-w", "/tmp", f"{self.project}-slurmctld-1", *command],
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"in slurmctld: {command!r} exited {result.returncode}\n"
+                                 f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-4000:]}")
+        return result
+
     def stop(self) -> None:
         run([str(VENV_BIN / "python"), "-m", "localcloud", "stop", "--purge",
              "--state-dir", str(self.state_dir / "localcloud"), "--port", str(self.port)], check=False)
+        if hasattr(self, "project"):
+            # teardown.yml keeps the service plane's named volumes (Slurm's history, metrics): a test's go too.
+            subprocess.run(["docker", "compose", "-p", self.project, "down", "--volumes", "--remove-orphans",
+                            "--timeout", "5"], capture_output=True, text=True, check=False, timeout=300)
+            volumes = subprocess.run(["docker", "volume", "ls", "-q", "--filter",
+                                      f"label=com.docker.compose.project={self.project}"],
+                                     capture_output=True, text=True, check=False).stdout.split()
+            if volumes:
+                subprocess.run(["docker", "volume", "rm", "-f", *volumes], capture_output=True, check=False)
 
 
 def wait_for(what: str, probe: Callable[[], object], timeout: float = 60, interval: float = 1) -> object:

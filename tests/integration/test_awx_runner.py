@@ -1,5 +1,6 @@
 """submit_job.yml run by ansible-runner the way AWX runs a job template, on a
-real 2-pod Slurm cluster of the local cloud.
+real 2-pod Slurm cluster of the local cloud, with Slurm's controller on a
+service plane of the test's own (Compose project, ports, tunnels).
 
 No AWX server is reachable here, so the test builds what AWX hands to
 ansible-runner (awx/main/tasks/jobs.py: build_private_data_dir,
@@ -7,12 +8,15 @@ build_inventory, build_extra_vars_file, build_env, build_args):
 
 - project/: a copy of the repository's files, as AWX copies the project;
 - inventory/hosts: an executable script printing the inventory as JSON, the
-  one AWX writes from its database after an inventory update (which ran
-  `ansible-inventory --list --export` on the inventory source), here without
-  the hostvar ansible_ssh_private_key_file: the key comes from the machine
-  credential only;
+  one AWX writes from its database after an update of the inventory's sources
+  (awx/configure.yml: the pods' runpod.yml and the service plane's
+  service_plane.yml; each update runs `ansible-inventory --list --export` on
+  its source), here without the hostvar ansible_ssh_private_key_file: the key
+  comes from the machine credential only;
 - env/extravars: the survey's answers tagged !unsafe (AWX's safe_dump), the job
-  template's own extra vars plain, plus AWX's awx_*/tower_* variables;
+  template's own extra vars plain (here with this deployment's service plane,
+  so that no job reaches another deployment's slurmctld), plus AWX's
+  awx_*/tower_* variables;
 - env/envvars, env/cmdline (-u root), env/ssh_key (the machine credential,
   which ansible-runner loads into ssh-agent);
 - settings: AWX's (no stdout file: the output is the job events).
@@ -90,25 +94,36 @@ class AwxCluster:
                 shutil.copy2(source, target)
 
     def inventory_update(self) -> None:
-        """What AWX stores from an inventory update of the deployment's inventory source."""
+        """What AWX stores from an update of the inventory's sources, each exported on its own, then merged.
+
+        The sources of the local inventory (awx/configure.yml): the deployment's runpod.yml (the pods) and
+        the project's awx/inventories/local/service_plane.yml (Slurm's controller, host slurmctld).
+        """
         env = {**os.environ, "ANSIBLE_INVENTORY_EXPORT": "True", "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
                "ANSIBLE_VERBOSE_TO_STDERR": "True"}
-        result = run([str(VENV_BIN / "ansible-inventory"), "-i", str(self.dep.inventory), "--list", "--export"], env=env)
-        data = json.loads(result.stdout)
+        data: dict = {"_meta": {"hostvars": {}}}
+        for source in (self.dep.inventory / "runpod.yml", self.project / "awx/inventories/local/service_plane.yml"):
+            assert source.is_file(), f"the inventory source {source} is missing"
+            result = run([str(VENV_BIN / "ansible-inventory"), "-i", str(source), "--list", "--export"], env=env)
+            merge_inventory(data, json.loads(result.stdout))
         for hostvars in data["_meta"]["hostvars"].values():
             hostvars.pop("ansible_ssh_private_key_file", None)  # the machine credential brings the key
             hostvars["remote_tower_enabled"] = "true"
-        assert data.get("slurm_controller", {}).get("hosts"), data
+        assert data.get("slurm_controller", {}).get("hosts") == ["slurmctld"], data
+        assert len(data.get("slurm_compute", {}).get("hosts", [])) == 2, data
         self.inventory_json = data
 
-    def controller(self) -> str:
-        return self.dep.pods()[f"{PREFIX}-0"]["id"]
-
-    def job_dirs(self) -> list[str]:
-        return self.dep.pod_exec(self.controller(), "ls /var/lib/gpuops/jobs 2>/dev/null || true").stdout.split()
+    def job_dirs(self) -> dict[str, list[str]]:
+        """Job directories on each pod (a submission makes one on every pod; api/ is the API's)."""
+        dirs = {}
+        for name, pod in sorted(self.dep.pods().items()):
+            out = self.dep.pod_exec(pod["id"], "ls /var/lib/gpuops/jobs 2>/dev/null || true").stdout
+            dirs[name] = sorted(entry for entry in out.split() if entry != "api")
+        return dirs
 
     def squeue_count(self) -> int:
-        return int(self.dep.pod_exec(self.controller(), "squeue --noheader --states=all | wc -l").stdout.strip())
+        """Jobs the service plane's slurmctld knows (recent ones included)."""
+        return len(self.dep.controller("squeue", "--noheader", "--states=all").stdout.splitlines())
 
     def secrets(self) -> dict[str, str]:
         """Secret values that must never reach a job's artifacts: the cloud API key, the pods' private key.
@@ -122,6 +137,20 @@ class AwxCluster:
         secrets = {"cloud API key": self.dep.api_key_file.read_text().strip()}
         secrets.update({f"SSH private key line {i}": line for i, line in enumerate(body) if i >= 2})
         return secrets
+
+
+def merge_inventory(data: dict, more: dict) -> None:
+    """Add one source's `ansible-inventory --list --export` to the inventory (hosts, children, vars)."""
+    data["_meta"]["hostvars"].update(more.get("_meta", {}).get("hostvars", {}))
+    for name, group in more.items():
+        if name == "_meta":
+            continue
+        into = data.setdefault(name, {})
+        for key in ("hosts", "children"):
+            if key in group:
+                into[key] = sorted(set(into.get(key, [])) | set(group[key]))
+        if "vars" in group:
+            into.setdefault("vars", {}).update(group["vars"])
 
 
 class AwxJob:
@@ -141,7 +170,7 @@ class AwxJob:
         dep = cluster.dep
         # The job template's extra vars (awx/configure.yml), trusted, and AWX's own variables.
         template_vars = {"gpuops_cloud": "local", "gpuops_state_dir": str(dep.state_dir),
-                         "provision_terraform_binary": str(VENV_BIN / "terraform")}
+                         "provision_terraform_binary": str(VENV_BIN / "terraform"), **dep.service_plane_vars}
         awx_vars = {f"{prefix}_{name}": value for prefix in ("awx", "tower") for name, value in {
             "job_id": self.id, "job_launch_type": "manual", "job_template_id": 7,
             "job_template_name": "gpuops - submit job", "inventory_id": 3, "inventory_name": "gpuops",
@@ -232,7 +261,7 @@ def cluster(awx):
     awx.copy_project()
     awx.dep.playbook("provision.yml")
     awx.dep.seen_ids.update(pod["id"] for pod in awx.dep.pods().values())
-    awx.dep.playbook("slurm.yml")
+    awx.dep.deploy_cluster("-e", "app_enabled=false")
     awx.inventory_update()
     return awx
 
@@ -266,7 +295,8 @@ def test_survey_script_body_and_blank_optional_answers(cluster):
     jid = _submitted(job)
     assert f"Job {jid} COMPLETED with exit code 0" in job.stdout
     assert re.search(r"hello from \w+", job.stdout)
-    assert len(cluster.job_dirs()) == len(dirs) + 1
+    after = cluster.job_dirs()
+    assert sorted(after) == sorted(dirs) and all(len(after[pod]) == len(dirs[pod]) + 1 for pod in dirs), (dirs, after)
     job.assert_no_secret_in_artifacts()
 
 

@@ -1,6 +1,10 @@
 """End to end: the gpuops.platform.dcgm_exporter role on 2 local-cloud pods.
 
-playbooks/slurm.yml then playbooks/exporter.yml on pods with 2 GPUs each: the
+A Slurm cluster as the product deploys it (stack.yml: the controller on this
+test's own service plane; slurm.yml: the pods join as nodes <prefix>-0 and
+<prefix>-1; tunnel.yml: the pods reach slurmctld), then playbooks/exporter.yml
+on pods with 2 GPUs each. Jobs are submitted in the slurmctld container as the
+job account gpuops; pods are isolated, so a job runs on one node. The
 pod image's stand-in NVIDIA layer (images/nvidia-standin: /dev/nvidia*,
 nvidia-smi, libnvidia-ml.so.1) makes them from the GPUs the pod rented, and the
 role's production nvml backend runs on it (auto: no NVIDIA repository here):
@@ -47,8 +51,10 @@ class Pods:
     def __init__(self, deployment: Deployment) -> None:
         self.dep = deployment
         pods = deployment.pods()
-        self.controller = pods[f"{PREFIX}-0"]["id"]
-        self.compute = pods[f"{PREFIX}-1"]["id"]
+        # Pod ids (their containers, the exporters' Hostname label) and Slurm node names (inventory names).
+        self.first = pods[f"{PREFIX}-0"]["id"]
+        self.second = pods[f"{PREFIX}-1"]["id"]
+        self.node = {self.first: f"{PREFIX}-0", self.second: f"{PREFIX}-1"}
         self.timings: dict[str, float] = {}
 
     def on(self, pod_id: str, command: str, check: bool = True):
@@ -62,6 +68,16 @@ class Pods:
         result = self.dep.playbook(name, *args, check=check)
         self.timings[label] = time.monotonic() - started
         return result
+
+    def slurm(self, *command: str, check: bool = True):
+        """A Slurm command in the service plane's slurmctld container, as the job account gpuops."""
+        return self.dep.controller(*command, check=check)
+
+    def sbatch_sleep(self, pod_id: str, name: str, seconds: int = 60) -> str:
+        """A one-node batch job with one GPU on a pod's node; output nowhere, working dir one gpuops can use."""
+        return self.slurm("sbatch", "--parsable", "-w", self.node[pod_id], "--gpus=1", "--time=2",
+                          f"--job-name={name}", "--chdir=/tmp", "-o", "/dev/null",
+                          f"--wrap=sleep {seconds}").stdout.strip().split(";")[0]
 
     def exporter_pid(self, pod_id: str) -> int:
         out = self.on(pod_id, "/usr/local/sbin/gpuops-supervisorctl pid gpu-exporter", check=False).stdout.strip()
@@ -77,7 +93,10 @@ def pods(tmp_path_factory):
         dep.seen_ids.update(pod["id"] for pod in dep.pods().values())
         result = Pods(dep)
         result.timings["provision"] = time.monotonic() - started
-        result.playbook("slurm", "slurm.yml")
+        started = time.monotonic()
+        # stack.yml (slurmctld on this test's own service plane), slurm.yml (the pods join), tunnel.yml.
+        dep.deploy_cluster("-e", "app_enabled=false")
+        result.timings["cluster"] = time.monotonic() - started
         yield result
         print("\ntimings (s): " + ", ".join(f"{k}={v:.0f}" for k, v in result.timings.items()))
     finally:
@@ -121,7 +140,7 @@ def test_converge(pods):
 
 
 def test_every_standin_gpu_has_dcgm_exporters_metrics_and_labels(pods):
-    for pod in (pods.controller, pods.compute):
+    for pod in (pods.first, pods.second):
         text = pods.metrics(pod)
         util = parse(text, "DCGM_FI_DEV_GPU_UTIL")
         assert sorted(labels["gpu"] for labels, _ in util) == [str(i) for i in range(GPUS_PER_POD)], text[-2000:]
@@ -137,63 +156,74 @@ def test_every_standin_gpu_has_dcgm_exporters_metrics_and_labels(pods):
 
 
 def test_nothing_listens_on_9400_but_loopback(pods):
-    for pod in (pods.controller, pods.compute):
+    for pod in (pods.first, pods.second):
         listeners = [line.split()[3] for line in pods.on(pod, "ss -Hltn").stdout.splitlines()
                      if line.split()[3].endswith(":9400")]
         assert listeners == ["127.0.0.1:9400"], listeners
     # And the other pod cannot reach it.
-    addr = pods.on(pods.controller, "hostname -i").stdout.split()[0]
-    assert pods.on(pods.compute, f"curl -s --max-time 3 http://{addr}:9400/metrics", check=False).returncode != 0
+    addr = pods.on(pods.first, "hostname -i").stdout.split()[0]
+    assert pods.on(pods.second, f"curl -s --max-time 3 http://{addr}:9400/metrics", check=False).returncode != 0
 
 
 def test_a_job_labels_its_gpu_and_makes_it_busy(pods):
-    node = pods.controller
-    pods.on(node, f"nohup srun -w {node} --gpus=1 --time=2 --job-name=gpuload sleep 60 >/dev/null 2>&1 &")
-    job_id = wait_for("the job to run", lambda: pods.on(
-        node, "squeue --noheader --name=gpuload --states=RUNNING --format=%i").stdout.strip(), timeout=60)
-
-    def job_series():
-        util = parse(pods.metrics(node), "DCGM_FI_DEV_GPU_UTIL")
-        return [(labels, value) for labels, value in util if labels.get("hpc_job") == job_id]
-
-    # The prolog maps the job when it is allocated; the stand-in GPU gets busy once the job's task runs.
-    busy = wait_for(f"hpc_job=\"{job_id}\" on a busy GPU of {node}",
-                    lambda: [(lab, val) for lab, val in job_series() if val >= 85], timeout=30)
-    assert len(busy) == 1
-    labels, util = busy[0]
-    assert tuple(labels) == (*LABELS, "hpc_job")
-    text = pods.metrics(node)
-    used = {labels["gpu"]: (labels.get("hpc_job"), value) for labels, value in parse(text, "DCGM_FI_DEV_FB_USED")}
-    assert used[labels["gpu"]][0] == job_id and used[labels["gpu"]][1] > 1000
-    # The other GPU of the pod is idle and unlabelled.
-    others = [(lab, val) for lab, val in parse(text, "DCGM_FI_DEV_GPU_UTIL") if lab["gpu"] != labels["gpu"]]
-    assert others and all("hpc_job" not in lab and val == 0 for lab, val in others)
-
-    pods.on(node, f"scancel {job_id}")
-    wait_for("the hpc_job label to go", lambda: "hpc_job" not in pods.metrics(node), timeout=30)
-    wait_for("every GPU idle again", lambda: all(
-        value == 0 for _, value in parse(pods.metrics(node), "DCGM_FI_DEV_GPU_UTIL")), timeout=15)
-    # The prolog and epilog left the node in service.
-    wait_for("the node to be idle", lambda: pods.on(
-        node, f"sinfo --noheader --Node --nodes={node} --format=%T").stdout.strip() == "idle", timeout=30)
-
-
-def test_batch_job_on_both_nodes_is_mapped_on_each(pods):
-    script = "#!/bin/sh\\nsleep 60\\n"
-    job_id = pods.on(pods.controller, f"printf '{script}' > /tmp/gpuload.sh && "
-                     "sbatch --parsable -N2 --gpus-per-node=1 --time=2 -o /dev/null /tmp/gpuload.sh").stdout.strip()
+    pod = pods.first
+    node = pods.node[pod]
+    job_id = pods.sbatch_sleep(pod, "gpuload")
     try:
-        for pod in (pods.controller, pods.compute):
-            wait_for(f"hpc_job=\"{job_id}\" on {pod}",
-                     lambda pod=pod: f'hpc_job="{job_id}"' in pods.metrics(pod), timeout=45)
+        wait_for("the job to run", lambda: pods.slurm(
+            "squeue", "--noheader", f"--jobs={job_id}", "--states=RUNNING", "--format=%i").stdout.strip(),
+            timeout=60)
+
+        def job_series():
+            util = parse(pods.metrics(pod), "DCGM_FI_DEV_GPU_UTIL")
+            return [(labels, value) for labels, value in util if labels.get("hpc_job") == job_id]
+
+        # The prolog maps the job when it is allocated; the stand-in GPU gets busy once the job's task runs.
+        busy = wait_for(f"hpc_job=\"{job_id}\" on a busy GPU of {node}",
+                        lambda: [(lab, val) for lab, val in job_series() if val >= 85], timeout=30)
+        assert len(busy) == 1
+        labels, util = busy[0]
+        assert tuple(labels) == (*LABELS, "hpc_job")
+        text = pods.metrics(pod)
+        used = {labels["gpu"]: (labels.get("hpc_job"), value) for labels, value in parse(text, "DCGM_FI_DEV_FB_USED")}
+        assert used[labels["gpu"]][0] == job_id and used[labels["gpu"]][1] > 1000
+        # The other GPU of the pod is idle and unlabelled.
+        others = [(lab, val) for lab, val in parse(text, "DCGM_FI_DEV_GPU_UTIL") if lab["gpu"] != labels["gpu"]]
+        assert others and all("hpc_job" not in lab and val == 0 for lab, val in others)
     finally:
-        pods.on(pods.controller, f"scancel {job_id}", check=False)
-    for pod in (pods.controller, pods.compute):
-        wait_for(f"no hpc_job on {pod}", lambda pod=pod: "hpc_job" not in pods.metrics(pod), timeout=30)
+        pods.slurm("scancel", job_id, check=False)
+    wait_for("the hpc_job label to go", lambda: "hpc_job" not in pods.metrics(pod), timeout=30)
+    wait_for("every GPU idle again", lambda: all(
+        value == 0 for _, value in parse(pods.metrics(pod), "DCGM_FI_DEV_GPU_UTIL")), timeout=15)
+    # The prolog and epilog left the node in service.
+    wait_for("the node to be idle", lambda: pods.slurm(
+        "sinfo", "--noheader", "--Node", f"--nodes={node}", "--format=%T").stdout.strip() == "idle", timeout=30)
+
+
+def test_a_job_on_each_node_is_mapped_on_its_pod(pods):
+    """Pods are isolated (no multi-node job): one single-node job per node, each mapped on its own pod only."""
+    jobs = {}
+    try:
+        for pod in (pods.first, pods.second):
+            jobs[pod] = pods.sbatch_sleep(pod, "gpumap")
+        for pod, job_id in jobs.items():
+            wait_for(f"hpc_job=\"{job_id}\" on {pods.node[pod]}",
+                     lambda pod=pod, job_id=job_id: f'hpc_job="{job_id}"' in pods.metrics(pod), timeout=45)
+        # Each job is on its own node, and only there.
+        for pod, job_id in jobs.items():
+            assert pods.slurm("squeue", "--noheader", f"--jobs={job_id}", "--format=%N").stdout.strip() \
+                == pods.node[pod]
+            other = pods.second if pod == pods.first else pods.first
+            assert f'hpc_job="{job_id}"' not in pods.metrics(other)
+    finally:
+        if jobs:
+            pods.slurm("scancel", *jobs.values(), check=False)
+    for pod in (pods.first, pods.second):
+        wait_for(f"no hpc_job on {pods.node[pod]}", lambda pod=pod: "hpc_job" not in pods.metrics(pod), timeout=30)
 
 
 def test_supervisor_restarts_a_killed_exporter(pods):
-    pod = pods.compute
+    pod = pods.second
     before = pods.exporter_pid(pod)
     assert before > 0
     pods.on(pod, f"kill -9 {before}")
@@ -218,7 +248,7 @@ def test_check_mode_on_the_converged_pods_changes_nothing(pods):
 
 def test_dcgm_backend_renders_in_check_mode(pods):
     """A pod that looks like a GPU pod with NVIDIA's repository reachable: auto picks dcgm."""
-    pod = pods.compute
+    pod = pods.second
     # The image stand-in has a CUDA source of its own (as RunPod's images do), which the role would reuse: set it
     # aside, so that the role looks for NVIDIA's repository at the fake one below.
     pods.on(pod, "mkdir -p /tmp/cuda-sources && mv /etc/apt/sources.list.d/cuda-*.list /tmp/cuda-sources/ || true")

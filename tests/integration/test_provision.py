@@ -92,13 +92,6 @@ def test_unknown_gpu_type_is_refused_before_anything_is_created(deployment):
     assert not (deployment.state_dir / "local" / "terraform" / "terraform.tfstate").exists()
 
 
-def test_several_pods_without_global_networking_are_refused(deployment):
-    result = deployment.playbook("provision.yml", "-e", '{"provision_global_networking": false}', check=False)
-    assert result.returncode != 0
-    assert "RunPod's pods reach each other only over global networking" in " ".join(result.stdout.split())
-    assert not (deployment.state_dir / "local" / "terraform" / "terraform.tfstate").exists()
-
-
 def test_spot_is_refused_with_a_clear_message(deployment):
     result = deployment.playbook("provision.yml", "-e", '{"provision_spot": true}', check=False)
     assert result.returncode != 0
@@ -159,8 +152,8 @@ def test_provision_creates_two_reachable_pods(deployment):
     pods = deployment.api().get("/pods").json()["pods"]
     assert sorted(p["name"] for p in pods) == [f"{PREFIX}-0", f"{PREFIX}-1"]
     assert all(p["status"] == "RUNNING" for p in pods)
-    # Two pods on the local cloud: global networking on by default, so they reach each other.
-    assert all(p["globalNetworking"]["enabled"] for p in pods)
+    # Isolated by default, as on RunPod without global networking: each pod is a Slurm node of its own.
+    assert not any(p["globalNetworking"]["enabled"] for p in pods)
     deployment.seen_ids.update(p["id"] for p in pods)
     assert len(deployment.containers()) == 2
 
@@ -168,7 +161,8 @@ def test_provision_creates_two_reachable_pods(deployment):
 def test_inventory_groups(deployment):
     inventory = json.loads(deployment.inventory_list().stdout)
     assert sorted(inventory["gpu_pods"]["hosts"]) == [f"{PREFIX}-0", f"{PREFIX}-1"]
-    assert inventory["slurm_controller"]["hosts"] == [f"{PREFIX}-0"]
+    # Slurm's controller is the service plane's container, never a pod.
+    assert inventory["slurm_controller"]["hosts"] == ["slurmctld"]
     assert sorted(inventory["slurm_compute"]["hosts"]) == [f"{PREFIX}-0", f"{PREFIX}-1"]
     gpu_groups = [g for g in inventory if g.startswith("gpu_") and g != "gpu_pods"]
     assert gpu_groups, "no keyed group by GPU type"

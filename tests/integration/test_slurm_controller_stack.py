@@ -71,7 +71,7 @@ DEPLOY = """
         wait_timeout: 300
 """
 
-# The pod side, as the product does it: the slurm role's node entry point over
+# The pod side, as the product does it: the slurm role (its main entry point) over
 # SSH (the version check, the job account, the node's name for the pod's own
 # address, the cluster's files, munged and slurmd under supervisord).
 NODES_PLAY = """
@@ -82,7 +82,6 @@ NODES_PLAY = """
     - name: Join the cluster
       ansible.builtin.include_role:
         name: gpuops.platform.slurm
-        tasks_from: node
 """
 
 

@@ -1,8 +1,11 @@
 """End to end: `ansible-playbook submit_job.yml -e script=...` on a real
-2-pod Slurm cluster of the local cloud.
+Slurm cluster: 2 pods of the local cloud as the nodes, Slurm's controller on
+a service plane of the test's own (slurmctld container, where submit_job.yml
+submits as the job account gpuops).
 
 Bad input is tried first, before anything is provisioned ("no cluster"),
-then on the cluster: every refusal must change nothing on the pods.
+then on the cluster: every refusal must change nothing, neither in Slurm
+(squeue, sacct) nor on the pods (job directories).
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from pathlib import Path
 import pytest
 
 from tests.integration.helpers import REPO, Deployment, docker_available, recap
+
+JOB_USER = "gpuops"
+JOBS = "/var/lib/gpuops/jobs"
 
 pytestmark = [
     pytest.mark.integration,
@@ -29,6 +35,9 @@ class Submitter:
 
     def __init__(self, root: Path) -> None:
         self.dep = Deployment(root / "deploy", prefix=PREFIX)
+        # From the first run on (the no-cluster one too): this test's own Compose project and ports,
+        # never the developer's service plane.
+        self.dep.use_service_plane()
         self.scripts = root / "scripts"
         self.scripts.mkdir()
         self.results = root / "results"
@@ -46,17 +55,27 @@ class Submitter:
             *args, check=check, env=env, wrapper=wrapper,
         )
 
-    def controller(self) -> str:
-        return self.dep.pods()[f"{PREFIX}-0"]["id"]
+    def pod_ids(self) -> list[str]:
+        return sorted(pod["id"] for pod in self.dep.pods().values())
 
-    def job_dirs(self) -> list[str]:
-        """Job directories on the controller (every submission makes one; api/ is the API's)."""
-        out = self.dep.pod_exec(self.controller(), "ls /var/lib/gpuops/jobs 2>/dev/null || true").stdout
-        return [name for name in out.split() if name != "api"]
+    def job_dirs(self) -> dict[str, list[str]]:
+        """Job directories on each pod (every submission makes one on every pod; api/ is the API's)."""
+        dirs = {}
+        for pod_id in self.pod_ids():
+            out = self.dep.pod_exec(pod_id, f"ls {JOBS} 2>/dev/null || true").stdout
+            dirs[pod_id] = sorted(name for name in out.split() if name != "api")
+        return dirs
 
-    def squeue_count(self) -> int:
-        out = self.dep.pod_exec(self.controller(), "squeue --noheader --states=all | wc -l").stdout
-        return int(out.strip())
+    def slurm(self, *command: str) -> str:
+        """A Slurm command in the service plane's slurmctld container, as the job account."""
+        return self.dep.controller(*command).stdout
+
+    def jobs(self) -> set[int]:
+        """Every job Slurm knows: the controller's (squeue, recent ones included) and accounting's (sacct)."""
+        queued = self.slurm("squeue", "--noheader", "--states=all", "--format=%i")
+        accounted = self.slurm("sacct", "--noheader", "--parsable2", "--allocations", "--allusers",
+                               "--starttime=2020-01-01", "--format=JobID")
+        return {int(job) for job in (queued + accounted).split()}
 
 
 def job_id(output: str) -> str:
@@ -80,19 +99,27 @@ def submitter(tmp_path_factory):
 def cluster(submitter):
     submitter.dep.playbook("provision.yml")
     submitter.dep.seen_ids.update(pod["id"] for pod in submitter.dep.pods().values())
-    submitter.dep.playbook("slurm.yml")
+    submitter.dep.deploy_cluster("-e", "app_enabled=false")
     return submitter
 
 
-HELLO = "#!/bin/bash\necho \"hello from $(hostname)\"\necho \"gpus=${CUDA_VISIBLE_DEVICES:-none}\"\necho oops >&2\n"
+def assert_nothing_submitted(cluster, before_dirs, before_jobs):
+    """No new job dir on any pod, no job in Slurm beyond the ones known before."""
+    assert cluster.job_dirs() == before_dirs
+    new = {job for job in cluster.jobs() if job > max(before_jobs, default=0)}
+    assert not new, f"jobs submitted by a refused request: {sorted(new)}"
+
+
+HELLO = ("#!/bin/bash\necho \"hello from $(hostname)\"\necho \"gpus=${CUDA_VISIBLE_DEVICES:-none}\"\n"
+         "echo \"user=$(id -un)\"\necho oops >&2\n")
 
 
 def test_no_cluster_yet(submitter):
     script = submitter.script("hello.sh", HELLO)
     result = submitter.submit(script)
     assert result.returncode != 0
-    assert "No cluster is provisioned" in result.stdout
-    assert "playbooks/provision.yml" in result.stdout
+    assert "No cluster is deployed" in result.stdout
+    assert "site.yml" in result.stdout
 
 
 def test_job_output_exit_code_and_gpu(cluster):
@@ -104,19 +131,27 @@ def test_job_output_exit_code_and_gpu(cluster):
     out = (cluster.results / jid / f"slurm-{jid}.out").read_text()
     assert re.search(r"^hello from \w+$", out, re.M)
     assert "gpus=0" in out  # Slurm bound the (simulated) GPU 0
+    assert f"user={JOB_USER}\n" in out  # the job account ran it, never root
     assert (cluster.results / jid / f"slurm-{jid}.err").read_text() == "oops\n"
-    # The job ran from its own directory on the pods, holding the script.
+    # The job ran from its own directory, made on every pod and owned by the job account.
     dirs = cluster.job_dirs()
-    assert dirs and all(re.match(r"^\d{8}T\d{6}-\d+$", d) for d in dirs)
+    names = set().union(*dirs.values())
+    assert names and all(re.match(r"^\d{8}T\d{6}-\d+$", d) for d in names)
+    assert all(pod_dirs == sorted(names) for pod_dirs in dirs.values()), dirs
+    for pod_id in dirs:
+        owners = cluster.dep.pod_exec(pod_id, f"cd {JOBS} && stat -c %U " + " ".join(sorted(names))).stdout.split()
+        assert set(owners) == {JOB_USER}, (pod_id, owners)
 
 
-def test_two_node_job(cluster):
+def test_two_node_job_is_refused_without_global_networking(cluster):
+    """Pods are isolated by default: a multi-node job could not run, so it is refused before anything changes."""
+    dirs, jobs = cluster.job_dirs(), cluster.jobs()
     script = cluster.script("two.sh", "#!/bin/bash\nsrun hostname\n")
     result = cluster.submit(script, "-e", "nodes=2", "-e", "ntasks=2")
-    assert result.returncode == 0, result.stdout[-3000:]
-    jid = job_id(result.stdout)
-    hosts = (cluster.results / jid / f"slurm-{jid}.out").read_text().split()
-    assert sorted(hosts) == sorted(pod["id"] for pod in cluster.dep.pods().values())
+    _refused(cluster, result, "provision_global_networking=true")
+    assert "nodes=2" in result.stdout
+    assert_nothing_submitted(cluster, dirs, jobs)
+    assert all(counts["changed"] == 0 for counts in recap(result.stdout).values())
 
 
 def test_failing_job_fails_the_playbook_with_its_exit_code(cluster):
@@ -134,10 +169,9 @@ def test_wait_timeout_fails_and_leaves_the_job_running(cluster):
     assert result.returncode != 0
     jid = job_id(result.stdout)
     assert f"Job {jid} is still" in result.stdout and "keeps running" in result.stdout
-    ctl = cluster.controller()
-    state = cluster.dep.pod_exec(ctl, f"squeue --noheader -j {jid} -o %T").stdout.strip()
+    state = cluster.slurm("squeue", "--noheader", "-j", jid, "-o", "%T").strip()
     assert state in ("RUNNING", "PENDING", "CONFIGURING")
-    cluster.dep.pod_exec(ctl, f"scancel {jid}")
+    cluster.slurm("scancel", jid)
 
 
 def test_no_wait_prints_the_job_id_and_returns(cluster):
@@ -158,6 +192,8 @@ def test_job_name_with_shell_metacharacters_is_safe(cluster):
     assert (cluster.results / jid / f"slurm-{jid}.out").read_text() == name + "\n"
     for pod in cluster.dep.pods().values():
         assert cluster.dep.pod_exec(pod["id"], "ls /tmp/pwned /tmp/pwned2", check=False).returncode != 0
+    # Nor where it was submitted: the slurmctld container.
+    assert cluster.dep.controller("ls", "/tmp/pwned", "/tmp/pwned2", check=False).returncode != 0
     assert not Path("/tmp/pwned").exists() and not Path("/tmp/pwned2").exists()
 
 
@@ -229,11 +265,10 @@ def _refused(cluster, result, message):
          "time", "wait", "not-utf8"],
 )
 def test_bad_input_is_refused_and_changes_nothing(cluster, make_script, args, message):
-    dirs, jobs = cluster.job_dirs(), cluster.squeue_count()
+    dirs, jobs = cluster.job_dirs(), cluster.jobs()
     result = cluster.submit(make_script(cluster), *args)
     _refused(cluster, result, message)
-    assert cluster.job_dirs() == dirs
-    assert cluster.squeue_count() == jobs
+    assert_nothing_submitted(cluster, dirs, jobs)
     assert all(counts["changed"] == 0 for counts in recap(result.stdout).values())
 
 

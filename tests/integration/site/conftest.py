@@ -49,6 +49,11 @@ class Site(Deployment):
             "observability_alertmanager_port": self.alertmanager_port,
             "app_api_port": self.api_port,
             "app_web_port": self.web_port,
+            # Slurm's controller on the service plane: its own ports on this host's loopback.
+            "slurm_controller_slurmctld_port": free_port(),
+            "slurm_controller_slurmd_port": free_port(),
+            "slurm_controller_slurmdbd_port": free_port(),
+            "slurm_restd_port": free_port(),
             "submit_results_dir": str(self.results_dir),
             # A data-centre GPU (simulated): it has every counter the dashboards show (HBM temperature,
             # row remapping, NVLink), which consumer GPUs such as the default RTX 4090 lack.

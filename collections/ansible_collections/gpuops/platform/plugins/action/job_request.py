@@ -16,6 +16,7 @@ import os
 import re
 import stat
 
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.utils.unsafe_proxy import wrap_var
 from ansible_collections.gpuops.platform.plugins.module_utils._slurm import validate_time_spec
@@ -75,7 +76,7 @@ def _inside(path, directory):
     return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
-def check(raw, max_nodes, max_gpus, max_bytes, state_dirs, cwd, under_awx):
+def check(raw, max_nodes, max_gpus, max_bytes, state_dirs, cwd, under_awx, multi_node=True):
     """The request as data, or Refusal. raw: the extra vars as given."""
     script = raw.get("script")
     if script is None or not isinstance(script, str) or not script.strip():
@@ -148,6 +149,11 @@ def check(raw, max_nodes, max_gpus, max_bytes, state_dirs, cwd, under_awx):
     limits = ("This cluster has %d node(s) and %d GPU(s): nodes must be 1 to %d, ntasks at least 1, gpus 0 to %d."
               % (max_nodes, max_gpus, max_nodes, max_gpus))
     nodes = _count(raw, "nodes", *COUNTS["nodes"], max_nodes, limits)
+    if nodes > 1 and not multi_node:
+        raise Refusal(
+            "nodes=%d: this cluster's pods have no network between them, so a job runs on one node. Multi-node jobs "
+            "need RunPod's global networking: provision the pods with -e provision_global_networking=true (NVIDIA "
+            "on-demand pods in a data centre that offers it), or ask for nodes=1." % nodes + NOTHING)
     ntasks = _count(raw, "ntasks", *COUNTS["ntasks"], 100000, limits)
     gpus = _count(raw, "gpus", *COUNTS["gpus"], max_gpus, limits)
 
@@ -185,7 +191,7 @@ def check(raw, max_nodes, max_gpus, max_bytes, state_dirs, cwd, under_awx):
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("max_nodes", "max_gpus", "max_script_bytes", "state_dirs"))
+    _VALID_ARGS = frozenset(("max_nodes", "max_gpus", "max_script_bytes", "state_dirs", "multi_node"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -198,15 +204,16 @@ class ActionModule(ActionBase):
             max_nodes = int(args["max_nodes"])
             max_gpus = int(args["max_gpus"])
             max_bytes = int(args.get("max_script_bytes", 1048576))
+            multi_node = boolean(args.get("multi_node", True), strict=True)
         except (TypeError, ValueError):
-            result.update(failed=True, msg="max_nodes, max_gpus and max_script_bytes must be integers")
+            result.update(failed=True, msg="max_nodes, max_gpus and max_script_bytes must be integers, multi_node a boolean")
             return result
         state_dirs = [str(d) for d in args.get("state_dirs") or []]
         raw = {name: task_vars.get(name) for name in INPUTS}
         under_awx = any(name in task_vars for name in ("awx_job_id", "tower_job_id"))
         cwd = os.getcwd()
         try:
-            request = check(raw, max_nodes, max_gpus, max_bytes, state_dirs, cwd, under_awx)
+            request = check(raw, max_nodes, max_gpus, max_bytes, state_dirs, cwd, under_awx, multi_node)
         except Refusal as refusal:
             result.update(failed=True, msg=str(refusal))
             return wrap_var(result)

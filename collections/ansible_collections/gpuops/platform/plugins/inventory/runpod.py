@@ -18,8 +18,8 @@ description:
     C(GET {base_url}/pods) once per round for many pods, see O(list_threshold)) until every pod is C(RUNNING) and has
     C(ssh.direct), waiting up to O(wait_timeout) seconds for pods that are still C(PROVISIONING) or C(STARTING).
     C(ssh.proxy) is never used (it carries no SFTP and no port forwarding).
-  - Every pod is a host named after its key in the pod map. All pods are in the group C(gpu_pods) and in C(slurm_compute);
-    the one pod with role V(controller) is also in C(slurm_controller).
+  - Every pod is a host named after its key in the pod map, in the groups C(gpu_pods) and C(slurm_compute) (every pod
+    is a Slurm node; Slurm's controller runs on the service plane, not on a pod).
   - Host variables are C(ansible_host) and C(ansible_port) (from C(ssh.direct)), C(ansible_user),
     C(ansible_ssh_private_key_file) and facts prefixed with C(runpod_) - C(runpod_pod_id), C(runpod_pod_name),
     C(runpod_role), C(runpod_status), C(runpod_cost_per_hr) (the pod's C(cost), USD per hour), C(runpod_gpu_type_id),
@@ -49,7 +49,7 @@ description:
     (connection refused, DNS, TLS, timeout), the key refused (HTTP 401 or 403), HTTP 5xx or 429 still after the
     retries allowed (O(max_retries), O(max_retry_wait)), pods not C(RUNNING) with C(ssh.direct) within
     O(wait_timeout), and, with O(unavailable_pods=error), a pod stopped, in C(ERROR) or gone. The plugin then builds
-    no pod host (the groups C(gpu_pods), C(slurm_controller) and C(slurm_compute) are empty), prints the message once
+    no pod host (the groups C(gpu_pods) and C(slurm_compute) are empty), prints the message once
     as a warning and sets it as the variable C(runpod_inventory_error) of the group C(all) (so C(localhost) has it), saying
     what failed, at which URL, for which cloud and configuration file, the pods the state lists, and what to do.
     Nothing is cached then. gpuops' playbooks that need the pods start with C(playbooks/check_inventory.yml), which
@@ -253,7 +253,6 @@ _CACHE_FORMAT = 3
 _TF_PATH_VARS = ("TF_DATA_DIR", "TF_CLI_CONFIG_FILE", "TF_PLUGIN_CACHE_DIR")
 _STOPPED = ("EXITED", "TERMINATED")
 GROUP_ALL = "gpu_pods"
-GROUP_CONTROLLER = "slurm_controller"
 GROUP_COMPUTE = "slurm_compute"
 
 
@@ -425,8 +424,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         controllers = sorted(name for name, spec in specs.items() if spec.get("role") == "controller")
         if len(controllers) != 1:
             raise AnsibleParserError(
-                "%s must list exactly one pod with role 'controller' (for the group %s), found %d%s"
-                % (where, GROUP_CONTROLLER, len(controllers), (": " + ", ".join(controllers)) if controllers else ""))
+                "%s must list exactly one pod with role 'controller' (the Terraform module's first pod), found %d%s"
+                % (where, len(controllers), (": " + ", ".join(controllers)) if controllers else ""))
 
     def _get_pod(self, client, name, spec, listed=None):
         try:
@@ -582,7 +581,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         ssh_user = self.get_option("ssh_user")
         private_key_file = self._resolve(self.get_option("private_key_file"))
 
-        for group in (GROUP_ALL, GROUP_CONTROLLER, GROUP_COMPUTE):
+        for group in (GROUP_ALL, GROUP_COMPUTE):
             self.inventory.add_group(group)
         self.inventory.set_variable(GROUP_ALL, "runpod_outputs", make_unsafe(data.get("outputs") or {}))
 
@@ -594,8 +593,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 raise AnsibleParserError("pod %s: %s" % (name, to_native(err))) from None
             host = self.inventory.add_host(make_unsafe(name), group=GROUP_ALL)
             self.inventory.add_host(host, group=GROUP_COMPUTE)
-            if spec.get("role") == "controller":
-                self.inventory.add_host(host, group=GROUP_CONTROLLER)
 
             for var, value in self._host_vars(name, spec, pod).items():
                 self.inventory.set_variable(host, var, make_unsafe(value))
@@ -615,7 +612,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _set_inventory_error(self, message):
         """No pod host; the groups empty; ERROR_VAR on the group all says why (added to one already there)."""
         self.display.warning("%s: %s" % (self.NAME, message))
-        for group in (GROUP_ALL, GROUP_CONTROLLER, GROUP_COMPUTE):
+        for group in (GROUP_ALL, GROUP_COMPUTE):
             self.inventory.add_group(group)
         earlier = self.inventory.groups["all"].get_vars().get(ERROR_VAR)
         if earlier:
@@ -651,7 +648,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 if self.get_option("missing_state") != "warn":
                     raise
                 self.display.warning("%s: %s" % (self.NAME, to_native(err)))
-                for group in (GROUP_ALL, GROUP_CONTROLLER, GROUP_COMPUTE):
+                for group in (GROUP_ALL, GROUP_COMPUTE):
                     self.inventory.add_group(group)
                 return
             except CloudUnavailable as err:

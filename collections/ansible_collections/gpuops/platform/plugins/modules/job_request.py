@@ -36,6 +36,12 @@ options:
     description: GPUs of the cluster; C(gpus) must be 0 to this.
     type: int
     required: true
+  multi_node:
+    description:
+      - Whether a job may span nodes. V(false) when the pods have no network between them (RunPod without global
+        networking); a request for more than one node is then refused with how to turn global networking on.
+    type: bool
+    default: true
   max_script_bytes:
     description: The largest script accepted, in bytes.
     type: int

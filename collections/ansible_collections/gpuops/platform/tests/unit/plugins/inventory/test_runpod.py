@@ -184,8 +184,9 @@ def inventory_error(config_path, cache=True):
     """
     inventory, _plugin = parse(config_path, cache=cache)
     assert not inventory.hosts, "no pod host may be built: %s" % sorted(inventory.hosts)
-    for group in ("gpu_pods", "slurm_controller", "slurm_compute"):
+    for group in ("gpu_pods", "slurm_compute"):
         assert hosts_of(inventory, group) == []
+    assert "slurm_controller" not in inventory.groups
     message = inventory.groups["all"].get_vars()[ERROR_VAR]
     assert untrusted(message), "the message quotes the API: it must never be templated"
     return str(message)
@@ -278,7 +279,8 @@ def test_groups_and_host_vars(site, all_running, pod_specs, controller):
     names = sorted(pod_specs)
     assert hosts_of(inventory, "gpu_pods") == names
     assert hosts_of(inventory, "slurm_compute") == names
-    assert hosts_of(inventory, "slurm_controller") == [controller]
+    # Slurm's controller runs on the service plane: no pod is one.
+    assert "slurm_controller" not in inventory.groups
 
     key_file = str(site.path / ".gpuops" / "local" / "ssh" / "id_ed25519")
     for name in names:
@@ -482,8 +484,9 @@ def test_missing_state_warn_builds_empty_groups_and_says_why(site, monkeypatch):
     plugin = inventory_loader.get(PLUGIN)
     monkeypatch.setattr(type(plugin.display), "warning", lambda self, msg, *a, **k: warnings.append(msg))
     inventory, _plugin = parse(site.config(tf_mode="empty", missing_state="warn"))
-    for group in ("gpu_pods", "slurm_controller", "slurm_compute"):
+    for group in ("gpu_pods", "slurm_compute"):
         assert hosts_of(inventory, group) == []
+    assert "slurm_controller" not in inventory.groups
     assert len(warnings) == 1 and "run ansible-playbook playbooks/provision.yml first" in warnings[0]
     assert not site.api.requests
 
@@ -513,7 +516,7 @@ def test_other_output_name(site, all_running, tmp_path, tf_output, controller):
     output = tmp_path / "renamed.json"
     output.write_text(json.dumps(tf_output))
     inventory, _plugin = parse(site.config(tf_output_file=output, output_name="gpu_pods"))
-    assert hosts_of(inventory, "slurm_controller") == [controller]
+    assert controller in hosts_of(inventory, "gpu_pods")
     assert "gpu_pods" not in inventory.groups["gpu_pods"].get_vars()["runpod_outputs"]
 
 
@@ -635,7 +638,7 @@ def test_cache_hit_skips_terraform_and_api(site, all_running, tmp_path, fixtures
     second, _plugin = parse(config, cache=True)
     assert len(site.terraform.calls()) == calls and len(site.api.requests) == requests
     assert everything(second) == everything(first)
-    assert hosts_of(second, "slurm_controller") == [controller]
+    assert controller in hosts_of(second, "slurm_compute")
 
     # a refresh (cache=False, as with --flush-cache or meta: refresh_inventory) asks again
     assert "deleted outside Terraform" in inventory_error(config, cache=False)
@@ -659,7 +662,6 @@ def test_cache_values_are_untrusted_too(site, all_running, pod_specs, controller
 def test_inventory_manager(site, all_running, pod_specs, controller):
     manager = InventoryManager(loader=DataLoader(), sources=[str(site.config())])
     assert sorted(h.name for h in manager.get_hosts("slurm_compute")) == sorted(pod_specs)
-    assert [h.name for h in manager.get_hosts("slurm_controller")] == [controller]
 
 
 @pytest.mark.parametrize("state", ["exited", "error", "terminated", "gone"])
