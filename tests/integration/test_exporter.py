@@ -358,8 +358,9 @@ def test_exporter_nvml_backend_on_the_pod_image_standin(image, tmp_path):
         assert len(parse(text, "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS")) == 3
         energy = {lab["gpu"]: val for lab, val in parse(text, "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION")}
 
-        # A process of a Slurm job given GPU 2 makes it busy; the others stay idle.
-        _docker("exec", "-d", name, "env", "SLURM_JOB_ID=4242", "SLURM_STEP_GPUS=2", "sleep", "60")
+        # A process of a Slurm job given GPU 2 makes it busy; the others stay idle. Jobs run as an
+        # unprivileged job account (gpuops), not as the root the stand-in driver runs as.
+        _docker("exec", "-d", "-u", "nobody", name, "env", "SLURM_JOB_ID=4242", "SLURM_STEP_GPUS=2", "sleep", "60")
 
         def busy():
             now = scrape()

@@ -144,6 +144,9 @@ class Cluster:
             "slurm_restd_port": self.restd_port,
             "slurm_slurmd_timeout": SLURMD_TIMEOUT,
             "slurm_controller_nodes": [{"name": node, "cpus": 1, "memory": 256} for node in NODES],
+            # These pods run no GPU exporter, whose job mapping the inventories make Slurm's prolog and epilog.
+            "slurm_prolog": "",
+            "slurm_epilog": "",
         }
 
     # -- the service plane -------------------------------------------------------------------
@@ -438,6 +441,76 @@ def test_slurmrestd_answers_with_a_jwt_and_lists_the_accounted_jobs(cluster):
             (FIXTURES / version).mkdir(parents=True, exist_ok=True)
             (FIXTURES / version / "jobs.json").write_text(
                 json.dumps({"status": answer.status_code, "body": body}, indent=2, sort_keys=True) + "\n")
+
+
+def record(version: str, name: str, answer: httpx.Response) -> None:
+    """With GPUOPS_RECORD_FIXTURES=1: keep slurmrestd's answer as tests/fixtures/api/slurmdb/<version>/<name>."""
+    if os.environ.get("GPUOPS_RECORD_FIXTURES") == "1":
+        (FIXTURES / version).mkdir(parents=True, exist_ok=True)
+        (FIXTURES / version / name).write_text(
+            json.dumps({"status": answer.status_code, "body": answer.json()}, indent=2, sort_keys=True) + "\n")
+
+
+def test_accounting_keeps_failed_running_pending_and_cancelled_jobs_and_filters_them(cluster):
+    """What the gpuops API lists jobs from: slurmdbd's records through /slurmdb/, filtered by slurmdbd."""
+    node = NODES[0]
+    sbatch = ("sbatch", "--parsable", "-w", node, "--chdir=/tmp", "--output=/tmp/job-%j.out")
+    failed = cluster.ctl(*sbatch, "--wait", "-J", "fails", "--wrap", "echo failing; exit 3", user=JOB_USER,
+                         check=False, timeout=180)
+    assert failed.returncode != 0, failed.stdout + failed.stderr
+    failed_id = int(failed.stdout.strip().split(";")[0])
+    # The node has one CPU: the second job waits for the first (Resources).
+    running_id, pending_id = (int(cluster.ctl(*sbatch, "-J", name, "--time=10", "--wrap", "sleep 300",
+                                              user=JOB_USER).stdout.strip().split(";")[0])
+                              for name in ("sleeps", "waits"))
+    until = int(time.time()) + 3600
+    window = "start_time=1&end_time=%d" % until
+    listing = "/slurmdb/%s/jobs?" + window + "&skip_steps=true"
+
+    def busy():
+        answer = restd(cluster, listing % "v0.0.42")
+        states = {job["job_id"]: job["state"]["current"] for job in answer.json()["jobs"]}
+        return answer if states.get(running_id) == ["RUNNING"] and states.get(pending_id) == ["PENDING"] else None
+
+    answer = wait_for("slurmdbd's records of the running and the pending job", busy, timeout=60)
+    for version in ("v0.0.42", "v0.0.41", "v0.0.40"):
+        answer = restd(cluster, listing % version)
+        assert answer.status_code == 200, answer.text
+        states = {job["job_id"]: job["state"]["current"] for job in answer.json()["jobs"]}
+        assert states[failed_id] == ["FAILED"] and states[pending_id] == ["PENDING"], states
+        assert all(job_id in states for job_id in cluster.job_ids)
+        record(version, "jobs_busy.json", answer)
+    record("v0.0.42", "ctld_jobs_busy.json", restd(cluster, "/slurm/v0.0.42/jobs"))
+    # Filters run in slurmdbd: COMPLETED jobs of the job account that ended in the window.
+    completed = restd(cluster, listing % "v0.0.42" + "&state=COMPLETED&users=" + JOB_USER)
+    ids = {job["job_id"] for job in completed.json()["jobs"]}
+    assert set(cluster.job_ids) <= ids and not {failed_id, running_id, pending_id} & ids, ids
+    record("v0.0.42", "jobs_completed_gpuops.json", completed)
+    nobody = restd(cluster, listing % "v0.0.42" + "&users=root")
+    assert nobody.status_code == 200 and nobody.json()["jobs"] == [], nobody.text
+    record("v0.0.42", "jobs_root.json", nobody)
+    for name, job_id in (("job_failed.json", failed_id), ("job_running.json", running_id),
+                         ("job_pending.json", pending_id)):
+        one = restd(cluster, "/slurmdb/v0.0.42/job/%d" % job_id)
+        assert one.status_code == 200 and [job["job_id"] for job in one.json()["jobs"]] == [job_id], one.text
+        record("v0.0.42", name, one)
+    unknown = restd(cluster, "/slurmdb/v0.0.42/job/999999")
+    record("v0.0.42", "job_unknown.json", unknown)
+    cluster.ctl("scancel", str(running_id), str(pending_id), user=JOB_USER)
+
+    def cancelled():
+        answer = restd(cluster, listing % "v0.0.42")
+        states = {job["job_id"]: job["state"]["current"] for job in answer.json()["jobs"]}
+        return answer if states.get(running_id) == states.get(pending_id) == ["CANCELLED"] else None
+
+    record("v0.0.42", "jobs_final.json", wait_for("slurmdbd's records of the cancelled jobs", cancelled, timeout=60))
+    record("v0.0.42", "ctld_jobs_final.json", restd(cluster, "/slurm/v0.0.42/jobs"))
+    if os.environ.get("GPUOPS_RECORD_FIXTURES") == "1":
+        (FIXTURES / "v0.0.42" / "index.json").write_text(json.dumps({
+            "listing": listing.split("?", 1)[1], "end_time": until, "user": JOB_USER,
+            "jobs": {"completed": cluster.job_ids, "failed": failed_id, "running": running_id,
+                     "pending": pending_id},
+        }, indent=2, sort_keys=True) + "\n")
 
 
 def test_nothing_of_the_stack_listens_beyond_loopback(cluster):

@@ -13,6 +13,7 @@ import importlib.util
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import jinja2
@@ -164,6 +165,9 @@ def test_submit_survey_follows_awx_rules(templates):
 def job_request():
     """submit_job.yml's check of a job request: the action plugin gpuops.platform.job_request."""
     path = REPO / "collections/ansible_collections/gpuops/platform/plugins/action/job_request.py"
+    # It imports the collection's module_utils as ansible_collections.gpuops.platform...
+    if str(REPO / "collections") not in sys.path:
+        sys.path.insert(0, str(REPO / "collections"))
     spec = importlib.util.spec_from_file_location("gpuops_job_request", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

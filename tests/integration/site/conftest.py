@@ -125,8 +125,8 @@ class Site(Deployment):
         return [pid for pid in pids if Path(f"/proc/{pid}").exists()]
 
     def controller_exec(self, command: str, check: bool = True) -> subprocess.CompletedProcess:
-        controller = next(pod for pod in self.pod_list() if pod["name"].endswith("-0"))
-        return self.pod_exec(controller["id"], command, check=check)
+        """A shell command in the service plane's slurmctld container, as the job account."""
+        return self.controller("sh", "-c", command, check=check)
 
     def site(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return self.playbook("./site.yml", *args, check=check)

@@ -1,7 +1,8 @@
-"""The API against the real Prometheus, slurmrestd (through its tunnel), cloud API and pods of the site."""
+"""The API against the real Prometheus, the service plane's slurmrestd, cloud API and pods of the site."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import httpx
@@ -128,15 +129,13 @@ def test_cors_only_for_the_web_origin(converged):
     assert "access-control-allow-origin" not in denied.headers
 
 
-def stop_controller_tunnel(site) -> None:
-    controller = f"{site.prefix}-0"
-    site.ansible("localhost", "-m", "gpuops.platform.autossh_tunnel",
-                 "-a", f"name=gpuops-local-{controller} state=absent state_dir={site.tunnel_dir}")
+def stop_slurmrestd(site) -> None:
+    subprocess.run(["docker", "stop", "--time", "2", f"{site.project}-slurmrestd-1"], check=True, capture_output=True)
 
 
 def test_slurmrestd_outage_gives_503_naming_it_and_recovers(converged):
     site = converged
-    stop_controller_tunnel(site)
+    stop_slurmrestd(site)
     try:
         with site.api_client() as api:
             down, _ = wait_until(lambda: api.get("/api/v1/jobs").status_code == 503, 30)
@@ -149,7 +148,7 @@ def test_slurmrestd_outage_gives_503_naming_it_and_recovers(converged):
             assert httpx.get(f"{site.api_url}/healthz", timeout=10).status_code == 200
             assert api.get("/api/v1/pods").status_code == 200  # the rest keeps working
     finally:
-        site.playbook("tunnel.yml")
+        subprocess.run(["docker", "start", f"{site.project}-slurmrestd-1"], check=True, capture_output=True)
     with site.api_client() as api:
         back, _ = wait_until(lambda: api.get("/api/v1/jobs").status_code == 200, 30)
         assert back

@@ -1,7 +1,7 @@
 """The web app in headless Chromium (Debian's, driven by playwright-core) against the deployed site.
 
 The same scenarios as tests/browser (which proves the harness on a fake API)
-run here against the real stack: real API, slurmrestd through its tunnel,
+run here against the real stack: real API, the service plane's slurmrestd,
 Prometheus and pods. Screenshots and report.json go to $GPUOPS_TEST_ARTIFACTS
 (default tests/artifacts/browser/site).
 """
@@ -15,27 +15,19 @@ import httpx
 import pytest
 
 from tests.browser import harness
-from tests.integration.helpers import REPO, VENV_BIN
 
 pytestmark = pytest.mark.integration
 
 ARTIFACTS = harness.ARTIFACTS / "site"
 
 
-def ansible_env_cmd(*argv: str) -> list[str]:
-    return ["env", f"ANSIBLE_CONFIG={REPO / 'ansible.cfg'}", "ANSIBLE_NOCOLOR=1", *argv]
-
-
 @pytest.fixture(scope="module")
 def report(converged):
     site = converged
     harness.preflight()
-    controller = f"{site.prefix}-0"
-    stop_tunnel = ansible_env_cmd(
-        str(VENV_BIN / "ansible"), "-i", str(site.inventory), "localhost", "-m", "gpuops.platform.autossh_tunnel",
-        "-a", f"name=gpuops-local-{controller} state=absent state_dir={site.tunnel_dir}")
-    open_tunnels = ansible_env_cmd(
-        str(VENV_BIN / "ansible-playbook"), "-i", str(site.inventory), str(REPO / "playbooks/tunnel.yml"), *site.extra)
+    # slurmrestd's outage: its container on the service plane stops, then starts again.
+    stop_restd = ["docker", "stop", "--time", "2", f"{site.project}-slurmrestd-1"]
+    start_restd = ["docker", "start", f"{site.project}-slurmrestd-1"]
     scenarios = [
         {"kind": "no_token", "name": "no_token"},
         {"kind": "overview", "name": "overview",
@@ -45,7 +37,7 @@ def report(converged):
          "script": "#!/bin/bash\necho about to fail\nsleep 2\nexit 3\n",
          "expect": {"state": "FAILED", "exitCode": 3, "outputContains": ["about to fail"]}},
         {"kind": "outage", "name": "slurmrestd_outage", "page": "/jobs", "upstream": "slurmrestd",
-         "break": {"cmd": stop_tunnel, "timeoutMs": 120_000}, "restore": {"cmd": open_tunnels, "timeoutMs": 300_000}},
+         "break": {"cmd": stop_restd, "timeoutMs": 120_000}, "restore": {"cmd": start_restd, "timeoutMs": 120_000}},
     ]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     result = harness.run_scenarios({"webUrl": site.web_url, "tokenFile": str(site.stack_dir / "api" / "token"),
@@ -68,6 +60,6 @@ def test_the_jobs_the_browser_submitted_are_slurms(report, converged):
         failing = api.get(f"/api/v1/jobs/{report['failing_job']['details']['jobId']}").json()
         assert (hello["state"], hello["exit_code"], hello["gpus"]) == ("COMPLETED", 0, 1)
         assert (failing["state"], failing["exit_code"]) == ("FAILED", 3)
-        # The outage scenario restored the tunnel: everything answers again.
+        # The outage scenario started slurmrestd again: everything answers again.
         assert api.get("/api/v1/jobs").status_code == 200
     assert httpx.get(f"{converged.api_url}/readyz", timeout=30).status_code == 200

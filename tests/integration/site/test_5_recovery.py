@@ -33,7 +33,10 @@ def test_interrupted_pod_is_recreated_rejoins_slurm_and_reports_metrics(converge
     sinfo = site.controller_exec("sinfo -h -N -o '%N %t'").stdout.split("\n")
     states = dict(line.split() for line in sinfo if line.strip())
     assert len(states) == 2 and all(state in ("idle", "mix", "alloc") for state in states.values()), states
-    assert "2" == site.controller_exec("srun -N2 hostname | sort -u | wc -l").stdout.strip()
+    # Isolated pods: a job runs on one node; one on each, as the job account.
+    for node in states:
+        site.controller_exec(f"sbatch --wait --quiet -w {node} --time=1 --chdir=/tmp --output=/dev/null "
+                             "--wrap 'test $(id -un) = gpuops'")
     # Metrics back in Prometheus for the pod.
     since = time.time()
     value, _ = wait_until(lambda: scrape_after(site, victim, since), 60)
@@ -67,7 +70,10 @@ def test_restarted_pod_is_repinned_reconfigured_and_converged(converged):
     sinfo = site.controller_exec("sinfo -h -N -o '%N %t'").stdout.split("\n")
     states = dict(line.split() for line in sinfo if line.strip())
     assert len(states) == 2 and all(state in ("idle", "mix", "alloc") for state in states.values()), states
-    assert "2" == site.controller_exec("srun -N2 hostname | sort -u | wc -l").stdout.strip()
+    # Isolated pods: a job runs on one node; one on each, as the job account.
+    for node in states:
+        site.controller_exec(f"sbatch --wait --quiet -w {node} --time=1 --chdir=/tmp --output=/dev/null "
+                             "--wrap 'test $(id -un) = gpuops'")
     since = time.time()
     value, _ = wait_until(lambda: scrape_after(site, victim, since), 60)
     assert value, f"{victim} is not scraped again after its restart"

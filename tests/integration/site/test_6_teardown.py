@@ -1,10 +1,18 @@
-"""teardown.yml: no pod, no tunnel, no stack container left; with keep_stack the stack stays."""
+"""teardown.yml: never destroys work silently; then no pod, no tunnel, no stack container left.
+
+With keep_stack the stack stays. While a job runs, teardown refuses and lists it; with force the jobs'
+output (partial for the running one) is archived before any pod goes, and Slurm's records when the stack goes.
+"""
 
 from __future__ import annotations
+
+import json
+import tarfile
 
 import pytest
 
 from tests.integration.helpers import recap
+from tests.integration.site.conftest import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -17,9 +25,38 @@ def test_bad_keep_stack_is_refused_before_anything_is_removed(converged):
     assert converged.tunnel_pids() and converged.stack_containers()
 
 
+def test_teardown_refuses_while_a_job_runs_and_lists_it(converged):
+    job = converged.controller_exec(
+        "sbatch --parsable --time=20 --chdir=/var/lib/gpuops/jobs --output=/var/lib/gpuops/jobs/teardown-%j.out "
+        "--job-name=at-stake --wrap 'echo partial-output-marker; sleep 900'").stdout.strip()
+    running, _ = wait_until(lambda: converged.controller_exec(f"squeue -h -j {job} -o %T").stdout.strip() == "RUNNING",
+                            60)
+    assert running, "the job did not start"
+    converged.job_at_stake = job
+    result = converged.teardown(check=False)
+    assert result.returncode != 0
+    said = " ".join(result.stdout.split())
+    assert f"Slurm still has 1 job(s) pending or running: {job} gpuops RUNNING at-stake" in said, said[-3000:]
+    assert "Nothing was removed" in said and "-e force=true" in said
+    assert len([p for p in converged.pod_list() if p["status"] == "RUNNING"]) == 2
+    assert converged.tunnel_pids() and converged.stack_containers()
+    assert not (converged.state_dir / "local" / "archive").exists()
+
+
 def test_teardown_with_keep_stack_keeps_only_the_stack(converged):
-    result = converged.teardown("-e", "keep_stack=true")
+    result = converged.teardown("-e", "keep_stack=true", "-e", "force=true")
     assert result.returncode == 0, result.stdout[-4000:]
+    # The running job's partial output was archived before its pod went.
+    archives = sorted((converged.state_dir / "local" / "archive").glob("*/*-jobs.tar.gz"))
+    assert len(archives) == 2, archives
+    job = converged.job_at_stake
+    found = []
+    for archive in archives:
+        with tarfile.open(archive) as tar:
+            member = f"jobs/teardown-{job}.out"
+            if member in tar.getnames():
+                found.append(tar.extractfile(member).read().decode())
+    assert found == ["partial-output-marker\n"], found
     assert converged.api().get("/pods").json() == {"pods": []}
     assert converged.tunnel_pids() == []
     assert converged.stack_containers(), "the stack should have been kept"
@@ -27,11 +64,17 @@ def test_teardown_with_keep_stack_keeps_only_the_stack(converged):
 
 
 def test_teardown_leaves_no_pod_tunnel_or_stack_container_and_a_second_changes_nothing(converged):
-    result = converged.teardown()
+    # The job of the destroyed pod is still Slurm's (requeued): force again.
+    result = converged.teardown("-e", "force=true")
     assert result.returncode == 0, result.stdout[-4000:]
+    # The stack went, and with it Slurm's accounting: every job's record is kept next to the archive.
+    dumps = sorted((converged.state_dir / "local" / "archive").glob("*/sacct.json"))
+    assert len(dumps) == 1, dumps
+    recorded = {job["job_id"] for job in json.loads(dumps[0].read_text())["jobs"]}
+    assert int(converged.job_at_stake) in recorded and 1 in recorded, sorted(recorded)
     assert converged.api().get("/pods").json() == {"pods": []}
     assert converged.containers() == []
     assert converged.tunnel_pids() == []
     assert converged.stack_containers() == []
-    again = converged.teardown()
+    again = converged.teardown("-e", "force=true")
     assert all(counts["changed"] == 0 for counts in recap(again.stdout).values()), again.stdout[-3000:]
