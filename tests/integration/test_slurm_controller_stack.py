@@ -475,11 +475,16 @@ def test_accounting_keeps_failed_running_pending_and_cancelled_jobs_and_filters_
     answer = wait_for("slurmdbd's records of the running and the pending job", busy, timeout=60)
     for version in ("v0.0.42", "v0.0.41", "v0.0.40"):
         answer = restd(cluster, listing % version)
+        record(version, "jobs_busy.json", answer)
+        if version != "v0.0.42":
+            # Slurm 24.11's v0.0.40 and v0.0.41 cannot parse a number as a timestamp in a query ("Parsing of <n>
+            # for timestamp failed", HTTP 422): the gpuops API reads the accounting in v0.0.42 only.
+            assert answer.status_code == 422, answer.text
+            continue
         assert answer.status_code == 200, answer.text
         states = {job["job_id"]: job["state"]["current"] for job in answer.json()["jobs"]}
         assert states[failed_id] == ["FAILED"] and states[pending_id] == ["PENDING"], states
         assert all(job_id in states for job_id in cluster.job_ids)
-        record(version, "jobs_busy.json", answer)
     record("v0.0.42", "ctld_jobs_busy.json", restd(cluster, "/slurm/v0.0.42/jobs"))
     # Filters run in slurmdbd: COMPLETED jobs of the job account that ended in the window.
     completed = restd(cluster, listing % "v0.0.42" + "&state=COMPLETED&users=" + JOB_USER)

@@ -109,7 +109,9 @@ class Job(BaseModel):
 
 class JobList(BaseModel):
     jobs: list[Job]
-    total: int = Field(description="Jobs matching the filters, before limit/offset")
+    total: int = Field(description="Jobs matching the filters (state, user, since, until), before cursor/offset/limit")
+    next: int | None = Field(None, description="The `cursor` of the next page (its jobs have smaller ids); null on "
+                                               "the last page")
 
 
 class JobRequest(BaseModel):

@@ -1,4 +1,8 @@
-"""A pod deleted behind gpuops' back comes back with the next site.yml: new pod, back in Slurm, metrics back."""
+"""A pod lost behind gpuops' back comes back with the next site.yml: new pod, back in Slurm, metrics back.
+
+The job it was running is not lost: Slurm records NODE_FAIL for that attempt, requeues the job, and it
+completes on the replacement pod, which rejoins under the same node name.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,12 @@ def test_interrupted_pod_is_recreated_rejoins_slurm_and_reports_metrics(converge
     site = converged
     before = {pod["name"]: pod["id"] for pod in site.pod_list()}
     victim = f"{site.prefix}-1"
+    job = site.controller_exec(
+        f"sbatch --parsable -w {victim} --time=10 --chdir=/var/lib/gpuops/jobs "
+        "--output=/var/lib/gpuops/jobs/survivor-%j.out --job-name=survivor --wrap 'sleep 15; echo survived'"
+    ).stdout.strip()
+    started, _ = wait_until(lambda: site.controller_exec(f"squeue -h -j {job} -o %T").stdout.strip() == "RUNNING", 60)
+    assert started, "the job did not start on the pod"
     faults = site.api()
     answer = faults.post(f"http://127.0.0.1:{site.port}/_localcloud/pods/{before[victim]}/interrupt")
     assert answer.status_code < 300, answer.text
@@ -42,6 +52,14 @@ def test_interrupted_pod_is_recreated_rejoins_slurm_and_reports_metrics(converge
     value, _ = wait_until(lambda: scrape_after(site, victim, since), 60)
     assert value, f"{victim} ({new_id}) is not scraped again"
     assert site.query(f'DCGM_FI_DEV_GPU_UTIL{{pod="{victim}"}}')
+    # The job: its first attempt ended NODE_FAIL with the pod, Slurm requeued it (eligible again after its
+    # 2-minute requeue delay), and it completed on the replacement pod. Accounting has both attempts.
+    def attempts():
+        out = site.controller_exec(f"sacct -D -X -n -P -j {job} --format=State,NodeList").stdout.split()
+        return out if out and out[-1].startswith("COMPLETED|") else None
+    history, _ = wait_until(attempts, 300, interval=5)
+    assert history and history[0] == f"NODE_FAIL|{victim}" and history[-1] == f"COMPLETED|{victim}", history
+    assert site.pod_exec(new_id, f"cat /var/lib/gpuops/jobs/survivor-{job}.out").stdout == "survived\n"
 
 
 def test_restarted_pod_is_repinned_reconfigured_and_converged(converged):

@@ -45,6 +45,44 @@ def slurm_fixture(name: str, version: str = SLURM_V38) -> str:
 INDEX: dict[str, Any] = json.loads((FIXTURES / "index.json").read_text())
 
 
+def slurmdb_fixture(name: str, version: str = "v0.0.42") -> str:
+    """The path (under FIXTURES) of slurmrestd's recorded accounting (/slurmdb/) reply `name`."""
+    return f"slurmdb/{version}/{name}"
+
+
+def slurmdb_index() -> dict[str, Any]:
+    """What the accounting recording names (tests/integration/test_slurm_controller_stack.py): its job ids, its
+    query window."""
+    return load(slurmdb_fixture("index.json"))
+
+
+def slurmdb_selects(job: dict[str, Any], params: dict[str, str]) -> bool:
+    """Whether slurmdbd returns `job` for a /slurmdb/<version>/jobs query (start_time, end_time, state, users):
+    its SQL in as_mysql_jobacct_process.c (_state_time_string and the window without states) for these states."""
+    users = params["users"].split(",") if "users" in params else []
+    if users and job["user"] not in users:
+        return False
+    start, end = int(params.get("start_time", 0)), int(params.get("end_time", 0))
+    assert start and end, "the API always sends the window (slurmdbd would default it to today)"
+    times, now = job["time"], job["state"]["current"][0]
+    eligible, started, ended = times["eligible"], times["start"], times["end"]
+    states = params["state"].split(",") if "state" in params else []
+    if not states:
+        return bool(eligible) and eligible < end and (ended >= start or ended == 0)
+    for state in states:
+        if state == "PENDING":
+            selected = bool(eligible) and ((bool(started) and start < started)
+                                           or (not started and bool(ended) and start < ended)
+                                           or (not started and not ended and now == "PENDING")) and end > eligible
+        elif state == "RUNNING":
+            selected = bool(started) and (start < ended or (not ended and now == "RUNNING")) and end > started
+        else:
+            selected = now == state and bool(ended) and start <= ended <= end
+        if selected:
+            return True
+    return False
+
+
 def slurm_index(version: str = SLURM_V38) -> dict[str, Any]:
     """What a recording names: its job ids by kind ("jobs"), the completed job's output."""
     return INDEX if version == SLURM_V38 else load(slurm_fixture("index.json", version))
@@ -108,6 +146,11 @@ class FakeSlurm(FakeUpstream):
         self.jobs: dict[int, dict[str, Any]] = {}
         self.use_final_jobs()
         self.use_busy_jobs()
+        # slurmdbd's records (/slurmdb/<version>/): none unless use_accounting() loads a recording of them.
+        self.db_jobs: dict[int, dict[str, Any]] = {}
+        self.db_queries: list[dict[str, str]] = []
+        # False: a slurmrestd without openapi/slurmdbd (its /slurmdb/ paths are unknown to it).
+        self.accounting_served = True
 
     def fixture(self, name: str) -> str:
         return slurm_fixture(name, self.version)
@@ -123,6 +166,39 @@ class FakeSlurm(FakeUpstream):
     def use_final_jobs(self) -> None:
         for job in load(self.fixture("jobs.json"))["body"]["jobs"]:
             self.jobs[job["job_id"]] = job
+
+    def use_accounting(self, moment: str = "busy") -> None:
+        """slurmctld and slurmdbd as recorded together (slurmdb/<version>/): while a job ran and another waited
+        ("busy"), or after both were cancelled ("final"); slurmctld's jobs are then those of that recording."""
+        self.db_jobs = {job["job_id"]: job for job in load(slurmdb_fixture(f"jobs_{moment}.json", self.version))
+                        ["body"]["jobs"]}
+        self.jobs = {job["job_id"]: job for job in load(slurmdb_fixture(f"ctld_jobs_{moment}.json"))["body"]["jobs"]}
+
+    def _db_envelope(self, **extra: Any) -> dict[str, Any]:
+        body = copy.deepcopy(load(slurmdb_fixture("jobs_root.json", self.version))["body"])
+        body.pop("jobs")
+        return {**body, **extra}
+
+    def _accounting(self, request: httpx.Request, path: str) -> httpx.Response:
+        if request.method == "GET" and path == "/jobs":
+            params = {key: values[-1] for key, values in parse_qs(request.url.query.decode()).items()}
+            self.db_queries.append(params)
+            jobs = [job for job in self.db_jobs.values() if slurmdb_selects(job, params)]
+            if params.get("skip_steps") == "true":
+                jobs = [{**job, "steps": []} for job in jobs]
+            return httpx.Response(200, json=self._db_envelope(jobs=jobs))
+        match = re.fullmatch(r"/job/(\d+)", path)
+        if request.method == "GET" and match:
+            job_id = int(match.group(1))
+            if job_id not in self.db_jobs:
+                return self.reply(load(slurmdb_fixture("job_unknown.json")))
+            index = slurmdb_index()["jobs"]
+            kind = next((k for k in ("failed", "running", "pending") if index[k] == job_id), None)
+            if kind is not None and self.db_jobs[job_id]["state"] == load(slurmdb_fixture(f"job_{kind}.json"))[
+                    "body"]["jobs"][0]["state"]:
+                return self.reply(load(slurmdb_fixture(f"job_{kind}.json")))  # with its steps, as recorded
+            return httpx.Response(200, json=self._db_envelope(jobs=[self.db_jobs[job_id]]))
+        return httpx.Response(404, text="Unable to find path")
 
     def _authorised(self, request: httpx.Request) -> bool:
         if request.headers.get("X-SLURM-USER-NAME") != self.user:
@@ -149,6 +225,9 @@ class FakeSlurm(FakeUpstream):
         if request.method == "GET" and request.url.path == "/openapi/v3":
             self.openapi_reads += 1
             return self.reply(load(self.openapi_fixture))
+        if self.version == "v0.0.42" and self.accounting_served and request.url.path.startswith(
+                f"/slurmdb/{self.version}/"):
+            return self._accounting(request, request.url.path.removeprefix(f"/slurmdb/{self.version}"))
         if not request.url.path.startswith(self.prefix + "/"):
             return httpx.Response(404, text="Unable to find path")
         path = request.url.path.removeprefix(self.prefix)

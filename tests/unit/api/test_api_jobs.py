@@ -47,15 +47,19 @@ def test_list_filters_by_state_case_insensitively(client: TestClient, env: Env) 
 
 def test_list_filters_by_user(client: TestClient) -> None:
     assert client.get("/api/v1/jobs", params={"user": "root"}).json()["total"] > 0
-    assert client.get("/api/v1/jobs", params={"user": "alice"}).json() == {"jobs": [], "total": 0}
+    assert client.get("/api/v1/jobs", params={"user": "alice"}).json() == {"jobs": [], "total": 0, "next": None}
 
 
 def test_list_paginates(client: TestClient, env: Env) -> None:
     ids = sorted(env.slurm.jobs, reverse=True)
     page = client.get("/api/v1/jobs", params={"limit": 2, "offset": 1}).json()
     assert [job["id"] for job in page["jobs"]] == ids[1:3]
-    assert page["total"] == len(ids)
-    assert client.get("/api/v1/jobs", params={"offset": 1000}).json() == {"jobs": [], "total": len(ids)}
+    assert page["total"] == len(ids) and page["next"] == ids[2]
+    assert client.get("/api/v1/jobs", params={"offset": 1000}).json() == {"jobs": [], "total": len(ids), "next": None}
+    # The cursor (`next`) goes on from there, to the last page (next: null).
+    rest = client.get("/api/v1/jobs", params={"limit": 2, "cursor": page["next"]}).json()
+    assert [job["id"] for job in rest["jobs"]] == ids[3:5] and rest["total"] == len(ids)
+    assert rest["next"] == (ids[4] if len(ids) > 5 else None)
 
 
 @pytest.mark.parametrize(("params", "message"), [
@@ -63,6 +67,9 @@ def test_list_paginates(client: TestClient, env: Env) -> None:
     ({"limit": 0}, "query parameter 'limit'"),
     ({"limit": 1001}, "query parameter 'limit'"),
     ({"offset": -1}, "query parameter 'offset'"),
+    ({"cursor": 0}, "query parameter 'cursor'"),
+    ({"since": -1}, "query parameter 'since'"),
+    ({"since": 100, "until": 100}, "'until' must be later than 'since'"),
     ({"user": "a b"}, "query parameter 'user'"),
 ])
 def test_bad_list_parameters_are_422_with_a_message(client: TestClient, params: dict, message: str) -> None:

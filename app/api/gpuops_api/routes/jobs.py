@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from ..errors import UpstreamError
+from ..jobhistory import JobFilter, find_job, find_jobs
 from ..models import NAME_PATTERN, ErrorBody, History, Job, JobCancelled, JobCreated, JobList, JobOutput, JobRequest
 from ..services import Services, ServicesDep
 from ..slurmdata import JOB_STATES, JobSpec
@@ -23,28 +24,40 @@ MAX_OUTPUT_LINES = 10_000
 
 
 async def _job(svc: Services, job_id: int) -> JobRecord:
-    job = await svc.slurm.job(job_id)
+    job = await find_job(svc.slurm, job_id)
     if job is None:
-        raise HTTPException(404, f"Slurm does not know job {job_id} (finished jobs are forgotten after MinJobAge)")
+        raise HTTPException(404, f"Slurm knows no job {job_id}: neither slurmctld nor its accounting (slurmdbd)")
     return job
 
 
-@router.get("/jobs", response_model=JobList, summary="Jobs Slurm knows, newest first")
+@router.get("/jobs", response_model=JobList, summary="Jobs from Slurm's accounting and slurmctld, newest first")
 async def list_jobs(
     svc: ServicesDep,
-    state: Annotated[str | None, Query(max_length=32, description="Only jobs in this state, e.g. RUNNING")] = None,
+    state: Annotated[str | None, Query(max_length=32, description="Only jobs in this state now, e.g. RUNNING")] = None,
     user: Annotated[str | None, Query(pattern=NAME_PATTERN, description="Only this user's jobs")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    since: Annotated[int | None, Query(ge=0, le=253_402_300_799, description=(
+        "Epoch seconds: only jobs pending or running at or after this time (sacct -S); default: all"))] = None,
+    until: Annotated[int | None, Query(ge=1, le=253_402_300_800, description=(
+        "Epoch seconds: only jobs eligible (submitted) before this time (sacct -E); default: now"))] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Jobs per page")] = 100,
+    cursor: Annotated[int | None, Query(ge=1, le=4_294_967_295, description=(
+        "The `next` of the previous page: only jobs with a smaller id"))] = None,
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="Jobs to skip (after `cursor`)")] = 0,
 ) -> dict[str, Any]:
     wanted = state.upper() if state else None
     if wanted is not None and wanted not in JOB_STATES:
         raise HTTPException(422, f"query parameter 'state': {state!r} is not a Slurm job state; use one of "
                                  f"{', '.join(sorted(JOB_STATES))}")
-    jobs = [j for j in await svc.slurm.jobs()
-            if (wanted is None or j.state == wanted) and (user is None or j.user == user)]
-    jobs.sort(key=lambda j: j.id, reverse=True)
-    return {"jobs": [asdict(j) for j in jobs[offset:offset + limit]], "total": len(jobs)}
+    if since is not None and until is not None and until <= since:
+        raise HTTPException(422, f"query parameters 'since' ({since}) and 'until' ({until}): 'until' must be "
+                                 "later than 'since'")
+    jobs = await find_jobs(svc.slurm, JobFilter(wanted, user, since, until), svc.clock)
+    total = len(jobs)
+    if cursor is not None:
+        jobs = [job for job in jobs if job.id < cursor]
+    page = jobs[offset:offset + limit]
+    more = len(jobs) > offset + limit
+    return {"jobs": [asdict(j) for j in page], "total": total, "next": page[-1].id if more and page else None}
 
 
 @router.get("/jobs/{job_id}", response_model=Job, summary="One job", responses=NOT_FOUND)

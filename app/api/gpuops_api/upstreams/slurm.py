@@ -5,6 +5,11 @@ controller's slurmrestd offers that the API reads
 (``slurmdata.SLURM_API_VERSIONS``): read from its own ``/openapi/v3``
 document on first use, unless the configuration pins one. What is sent and
 how replies are read in that version is its ``slurmdata.Dialect``.
+
+Slurm's accounting (slurmdbd) is read through the same slurmrestd at
+``/slurmdb/<version>/`` (its openapi/slurmdbd plugin), in the same version,
+with ``slurmdata.AccountingDialect``; slurmdbd filters the jobs itself
+(``start_time``, ``end_time``, ``state``, ``users``).
 """
 
 from __future__ import annotations
@@ -18,7 +23,16 @@ import jwt
 
 from ..errors import UpstreamError
 from ..secretfile import SecretFile
-from ..slurmdata import SLURM_API_VERSIONS, Dialect, Job, JobSpec, Node, dialect
+from ..slurmdata import (
+    SLURM_API_VERSIONS,
+    AccountingDialect,
+    Dialect,
+    Job,
+    JobSpec,
+    Node,
+    accounting_dialect,
+    dialect,
+)
 from .http import HttpUpstream
 
 #: Slurm's ESLURM_INVALID_JOB_ID ("Invalid job id specified").
@@ -189,6 +203,64 @@ class SlurmClient:
         if INVALID_JOB_ID in _codes(_errors(data)) or (status == 200 and jobs == []):
             return None
         raise self._failed(f"to read job {job_id}", status, data)
+
+    async def accounting(self) -> AccountingDialect | None:
+        """How slurmdbd's records read in the version in use; None where the API does not read them (v0.0.38)."""
+        return accounting_dialect((await self._dialect()).version)
+
+    async def _db_call(self, path: str, params: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+        await self._dialect()
+        where = f"/slurmdb/{self.version}{path}"
+        response = await self.http.request("GET", where, headers=self._headers(), params=params)
+        self._refused(response.status_code)
+        if response.status_code == 404 and "json" not in response.headers.get("content-type", ""):
+            raise UpstreamError(
+                "slurmrestd",
+                f"slurmrestd does not serve {where}: it must load openapi/slurmdbd (slurmrestd -s "
+                "openapi/slurmctld,openapi/slurmdbd) and reach slurmdbd (AccountingStorageType=accounting_storage/"
+                "slurmdbd) for the job history",
+            )
+        data = self.http.json(response)
+        if not isinstance(data, dict):
+            raise UpstreamError("slurmrestd", f"slurmrestd answered GET {where} with unexpected JSON")
+        return response.status_code, data
+
+    async def accounted_jobs(self, since: int, until: int, state: str | None = None,
+                             user: str | None = None) -> list[Job]:
+        """slurmdbd's jobs that were pending or running at some time in [since, until) (sacct -S/-E), filtered
+        by slurmdbd: with `state`, those in that state in the window (sacct -s), with `user`, that user's.
+
+        The API asks without job steps (skip_steps): a job's batch host is then the first of its nodes.
+        """
+        read = await self.accounting()
+        if read is None:
+            raise UpstreamError("slurmrestd", f"the API reads Slurm's accounting in v0.0.42, "
+                                              f"not {self.version}")
+        params = {"start_time": str(max(since, 1)), "end_time": str(until), "skip_steps": "true"}
+        if state is not None:
+            params["state"] = state
+        if user is not None:
+            params["users"] = user
+        status, data = await self._db_call("/jobs", params)
+        items = data.get("jobs")
+        if status != 200 or not isinstance(items, list):
+            raise self._failed("to list the accounted jobs", status, data)
+        return [read.parse_job(item) for item in items if isinstance(item, dict)]
+
+    async def accounted_job(self, job_id: int) -> Job | None:
+        """One job as slurmdbd recorded it, or None when it has no record of it."""
+        read = await self.accounting()
+        if read is None:
+            return None
+        status, data = await self._db_call(f"/job/{job_id}")
+        jobs = data.get("jobs")
+        if status == 200 and isinstance(jobs, list):
+            # A job id can repeat across clusters or after a reset of the ids: the newest submission is the job.
+            found = [read.parse_job(item) for item in jobs if isinstance(item, dict) and item.get("job_id") == job_id]
+            return max(found, key=lambda job: job.submit_time or 0) if found else None
+        if INVALID_JOB_ID in _codes(_errors(data)):
+            return None
+        raise self._failed(f"to read job {job_id} from the accounting", status, data)
 
     async def submit(self, spec: JobSpec) -> int:
         """The new job's id; SlurmRefused with Slurm's reason when slurmctld will not take the job."""
