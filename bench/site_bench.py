@@ -7,7 +7,6 @@ developer's own deployment. SiteSession.close() always tears it down.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -31,7 +30,7 @@ from bench.common import (
     summary,
     timed,
 )
-from tests.integration.helpers import VENV_BIN, host_key_alias, run
+from tests.integration.helpers import VENV_BIN, run
 from tests.integration.site.conftest import Site, children
 
 STAGES = ("provision", "slurm", "exporter", "tunnel", "stack", "smoke")
@@ -84,26 +83,9 @@ class SiteSession:
         say("site: torn down")
 
     # -- facts about the deployment ------------------------------------------------------------
-    def controller(self) -> dict[str, Any]:
-        """The controller pod's id and SSH address, from the Terraform state and the cloud API."""
-        state_file = self.site.state_dir / "local" / "terraform" / "terraform.tfstate"
-        pods = json.loads(state_file.read_text())["outputs"]["pods"]["value"]
-        (pod_id,) = [spec["id"] for spec in pods.values() if spec.get("role") == "controller"]
-        with self.site.api() as api:
-            pod = api.get(f"/pods/{pod_id}").json()
-        direct = (pod.get("ssh") or {}).get("direct")
-        if not direct:
-            raise BenchError(f"the controller pod {pod_id} has no ssh.direct yet: {pod}")
-        return {"id": pod_id, "host": direct["host"], "port": int(direct["port"]), "alias": host_key_alias(pod)}
-
-    def ssh_command(self, pod: dict[str, Any], command: str) -> list[str]:
-        """ssh as Ansible does (inventories/common.yml): pinned host key under runpod-<id>-<start>, the deployment's key."""
-        ssh_dir = self.site.state_dir / "local" / "ssh"
-        return [
-            "ssh", "-F", "none", "-i", str(ssh_dir / "id_ed25519"), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-            "-o", f"HostKeyAlias={pod['alias']}", "-o", f"UserKnownHostsFile={ssh_dir / 'known_hosts'}",
-            "-o", "StrictHostKeyChecking=yes", "-p", str(pod["port"]), f"root@{pod['host']}", command,
-        ]
+    def controller_command(self, *command: str) -> list[str]:
+        """A command in the service plane's slurmctld container, as the job account (as submit_job.yml submits)."""
+        return ["docker", "exec", "-u", "gpuops", "-w", "/tmp", f"{self.site.project}-slurmctld-1", *command]
 
 
 def _site_run(session: SiteSession, what: str, *args: str, env: dict[str, str] | None = None) -> tuple[dict[str, Any], float]:
@@ -160,31 +142,32 @@ def submit(session: SiteSession, runs: int) -> Result:
     session.ensure_converged()
     script = session.root / "bench-job.sh"
     script.write_text("#!/bin/sh\ntrue\n")
-    controller = session.controller()
-    ssh = session.ssh_command(controller, "sbatch --wait --output=/dev/null --wrap true")
+    direct_cmd = session.controller_command("sbatch", "--wait", "--output=/dev/null", "--chdir=/tmp", "--wrap", "true")
     playbook_s, ssh_s = [], []
     for index in range(runs):
         result, seconds = timed(lambda: session.site.playbook(
             "./submit_job.yml", "-e", f"script={script}", "-e", "wait=true", check=False))
         check_playbook(result, "submit_job.yml")
         playbook_s.append(seconds)
-        answer, raw = timed(lambda: subprocess.run(ssh, capture_output=True, text=True, timeout=300, check=False))
+        answer, raw = timed(lambda: subprocess.run(direct_cmd, capture_output=True, text=True, timeout=300, check=False))
         if answer.returncode != 0:
-            raise BenchError(f"ssh ... sbatch --wait exited {answer.returncode}: {answer.stderr[-1000:]}")
+            raise BenchError(f"sbatch --wait in slurmctld exited {answer.returncode}: {answer.stderr[-1000:]}")
         ssh_s.append(raw)
-        say(f"submit: run {index + 1}/{runs}: submit_job.yml {seconds:.2f} s, ssh sbatch --wait {raw:.2f} s")
+        say(f"submit: run {index + 1}/{runs}: submit_job.yml {seconds:.2f} s, sbatch --wait {raw:.2f} s")
     play, direct = summary(playbook_s), summary(ssh_s)
     factor = ratio(play["median_s"], direct["median_s"])
-    say(f"submit: median submit_job.yml {fmt_s(play['median_s'])} s vs ssh {fmt_s(direct['median_s'])} s "
+    say(f"submit: median submit_job.yml {fmt_s(play['median_s'])} s vs sbatch {fmt_s(direct['median_s'])} s "
         f"({fmt_ratio(factor)})")
     table = Table(f"Submit: a trivial job, submitted and waited for (median of {runs})",
                   ["how", "median (s)", "min (s)", "max (s)"],
                   [stat_row("`ansible-playbook submit_job.yml -e script=... -e wait=true`", play),
-                   stat_row("`ssh <controller> sbatch --wait --output=/dev/null --wrap true`", direct),
-                   ["ratio playbook / ssh", fmt_ratio(factor), "", ""]],
-                  ["The playbook also checks the request, creates the job directory on every node, copies the script, "
-                   "and fetches the job's output. ssh: one new connection per run (no ControlMaster)."])
-    return Result({"submit_job_yml": play, "ssh_sbatch": direct, "ratio": factor}, [table])
+                   stat_row("`docker exec -u gpuops <project>-slurmctld-1 sbatch --wait --output=/dev/null --wrap true`",
+                            direct),
+                   ["ratio playbook / sbatch", fmt_ratio(factor), "", ""]],
+                  ["The playbook also checks the request, creates the job directory on every pod over SSH, submits "
+                   "in the service plane's slurmctld container as the job account, and fetches the job's output from "
+                   "the pod. sbatch: the same container, the same account, nothing else."])
+    return Result({"submit_job_yml": play, "sbatch": direct, "ratio": factor}, [table])
 
 
 # -- 4. tunnel -------------------------------------------------------------------------------------

@@ -619,12 +619,18 @@ def wait_for_job(
     clock: t.Callable[[], float] = time.monotonic,
     sleep: t.Callable[[float], None] = time.sleep,
     retries: int = 3,
+    first_interval: float = 0.5,
 ) -> tuple[SlurmJob, bool]:
     """Poll until the job reaches a terminal state or ``timeout`` seconds pass.
+
+    The first wait is ``first_interval`` seconds; each next one doubles, up to
+    ``interval``: a short job is seen ending within a second, a long one costs
+    slurmctld one query per ``interval``.
 
     Returns ``(job, timed_out)``. Up to ``retries`` failed lookups in a row are
     tolerated (slurmctld may be busy); the next one raises.
     """
+    delay = min(first_interval, interval)
     deadline = clock() + timeout
     failures = 0
     last: SlurmJob | None = None
@@ -643,4 +649,5 @@ def wait_for_job(
             if last is None:
                 last = commands.job(job_id)
             return last, not last.finished
-        sleep(min(interval, remaining))
+        sleep(min(delay, remaining))
+        delay = min(delay * 2, interval)

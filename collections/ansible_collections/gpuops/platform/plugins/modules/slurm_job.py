@@ -151,7 +151,9 @@ options:
     default: 3600
   poll_interval:
     description:
-      - Seconds between two looks at the job's state while waiting.
+      - The most seconds between two looks at the job's state while waiting. The first look comes after half a
+        second and each wait doubles up to this, so a short job's end is seen at once and a long job costs one
+        query per O(poll_interval).
     type: int
     default: 5
   tail_lines:

@@ -556,7 +556,16 @@ def test_wait_until_the_job_ends():
     clock = FakeClock()
     job, timed_out = wait_for_job(SlurmCommands(fake), 1, timeout=60, interval=5, clock=clock, sleep=clock.sleep)
     assert (job.state, timed_out) == ("COMPLETED", False)
-    assert clock.sleeps == [5, 5]
+    # Short waits first (a short job is seen ending at once), doubling up to the interval.
+    assert clock.sleeps == [0.5, 1.0]
+
+
+def test_wait_backs_off_to_the_interval():
+    fake = FakeSlurm(show_json=record("24.11/scontrol_json_running"))
+    clock = FakeClock()
+    wait_for_job(SlurmCommands(fake), 10, timeout=40, interval=5, clock=clock, sleep=clock.sleep)
+    assert clock.sleeps[:6] == [0.5, 1.0, 2.0, 4.0, 5, 5]
+    assert max(clock.sleeps) == 5 and sum(clock.sleeps) == 40
 
 
 def test_wait_sees_completing_as_not_finished():
@@ -574,7 +583,7 @@ def test_wait_times_out_without_cancelling():
     clock = FakeClock()
     job, timed_out = wait_for_job(SlurmCommands(fake), 10, timeout=12, interval=5, clock=clock, sleep=clock.sleep)
     assert (job.state, timed_out) == ("RUNNING", True)
-    assert clock.sleeps == [5, 5, 2]
+    assert clock.sleeps == [0.5, 1.0, 2.0, 4.0, 4.5]
     assert clock.now == 1012
     assert not fake.argvs("scancel")
 

@@ -247,7 +247,7 @@ def test_wait_success_returns_tails(monkeypatch, script, tmp_path, clock):
     assert result["stdout_path"] == str(out)
     assert result["stdout_tail"] == "line 98\nline 99\nline 100"
     assert result["stderr_tail"] == "a warning"
-    assert clock.sleeps == [7, 7]
+    assert clock.sleeps == [0.5, 1.0]
     assert result["msg"] == "job 1 completed"
 
 
@@ -300,7 +300,7 @@ def test_wait_timeout_leaves_the_job_running(monkeypatch, script, clock):
     assert result["state"] == "RUNNING"
     assert "keeps running" in result["msg"]
     assert "state=queried job_id=10" in result["msg"] and "scancel 10" in result["msg"]
-    assert clock.sleeps == [25, 25, 10]
+    assert clock.sleeps == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 25, 3.5]
     assert not fake.argvs("scancel")
 
 
@@ -392,7 +392,7 @@ def test_query_with_wait(monkeypatch, clock):
     assert not failed, result
     assert result["changed"] is False
     assert result["state"] == "COMPLETED"
-    assert clock.sleeps == [3]
+    assert clock.sleeps == [0.5]
 
 
 def test_query_from_accounting(monkeypatch):
