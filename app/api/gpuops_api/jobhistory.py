@@ -26,12 +26,12 @@ class JobFilter:
     since: int | None = None
     until: int | None = None
 
-    def matches(self, job: Job, until: int) -> bool:
+    def matches(self, job: Job) -> bool:
         if self.state is not None and job.state != self.state:
             return False
         if self.user is not None and job.user != self.user:
             return False
-        if job.submit_time is not None and job.submit_time >= until:
+        if self.until is not None and job.submit_time is not None and job.submit_time >= self.until:
             return False
         return self.since is None or job.end_time is None or job.end_time >= self.since
 
@@ -46,7 +46,7 @@ async def find_jobs(slurm: SlurmClient, wanted: JobFilter, clock: Callable[[], f
         for job in await slurm.accounted_jobs(wanted.since or 0, until, wanted.state, wanted.user):
             found[job.id] = job
     found.update((job.id, job) for job in live)
-    return sorted((job for job in found.values() if wanted.matches(job, until)), key=lambda job: job.id,
+    return sorted((job for job in found.values() if wanted.matches(job)), key=lambda job: job.id,
                   reverse=True)
 
 

@@ -53,8 +53,9 @@ def test_finished_jobs_stay_listed_after_slurmctld_forgets_them(hclient: TestCli
     assert failed["state"] == "FAILED" and failed["exit_code"] == 3 and failed["name"] == "fails"
     assert failed["stdout_path"] == f"/tmp/job-{JOBS['failed']}.out" and failed["batch_host"] == "n1"
     assert states[JOBS["running"]]["state"] == states[JOBS["pending"]]["state"] == "CANCELLED"
-    # Never started: no start, no node, no batch host.
-    assert states[JOBS["pending"]]["start_time"] is None and states[JOBS["pending"]]["batch_host"] is None
+    # Cancelled before it started: no node, no batch host (Slurm sets its start to its end, as slurmctld does).
+    assert states[JOBS["pending"]]["nodes"] == "" and states[JOBS["pending"]]["batch_host"] is None
+    assert failed["reason"] is None  # slurmdbd keeps no reason for it
 
 
 def test_running_and_pending_jobs_are_listed_with_slurmctlds_live_record(hclient: TestClient, henv: Env) -> None:
@@ -64,7 +65,9 @@ def test_running_and_pending_jobs_are_listed_with_slurmctlds_live_record(hclient
     running, pending = states[JOBS["running"]], states[JOBS["pending"]]
     assert running["state"] == "RUNNING" and running["batch_host"] == "n1" and running["start_time"]
     assert running["stdout_path"] == f"/tmp/job-{JOBS['running']}.out" and running["end_time"] is None
-    assert pending["state"] == "PENDING" and pending["reason"] == "Resources" and pending["start_time"] is None
+    assert pending["state"] == "PENDING" and pending["start_time"] is None and pending["batch_host"] is None
+    # slurmctld's record wins while it knows the job: its reason, which slurmdbd does not keep.
+    assert states[JOBS["failed"]]["reason"] == "NonZeroExitCode"
     # Jobs slurmctld has forgotten come from slurmdbd alone; the live ones from slurmctld.
     assert set(states) == set(henv.slurm.db_jobs) | set(henv.slurm.jobs)
     assert hclient.get("/api/v1/jobs", params={"state": "running"}).json()["jobs"] == [running]
