@@ -193,6 +193,7 @@ def test_the_list_reads_every_recorded_job(vclient: TestClient, venv: Env, versi
 
 
 def test_submit_sends_the_versions_body_and_reads_the_id(vclient: TestClient, venv: Env, version: str) -> None:
+    with_global_networking(venv)  # 2 nodes: the pods must reach each other
     response = vclient.post("/api/v1/jobs", json={"script": "#!/bin/bash\necho hi\n", "name": "train.v1_a-b",
                                                   "nodes": 2, "gpus": 1, "time_limit_minutes": 30,
                                                   "partition": "gpu"})
@@ -222,6 +223,26 @@ def test_the_recorded_job_is_what_the_body_asked_for(version: str) -> None:
         assert raw["tres_per_node"] == "gres/gpu:1"
         assert raw["time_limit"] == {"set": True, "infinite": False, "number": 5}
         assert raw["standard_output"] == f"{JOB_DIR}/slurm-{raw['job_id']}.out"  # 24.11 sends it expanded
+
+
+def with_global_networking(env: Env, enabled: bool = True) -> None:
+    """The deployment's Terraform state with every pod's global_networking set (the module's output field)."""
+    state = json.loads(env.settings.terraform_state_file.read_text())
+    for pod in state["outputs"]["pods"]["value"].values():
+        pod["global_networking"] = enabled
+    env.settings.terraform_state_file.write_text(json.dumps(state))
+
+
+@pytest.mark.parametrize("enabled", [False, None], ids=["off", "unrecorded"])
+def test_a_multi_node_job_is_refused_when_the_pods_cannot_reach_each_other(
+        vclient: TestClient, venv: Env, version: str, enabled: bool | None) -> None:
+    if enabled is not None:
+        with_global_networking(venv, enabled)
+    response = vclient.post("/api/v1/jobs", json={"script": "#!/bin/sh\n", "name": "x", "nodes": 2})
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert "nodes=2" in detail and "-e provision_global_networking=true" in detail and "1 node" in detail
+    assert venv.slurm.submitted == []
 
 
 def test_submit_defaults_ask_for_no_gpu_and_no_partition(vclient: TestClient, venv: Env, version: str) -> None:

@@ -69,6 +69,13 @@ async def get_job(job_id: JobId, svc: ServicesDep) -> dict[str, Any]:
              responses={400: {"model": ErrorBody,
                               "description": "Slurm refused the job (e.g. no such partition, too many GPUs)"}})
 async def submit_job(request: JobRequest, svc: ServicesDep) -> dict[str, int]:
+    if request.nodes > 1:
+        pods = list(svc.fleet.names().values())
+        if not pods or not all(pod.global_networking for pod in pods):
+            raise HTTPException(400, f"nodes={request.nodes}: this cluster's pods have no network between them, so a "
+                                     "job runs on one node. Multi-node jobs need RunPod's global networking: provision "
+                                     "the pods with -e provision_global_networking=true (NVIDIA on-demand pods in a "
+                                     "data centre that offers it), or ask for 1 node.")
     out_dir = svc.settings.job_output_dir
     spec = JobSpec(script=request.script, name=request.name, working_directory=out_dir,
                    standard_output=f"{out_dir}/slurm-%j.out", nodes=request.nodes, gpus_per_node=request.gpus,

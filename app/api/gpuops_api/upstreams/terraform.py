@@ -19,6 +19,7 @@ class _PodOutput(BaseModel):
     gpu_count: int = 0
     cost_per_hr: float = 0.0
     role: str = "compute"
+    global_networking: bool = False
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class TfPod:
     gpu_count: int
     cost_per_hr: float
     role: str
+    # The pods reach each other (RunPod's global networking); without it a job runs on one node.
+    global_networking: bool = False
 
 
 class TerraformState:
@@ -78,5 +81,6 @@ class TerraformState:
                 pod = _PodOutput.model_validate(raw)
             except ValidationError as err:
                 raise self._error(f"pod {name!r} in output 'pods': {err.errors()[0]['msg']}") from None
-            pods[name] = TfPod(name, pod.id, pod.gpu_type_id, pod.gpu_count, pod.cost_per_hr, pod.role)
+            pods[name] = TfPod(name, pod.id, pod.gpu_type_id, pod.gpu_count, pod.cost_per_hr, pod.role,
+                               pod.global_networking)
         return pods
