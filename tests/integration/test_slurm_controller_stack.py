@@ -309,7 +309,8 @@ def sacct(c: Cluster) -> dict[int, tuple[str, str, str]]:
     rows = {}
     for line in out.splitlines():
         job, state, user, nodes = line.split("|")
-        rows[int(job)] = (state, user, nodes)
+        # "CANCELLED by <uid>" while slurmctld remembers who cancelled, "CANCELLED" from slurmdbd alone.
+        rows[int(job)] = (state.split(" by ")[0], user, nodes)
     return rows
 
 
