@@ -44,6 +44,8 @@ POD_IMAGE = "gpuops/runpod-pytorch-standin:latest"
 JOB_USER, JOB_UID = "gpuops", 2000
 SLURMD_TIMEOUT = 10
 NODES = ("n1", "n2")
+# What each node's GPUs cost (USD per GPU-hour): every job's record keeps its node's.
+PRICES = {"n1": 0.69, "n2": 1.25}
 FIXTURES = REPO / "tests" / "fixtures" / "api" / "slurmdb"
 
 DEPLOY = """
@@ -143,7 +145,8 @@ class Cluster:
             "slurm_controller_slurmdbd_port": self.dbd_port,
             "slurm_restd_port": self.restd_port,
             "slurm_slurmd_timeout": SLURMD_TIMEOUT,
-            "slurm_controller_nodes": [{"name": node, "cpus": 1, "memory": 256} for node in NODES],
+            "slurm_controller_nodes": [{"name": node, "cpus": 1, "memory": 256, "usd_per_gpu_hour": PRICES[node]}
+                                       for node in NODES],
             # These pods run no GPU exporter, whose job mapping the inventories make Slurm's prolog and epilog.
             "slurm_prolog": "",
             "slurm_epilog": "",
@@ -420,6 +423,15 @@ def test_accounting_lists_the_jobs_completed(cluster):
                                                    else None)(sacct(cluster)), timeout=60)
     for job_id, node in zip(ids, NODES):
         assert rows[job_id] == ("COMPLETED", JOB_USER, node)
+
+
+def test_every_job_records_the_price_its_node_had_when_it_was_allocated(cluster):
+    out = cluster.ctl("sacct", "--noheader", "--parsable2", "--allocations", "--allusers", "--starttime=2020-01-01",
+                      "--format=JobID,NodeList,AdminComment").stdout
+    ran = [line.split("|") for line in out.splitlines() if line.split("|")[1] in PRICES]
+    assert ran, out
+    for job, node, comment in ran:
+        assert comment == "gpuops_usd_per_gpu_hour=%.6f" % PRICES[node], (job, node, comment)
 
 
 def test_slurmrestd_answers_with_a_jwt_and_lists_the_accounted_jobs(cluster):

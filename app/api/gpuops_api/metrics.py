@@ -62,6 +62,14 @@ class SlurmCollector(Collector):
                                 value=sum(n.gpus_allocated for n in self.snap.nodes))
         yield GaugeMetricFamily("gpuops_slurm_gpus_total", "GPUs configured on the Slurm nodes",
                                 value=sum(n.gpus_total for n in self.snap.nodes))
+        # Jobs slurmctld knows now (running, pending, finished within MinJobAge): a bounded set of series.
+        cost = GaugeMetricFamily("gpuops_slurm_job_cost_usd", "A job's GPU-hours times the price per GPU-hour "
+                                 "recorded when it was allocated (up to now while it runs), USD",
+                                 labels=["job_id", "user", "state"])
+        for job in sorted(self.snap.jobs, key=lambda j: j.id):
+            if job.cost_usd is not None:
+                cost.add_metric([str(job.id), job.user, job.state.lower()], job.cost_usd)
+        yield cost
 
 
 def _counts(values: Iterator[str], always: tuple[str, ...]) -> list[tuple[str, int]]:

@@ -105,6 +105,30 @@ class Job(BaseModel):
     time_limit_minutes: int | None
     stdout_path: str | None
     batch_host: str | None
+    usd_per_gpu_hour: float | None = Field(None, description=(
+        "What one of the job's GPUs cost per hour (USD) when it was allocated, as Slurm's accounting recorded it"))
+    cost_usd: float | None = Field(None, description=(
+        "The job's GPU-hours times usd_per_gpu_hour (up to now while it runs); null without a recorded price"))
+
+
+class UserSpend(BaseModel):
+    user: str
+    usd: float
+
+
+class DaySpend(BaseModel):
+    day: str = Field(description="YYYY-MM-DD (UTC) of the job's end, or of its start while it runs")
+    usd: float
+
+
+class Spend(BaseModel):
+    since: int
+    until: int
+    jobs: int = Field(description="Jobs pending or running at some time in [since, until)")
+    priced_jobs: int = Field(description="Those with a recorded price (the others count for nothing)")
+    total_usd: float
+    by_user: list[UserSpend]
+    by_day: list[DaySpend]
 
 
 class JobList(BaseModel):

@@ -31,6 +31,7 @@ epoch seconds, the limit a number struct), ``tres: {"allocated",
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -103,6 +104,11 @@ class Job:
     time_limit_minutes: int | None
     stdout_path: str | None
     batch_host: str | None
+    #: What one of the job's GPUs cost per hour when slurmctld allocated it (USD; the AdminComment gpuops'
+    #: PrologSlurmctld records, which slurmdbd keeps), and the job's cost: its GPU-hours times that price
+    #: (up to now for a running job). None without a recorded price.
+    usd_per_gpu_hour: float | None = None
+    cost_usd: float | None = None
 
     @property
     def finished(self) -> bool:
@@ -193,6 +199,7 @@ class _Job38(BaseModel):
     time_limit: Number38 = None
     standard_output: str = ""
     batch_host: str = ""
+    admin_comment: str = ""
     array_job_id: Number38 = 0
     array_task_id: Number38 = None
 
@@ -301,6 +308,24 @@ def _read(model: type[BaseModel], raw: Any, what: str) -> Any:
 # -- the dialects ----------------------------------------------------------------------------------
 
 
+_PRICE = re.compile(r"(?:^|[\s,;])gpuops_usd_per_gpu_hour=([0-9]+(?:\.[0-9]+)?)(?:$|[\s,;])")
+
+
+def recorded_price(admin_comment: str | None) -> float | None:
+    """The price per GPU-hour that gpuops' PrologSlurmctld recorded in a job's AdminComment, or None."""
+    match = _PRICE.search(admin_comment or "")
+    return float(match.group(1)) if match else None
+
+
+def job_cost(price: float | None, gpus: int, start: int | None, end: int | None,
+             now: float | None = None) -> float | None:
+    """GPU-hours times the price (USD, 4 decimals); up to now while the job runs; None without price or start."""
+    if price is None or start is None:
+        return None
+    stop = end if end is not None else (time.time() if now is None else now)
+    return round(price * gpus * max(0.0, stop - start) / 3600, 4)
+
+
 class Dialect:
     """slurmrestd's v0.0.38 (openapi/v0.0.38): what the API sends and how it reads the replies."""
 
@@ -351,6 +376,8 @@ class Dialect:
             time_limit_minutes=limit,
             stdout_path=expand_output_path(job.standard_output, job) if job.standard_output else None,
             batch_host=job.batch_host or None,
+            **_priced(recorded_price(job.admin_comment), gpus, _time(job.start_time) if started else None,
+                      _time(job.end_time) if finished else None),
         )
 
     def parse_node(self, raw: Any) -> Node:
@@ -459,6 +486,11 @@ class _DbStep(BaseModel):
     nodes: _DbStepNodes = _DbStepNodes()
 
 
+class _DbComment(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    administrator: str = ""
+
+
 class _DbJob(BaseModel):
     """The fields of a slurmdbd job record (v0.0.42; v0.0.40's read alike) that the API reads."""
 
@@ -475,6 +507,7 @@ class _DbJob(BaseModel):
     time: _DbTime = _DbTime()
     tres: _DbTresLists = _DbTresLists()
     stdout_expanded: str = ""
+    comment: _DbComment = _DbComment()
     steps: list[_DbStep] = []
 
     def job_state(self) -> str:
@@ -488,6 +521,10 @@ def tres_gpus(tres: list[_Tres]) -> int:
     """GPUs in a TRES list: the untyped ``gres/gpu`` count (typed ``gpu:<type>`` entries repeat it)."""
     plain = sum(t.count for t in tres if t.type == "gres" and t.name == "gpu")
     return plain or sum(t.count for t in tres if t.type == "gres" and t.name.startswith("gpu:"))
+
+
+def _priced(price: float | None, gpus: int, start: int | None, end: int | None) -> dict[str, float | None]:
+    return {"usd_per_gpu_hour": price, "cost_usd": job_cost(price, gpus, start, end)}
 
 
 def first_host(hostlist: str) -> str | None:
@@ -530,6 +567,8 @@ class AccountingDialect:
             time_limit_minutes=limit,
             stdout_path=job.stdout_expanded or None,
             batch_host=(batch or first_host(nodes)) if started else None,
+            **_priced(recorded_price(job.comment.administrator), gpus, _time(job.time.start) if started else None,
+                      _time(job.time.end) if finished else None),
         )
 
 

@@ -94,3 +94,11 @@ def test_submit_job_on_the_site(converged):
     job_id = re.search(r"Submitted batch job (\d+)", result.stdout).group(1)
     out = (converged.results_dir / job_id / f"slurm-{job_id}.out").read_text()
     assert "hello from" in out and "CUDA_VISIBLE_DEVICES=0" in out
+    # The result says what the job cost: its GPU-hours at the price its pod's GPUs had when it was allocated.
+    said = " ".join(result.stdout.split())
+    cost = re.search(r"COMPLETED with exit code 0 \(cost ([0-9.]+) USD: 1 GPU\(s\) for (\d+) s at ([0-9.]+) USD per "
+                     r"GPU-hour\)", said)
+    assert cost, said[-2000:]
+    prices = {round(pod["cost"] / pod["gpu"]["count"], 6) for pod in converged.pod_list()}
+    assert round(float(cost.group(3)), 6) in prices, (cost.group(0), prices)
+    assert float(cost.group(1)) == pytest.approx(float(cost.group(3)) * int(cost.group(2)) / 3600, abs=1e-4)

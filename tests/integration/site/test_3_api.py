@@ -67,6 +67,15 @@ def test_submit_follow_output_and_gpu_series_of_a_job(converged):
         assert "hello from" in output["text"] and "GPUS=0" in output["text"]
         listed = api.get("/api/v1/jobs", params={"state": "COMPLETED", "limit": 100}).json()
         assert job_id in [j["id"] for j in listed["jobs"]]
+        # Its cost: the price per GPU-hour of its pod at allocation (recorded in Slurm's accounting) times its
+        # GPU-hours.
+        pod = next(p for p in converged.pod_list() if p["name"] == job["batch_host"])
+        assert job["usd_per_gpu_hour"] == pytest.approx(pod["cost"] / pod["gpu"]["count"], abs=1e-6), (job, pod)
+        hours = (job["end_time"] - job["start_time"]) / 3600
+        assert job["cost_usd"] == round(job["usd_per_gpu_hour"] * job["gpus"] * hours, 4) and job["cost_usd"] > 0
+        spend = api.get("/api/v1/spend").json()
+        assert spend["total_usd"] >= job["cost_usd"] > 0 and spend["priced_jobs"] >= 1
+        assert [row["user"] for row in spend["by_user"]] == ["gpuops"]
 
 
 def test_a_failing_job_reports_failed_and_its_exit_code(converged):
@@ -116,6 +125,8 @@ def test_every_data_endpoint_needs_the_token(converged):
 def test_metrics_has_the_slurm_figures(converged):
     with converged.api_client() as api:
         text = api.get("/metrics").text
+    # Every priced job slurmctld still knows has its cost series (the smoke job ran on a GPU).
+    assert 'gpuops_slurm_job_cost_usd{job_id="' in text
     assert "gpuops_slurm_up 1.0" in text
     assert 'gpuops_slurm_nodes{state="idle"}' in text or 'gpuops_slurm_nodes{state="mixed"}' in text
     assert "gpuops_slurm_gpus_total" in text and "gpuops_slurm_jobs{" in text

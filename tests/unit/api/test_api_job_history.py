@@ -184,3 +184,20 @@ def test_a_slurmrestd_without_the_accounting_plugin_is_503_saying_so(hclient: Te
                                                  ("", None), ("None assigned", None)])
 def test_the_batch_host_of_a_job_without_steps_is_its_first_node(hostlist: str, first: str | None) -> None:
     assert first_host(hostlist) == first
+
+
+def test_spend_sums_the_priced_jobs_costs_per_user_and_per_day(hclient: TestClient, henv: Env) -> None:
+    henv.slurm.use_accounting("final")
+    listed = hclient.get("/api/v1/jobs", params={"since": 1, "limit": 1000}).json()["jobs"]
+    spend = hclient.get("/api/v1/spend", params={"since": 1}).json()
+    priced = [job for job in listed if job["cost_usd"] is not None]
+    assert spend["jobs"] == len(listed) and spend["priced_jobs"] == len(priced)
+    assert spend["total_usd"] == round(sum(job["cost_usd"] for job in priced), 4)
+    assert sum(row["usd"] for row in spend["by_user"]) == pytest.approx(spend["total_usd"], abs=1e-4)
+    assert sum(row["usd"] for row in spend["by_day"]) == pytest.approx(spend["total_usd"], abs=1e-4)
+    assert {row["user"] for row in spend["by_user"]} == {job["user"] for job in priced}
+
+
+def test_spend_refuses_an_empty_window(hclient: TestClient) -> None:
+    answer = hclient.get("/api/v1/spend", params={"since": 2000, "until": 1000})
+    assert answer.status_code == 422 and "'until' must be later than 'since'" in answer.json()["detail"]

@@ -57,3 +57,19 @@ def test_idle_cluster(client: TestClient, env: Env) -> None:
 def test_node_states(state: str, flags: list[str], expected: str) -> None:
     raw = {**load("slurm/nodes_idle.json")["body"]["nodes"][0], "state": state, "state_flags": flags}
     assert parse_node(raw).state == expected
+
+
+def test_job_cost_series_only_for_jobs_with_a_recorded_price() -> None:
+    from dataclasses import replace
+
+    from gpuops_api.metrics import SlurmSnapshot, render
+    from gpuops_api.slurmdata import Job
+
+    base = Job(id=7, name="train", user="gpuops", state="COMPLETED", reason=None, exit_code=0, nodes="p-0",
+               node_count=1, gpus=2, partition="gpu", submit_time=1000, start_time=1000, end_time=4600,
+               time_limit_minutes=None, stdout_path=None, batch_host="p-0", usd_per_gpu_hour=0.5, cost_usd=1.0)
+    unpriced = replace(base, id=8, usd_per_gpu_hour=None, cost_usd=None)
+    families = {f.name: f for f in text_string_to_metric_families(
+        render(SlurmSnapshot(up=True, jobs=[unpriced, base])).decode())}
+    samples = families["gpuops_slurm_job_cost_usd"].samples
+    assert [(s.labels, s.value) for s in samples] == [({"job_id": "7", "user": "gpuops", "state": "completed"}, 1.0)]

@@ -131,6 +131,8 @@ def test_completed_gpu_job(vclient: TestClient, venv: Env, version: str) -> None
         "exit_code": 0, "nodes": raw["batch_host"], "node_count": 1, "gpus": 1, "partition": "gpu",
         **times, "time_limit_minutes": 5, "stdout_path": f"{JOB_DIR}/slurm-{job_id}.out",
         "batch_host": raw["batch_host"],
+        # Recorded on a cluster without gpuops' price prolog: no price, no cost.
+        "usd_per_gpu_hour": None, "cost_usd": None,
     }
     assert 0 < job["submit_time"] <= job["start_time"] <= job["end_time"]
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from ..errors import UpstreamError
 from ..jobhistory import JobFilter, find_job, find_jobs
-from ..models import NAME_PATTERN, ErrorBody, History, Job, JobCancelled, JobCreated, JobList, JobOutput, JobRequest
+from ..models import (NAME_PATTERN, ErrorBody, History, Job, JobCancelled, JobCreated, JobList, JobOutput, JobRequest,
+                      Spend)
 from ..services import Services, ServicesDep
 from ..slurmdata import JOB_STATES, JobSpec
 from ..slurmdata import Job as JobRecord
@@ -58,6 +61,36 @@ async def list_jobs(
     page = jobs[offset:offset + limit]
     more = len(jobs) > offset + limit
     return {"jobs": [asdict(j) for j in page], "total": total, "next": page[-1].id if more and page else None}
+
+
+@router.get("/spend", response_model=Spend, summary="What the jobs cost, per user and per day (UTC)")
+async def spend(
+    svc: ServicesDep,
+    since: Annotated[int | None, Query(ge=0, le=253_402_300_800, description=(
+        "Epoch seconds: jobs pending or running at some time since then; default: 30 days ago"))] = None,
+    until: Annotated[int | None, Query(ge=1, le=253_402_300_800, description="Epoch seconds; default: now")] = None,
+) -> dict[str, Any]:
+    now = int(svc.clock())
+    start = since if since is not None else now - 30 * 86_400
+    end = until if until is not None else now + 1
+    if end <= start:
+        raise HTTPException(422, f"query parameters 'since' ({start}) and 'until' ({end}): 'until' must be later "
+                                 "than 'since'")
+    jobs = await find_jobs(svc.slurm, JobFilter(None, None, start, end), svc.clock)
+    by_user: dict[str, float] = defaultdict(float)
+    by_day: dict[str, float] = defaultdict(float)
+    priced = 0
+    for job in jobs:
+        if job.cost_usd is None:
+            continue
+        priced += 1
+        by_user[job.user] += job.cost_usd
+        day = job.end_time or job.start_time or now
+        by_day[datetime.fromtimestamp(day, UTC).strftime("%Y-%m-%d")] += job.cost_usd
+    return {"since": start, "until": end, "jobs": len(jobs), "priced_jobs": priced,
+            "total_usd": round(sum(by_user.values()), 4),
+            "by_user": [{"user": user, "usd": round(usd, 4)} for user, usd in sorted(by_user.items())],
+            "by_day": [{"day": day, "usd": round(usd, 4)} for day, usd in sorted(by_day.items())]}
 
 
 @router.get("/jobs/{job_id}", response_model=Job, summary="One job", responses=NOT_FOUND)

@@ -80,6 +80,10 @@ export interface Job {
   time_limit_minutes: number | null;
   stdout_path: string | null;
   batch_host: string | null;
+  /** USD per GPU-hour when the job was allocated, as Slurm's accounting recorded it. */
+  usd_per_gpu_hour?: number | null;
+  /** GPU-hours times usd_per_gpu_hour (up to now while the job runs). */
+  cost_usd?: number | null;
 }
 
 export interface JobsResponse {

@@ -10,7 +10,7 @@ import { Chart } from "../components/Chart";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { GrafanaLink } from "../components/GrafanaLink";
 import { Empty, ErrorBox, Loading } from "../components/States";
-import { formatDuration, formatMiB, formatTimestamp, NONE } from "../lib/format";
+import { formatDuration, formatMiB, formatMoney, formatRate, formatTimestamp, NONE } from "../lib/format";
 import { isFinished, jobDashboardUrl, jobHistoryRange, stateTone } from "../lib/jobs";
 import { seriesByGpu } from "../lib/series";
 import { usePolling } from "../lib/usePolling";
@@ -168,6 +168,12 @@ function JobSummary({ job, onCancelled }: { job: Job; onCancelled: () => void })
           <dt>Elapsed / limit</dt>
           <dd>
             {formatDuration(elapsed)} / {job.time_limit_minutes ? formatDuration(job.time_limit_minutes * 60) : NONE}
+          </dd>
+        </div>
+        <div>
+          <dt>Cost</dt>
+          <dd>
+            {formatMoney(job.cost_usd)} ({job.gpus} GPU × {formatRate(job.usd_per_gpu_hour)})
           </dd>
         </div>
       </dl>
