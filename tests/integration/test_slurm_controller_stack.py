@@ -526,7 +526,7 @@ def test_accounting_keeps_failed_running_pending_and_cancelled_jobs_and_filters_
     if os.environ.get("GPUOPS_RECORD_FIXTURES") == "1":
         (FIXTURES / "v0.0.42" / "index.json").write_text(json.dumps({
             "listing": listing.split("?", 1)[1], "end_time": until, "user": JOB_USER,
-            "jobs": {"completed": cluster.job_ids, "failed": failed_id, "running": running_id,
+            "jobs": {"completed": sorted(ids), "failed": failed_id, "running": running_id,
                      "pending": pending_id},
         }, indent=2, sort_keys=True) + "\n")
 

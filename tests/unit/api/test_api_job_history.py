@@ -56,6 +56,10 @@ def test_finished_jobs_stay_listed_after_slurmctld_forgets_them(hclient: TestCli
     # Cancelled before it started: no node, no batch host (Slurm sets its start to its end, as slurmctld does).
     assert states[JOBS["pending"]]["nodes"] == "" and states[JOBS["pending"]]["batch_host"] is None
     assert failed["reason"] is None  # slurmdbd keeps no reason for it
+    # The price its node's GPUs had when slurmctld allocated it (AdminComment, recorded by gpuops-job-price);
+    # a job that never started has none. The recording's cluster has no GPU: no GPU-hours, no cost.
+    assert failed["usd_per_gpu_hour"] == 0.69 and failed["cost_usd"] == 0.0
+    assert states[JOBS["pending"]]["usd_per_gpu_hour"] is None and states[JOBS["pending"]]["cost_usd"] is None
 
 
 def test_running_and_pending_jobs_are_listed_with_slurmctlds_live_record(hclient: TestClient, henv: Env) -> None:
