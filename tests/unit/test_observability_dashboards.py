@@ -32,7 +32,8 @@ DCGM_METRICS = [
     "DCGM_FI_DEV_SM_CLOCK", "DCGM_FI_DEV_MEM_CLOCK", "DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_POWER_USAGE",
     "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE",
 ]
-SLURM_METRICS = ["gpuops_slurm_nodes", "gpuops_slurm_jobs", "gpuops_slurm_gpus_allocated", "gpuops_slurm_gpus_total"]
+SLURM_METRICS = ["gpuops_slurm_nodes", "gpuops_slurm_jobs", "gpuops_slurm_gpus_allocated", "gpuops_slurm_gpus_total",
+                 "gpuops_slurm_job_cost_usd"]
 
 
 def load(name: str) -> dict:
