@@ -691,8 +691,12 @@ class TunnelModule:
                     tail)
             SLEEP(0.2)
 
-    def _check_ports(self, spec: TunnelSpec) -> None:
+    def _check_ports(self, spec: TunnelSpec, grace: float = 10.0) -> None:
+        # The ssh of the tunnel just stopped may hold its listeners a moment longer while it exits.
+        deadline = CLOCK() + grace
         for fwd in spec.forwards:
+            while port_in_use(fwd.bind_address, fwd.local_port) and CLOCK() < deadline:
+                SLEEP(0.2)
             if port_in_use(fwd.bind_address, fwd.local_port):
                 self.module.fail_json(
                     msg="local port %d on %s is already in use by another program; choose another local_port, or stop "

@@ -508,7 +508,11 @@ def test_autossh_that_exits_at_once_is_reported(env):
 
 
 @needs_proc
-def test_port_in_use_by_another_program_fails_clearly(env):
+def test_port_in_use_by_another_program_fails_clearly(env, monkeypatch):
+    # It waits a moment for a stopped tunnel's ssh to let go of its listeners (a fake clock: no real wait).
+    now = [1000.0]
+    monkeypatch.setattr(autossh_tunnel, "CLOCK", lambda: now[0])
+    monkeypatch.setattr(autossh_tunnel, "SLEEP", lambda seconds: now.__setitem__(0, now[0] + seconds))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", env.ports[0]))
         sock.listen()
@@ -516,6 +520,22 @@ def test_port_in_use_by_another_program_fails_clearly(env):
     assert failed
     assert "local port %d on 127.0.0.1 is already in use by another program" % env.ports[0] in result["msg"]
     assert env.processes() == []
+
+
+def test_a_listener_that_goes_within_the_grace_is_no_conflict(env, monkeypatch):
+    # The ssh of the tunnel being replaced may still hold a port a moment after it was told to stop.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", env.ports[0]))
+    sock.listen()
+    real_sleep = autossh_tunnel.SLEEP
+
+    def sleep(seconds):
+        if sock.fileno() != -1:
+            sock.close()  # the old listener goes during the first wait
+        real_sleep(seconds)
+
+    monkeypatch.setattr(autossh_tunnel, "SLEEP", sleep)
+    assert ok(env.args())["pid"]
 
 
 @needs_proc
