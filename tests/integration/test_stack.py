@@ -126,8 +126,9 @@ class Stack:
             "gpuops_state_dir": str(self.state_dir),
             "gpuops_tunnel_port_base": self.base,
             "observability_project_name": self.project,
-            # The observability role alone (fake pods have no Slurm for the app).
+            # The observability role alone (fake pods have no Slurm for the app, nor for a controller).
             "app_enabled": False,
+            "slurm_controller_enabled": False,
             "observability_prometheus_port": self.prometheus_port,
             "observability_grafana_port": self.grafana_port,
             "observability_alertmanager_port": self.alertmanager_port,

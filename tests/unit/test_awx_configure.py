@@ -227,10 +227,12 @@ def test_teardown_survey_matches_teardown_yml(templates):
     teardown = PlaybookInputs(REPO / "teardown.yml")
     survey = templates["teardown.yml"]["survey"]
     check_survey_rules(survey)
-    (keep_stack,) = survey["spec"]
-    assert keep_stack["variable"] == "keep_stack" and "keep_stack" in teardown.inputs
-    assert set(keep_stack["choices"]) <= set(teardown.accepted("keep_stack"))
-    assert keep_stack["default"] == teardown.default("keep_stack")
+    assert [question["variable"] for question in survey["spec"]] == ["keep_stack", "force"]
+    for question in survey["spec"]:
+        name = question["variable"]
+        assert name in teardown.inputs
+        assert set(question["choices"]) <= set(teardown.accepted(name))
+        assert question["default"] == teardown.default(name)
 
 
 def test_job_templates_run_the_root_playbooks(templates):
