@@ -204,19 +204,30 @@ def playbook(standin: Standin, tmp_path: Path, play: str, *args: str) -> subproc
     return result
 
 
-def test_slurm_role_installs_on_the_standin(standin: Standin, tmp_path: Path) -> None:
-    """The python probe picks the system Python (python3.13) and installs iproute2 for the network facts."""
+def test_slurm_roles_python_probe_picks_the_system_python_on_the_standin(standin: Standin, tmp_path: Path) -> None:
+    """The slurm role's python probe picks the system Python (python3.13, with python3-apt, not the image's
+    /usr/bin/python3) and installs iproute2 for the network facts: apt works from there."""
     standin.sh("apt-get remove -y -qq iproute2 >/dev/null 2>&1 || true")
     result = playbook(standin, tmp_path, textwrap.dedent("""\
-        - name: Slurm packages on the stand-in
+        - name: The slurm role's Python on the stand-in
           hosts: gpu_pods
           gather_facts: false
-          roles:
-            - role: gpuops.platform.slurm
-        """), "--tags", "install")
+          tasks:
+            - name: Choose the Python
+              ansible.builtin.include_role:
+                name: gpuops.platform.slurm
+                tasks_from: python
+            - name: Say which
+              ansible.builtin.debug:
+                msg: "python={{ ansible_python_interpreter }}"
+            - name: Use apt with it
+              ansible.builtin.apt:
+                name: iproute2
+                state: present
+        """))
     assert result.returncode == 0, result.stdout[-6000:]
+    assert "python=/usr/bin/python3.13" in result.stdout, result.stdout[-3000:]
     assert standin.sh("command -v ip").returncode == 0
-    assert standin.sh("dpkg-query -W -f '${Status}' slurmctld").stdout == "install ok installed"
 
 
 def test_exporter_reuses_the_cuda_source_and_leaves_apt_working(standin: Standin, tmp_path: Path) -> None:
