@@ -82,7 +82,10 @@ SLURM_PAGE = "\n".join(
     + [f'gpuops_slurm_jobs{{state="{state}"}} {n}' for state, n in
        [("pending", 2), ("running", 1), ("completed", 5), ("failed", 0), ("cancelled", 0)]]
     + ["# TYPE gpuops_slurm_gpus_allocated gauge", "gpuops_slurm_gpus_allocated 1",
-       "# TYPE gpuops_slurm_gpus_total gauge", "gpuops_slurm_gpus_total 3"]
+       "# TYPE gpuops_slurm_gpus_total gauge", "gpuops_slurm_gpus_total 3",
+       # The API's job cost series (app/api/gpuops_api/metrics.py): one priced job.
+       "# TYPE gpuops_slurm_job_cost_usd gauge",
+       'gpuops_slurm_job_cost_usd{job_id="7",state="completed",user="gpuops"} 0.0345']
 ) + "\n"
 
 
