@@ -22,7 +22,7 @@ import urllib.request
 import httpx
 import pytest
 
-from tests.integration.helpers import VENV_BIN, Deployment, docker_available, host_key_alias, recap, run
+from tests.integration.helpers import VENV_BIN, Deployment, docker_available, free_port, host_key_alias, recap, run
 
 pytestmark = [
     pytest.mark.integration,
@@ -345,29 +345,36 @@ def test_changed_host_key_fails_clearly(deployment):
 def test_tunnel_playbook_is_idempotent_with_stable_ports(deployment):
     dep = deployment
     base = free_ports(4)
+    slurmd_port, ctld_port = free_port(), free_port()
+    ports = ["-e", "gpuops_tunnel_port_base=%d" % base, "-e", "slurm_controller_slurmd_port=%d" % slurmd_port,
+             "-e", "slurm_controller_slurmctld_port=%d" % ctld_port]
     tunnels = dep.state_dir / "local" / "tunnels"
-    first = dep.playbook("tunnel.yml", "-e", "gpuops_tunnel_port_base=%d" % base)
+    first = dep.playbook("tunnel.yml", *ports)
     counts = recap(first.stdout)
     names = [pod["name"] for pod in dep.pod_list]
     assert all(counts[name]["changed"] == 1 for name in names), counts
-    # pod i: exporter on base + 2i, slurmrestd (controller, the first pod) on base + 2i + 1
-    assert http_ok(base) and http_ok(base + 1) and http_ok(base + 2)
+    # pod i: its exporter on 127.0.0.1:<base + 2i>; its slurmd at its node's address 127.0.1.<i + 1>, where
+    # slurmctld reaches it; and slurmctld's port back on the pod's loopback (a reverse forward).
+    assert http_ok(base) and http_ok(base + 2)
     assert listen_addresses(base + 2) == {"127.0.0.1"}
-    assert listen_addresses(base + 3) == set()
+    assert listen_addresses(base + 1) == set() and listen_addresses(base + 3) == set()
+    assert listen_addresses(slurmd_port) == {"127.0.1.1", "127.0.1.2"}
     config = json.loads((tunnels / ("gpuops-local-%s.json" % names[0])).read_text())
-    assert [f["local_port"] for f in config["forwards"]] == [base, base + 1]
-    assert [f["remote_port"] for f in config["forwards"]] == [9400, 6820]
+    assert [f["local_port"] for f in config["forwards"]] == [base, slurmd_port]
+    assert [f["remote_port"] for f in config["forwards"]] == [9400, slurmd_port]
+    assert [f["bind_address"] for f in config["forwards"]] == ["127.0.0.1", "127.0.1.1"]
+    assert [f["remote_port"] for f in config["reverse_forwards"]] == [ctld_port]
     assert config["host_key_alias"] == host_key_alias(dep.pod_list[0])
     assert config["known_hosts"] == str(dep.state_dir / "local" / "ssh" / "known_hosts")
     pids = {name: (tunnels / ("gpuops-local-%s.pid" % name)).read_text().strip() for name in names}
 
-    second = dep.playbook("tunnel.yml", "-e", "gpuops_tunnel_port_base=%d" % base)
+    second = dep.playbook("tunnel.yml", *ports)
     counts = recap(second.stdout)
     assert counts and all(c["changed"] == 0 for c in counts.values()), counts
     assert pids == {name: (tunnels / ("gpuops-local-%s.pid" % name)).read_text().strip() for name in names}
     assert http_ok(base) and http_ok(base + 2)
 
-    check = dep.playbook("tunnel.yml", "-e", "gpuops_tunnel_port_base=%d" % base, "--check", "--diff")
+    check = dep.playbook("tunnel.yml", *ports, "--check", "--diff")
     assert all(c["changed"] == 0 for c in recap(check.stdout).values())
 
 
