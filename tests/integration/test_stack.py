@@ -85,7 +85,10 @@ SLURM_PAGE = "\n".join(
        "# TYPE gpuops_slurm_gpus_total gauge", "gpuops_slurm_gpus_total 3",
        # The API's job cost series (app/api/gpuops_api/metrics.py): one priced job.
        "# TYPE gpuops_slurm_job_cost_usd gauge",
-       'gpuops_slurm_job_cost_usd{job_id="7",state="completed",user="gpuops"} 0.0345']
+       'gpuops_slurm_job_cost_usd{job_id="7",state="completed",user="gpuops"} 0.0345',
+       # Its spend per UTC day and user, from Slurm's accounting (the Slurm dashboard's "Spend per day").
+       "# TYPE gpuops_slurm_spend_usd gauge",
+       'gpuops_slurm_spend_usd{day="2026-12-05",user="gpuops"} 0.0345']
 ) + "\n"
 
 

@@ -345,9 +345,10 @@ def test_changed_host_key_fails_clearly(deployment):
 def test_tunnel_playbook_is_idempotent_with_stable_ports(deployment):
     dep = deployment
     base = free_ports(4)
-    slurmd_port, ctld_port = free_port(), free_port()
+    slurmd_port, ctld_port, output_port, api_port = free_port(), free_port(), free_port(), free_port()
     ports = ["-e", "gpuops_tunnel_port_base=%d" % base, "-e", "slurm_controller_slurmd_port=%d" % slurmd_port,
-             "-e", "slurm_controller_slurmctld_port=%d" % ctld_port]
+             "-e", "slurm_controller_slurmctld_port=%d" % ctld_port, "-e", "slurm_job_output_port=%d" % output_port,
+             "-e", "app_api_port=%d" % api_port]
     tunnels = dep.state_dir / "local" / "tunnels"
     first = dep.playbook("tunnel.yml", *ports)
     counts = recap(first.stdout)
@@ -363,7 +364,9 @@ def test_tunnel_playbook_is_idempotent_with_stable_ports(deployment):
     assert [f["local_port"] for f in config["forwards"]] == [base, slurmd_port]
     assert [f["remote_port"] for f in config["forwards"]] == [9400, slurmd_port]
     assert [f["bind_address"] for f in config["forwards"]] == ["127.0.0.1", "127.0.1.1"]
-    assert [f["remote_port"] for f in config["reverse_forwards"]] == [ctld_port]
+    # ... and the API, where the node's Epilog hands over finished jobs' output.
+    assert [(f["remote_port"], f["local_host"], f["local_port"]) for f in config["reverse_forwards"]] == [
+        (ctld_port, "127.0.0.1", ctld_port), (output_port, "127.0.0.1", api_port)]
     assert config["host_key_alias"] == host_key_alias(dep.pod_list[0])
     assert config["known_hosts"] == str(dep.state_dir / "local" / "ssh" / "known_hosts")
     pids = {name: (tunnels / ("gpuops-local-%s.pid" % name)).read_text().strip() for name in names}

@@ -33,7 +33,7 @@ DCGM_METRICS = [
     "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE",
 ]
 SLURM_METRICS = ["gpuops_slurm_nodes", "gpuops_slurm_jobs", "gpuops_slurm_gpus_allocated", "gpuops_slurm_gpus_total",
-                 "gpuops_slurm_job_cost_usd"]
+                 "gpuops_slurm_job_cost_usd", "gpuops_slurm_spend_usd"]
 
 
 def load(name: str) -> dict:
@@ -148,3 +148,19 @@ def test_slurm_dashboard_uses_the_documented_metrics():
         assert f"`{metric}" in readme, f"{metric} is not documented in the role's README"
     for state in ("idle", "running", "pending"):
         assert f'state="{state}"' in queries
+
+
+def test_slurm_dashboard_shows_the_spend_per_day_from_the_accounting():
+    """One bar per UTC day: the API's gpuops_slurm_spend_usd (GET /api/v1/spend's days), summed over users, read
+    now (an instant query: the series carry their day, so the dashboard's time range must not re-bucket them)."""
+    [panel] = [p for p in panels(load("gpuops-slurm")) if p["title"].startswith("Spend per day")]
+    assert panel["type"] == "barchart"
+    [target] = panel["targets"]
+    assert parse(target["expr"]) == "v"
+    assert target["expr"] == "sum by (day) (gpuops_slurm_spend_usd)"
+    assert target["instant"] is True and target["range"] is False and target["format"] == "table"
+    # The bars are the days (the `day` label), the values USD; Grafana's Time column of an instant table is hidden.
+    assert panel["options"]["xField"] == "day"
+    assert panel["fieldConfig"]["defaults"]["unit"] == "currencyUSD"
+    [organize] = [t for t in panel.get("transformations", []) if t["id"] == "organize"]
+    assert organize["options"]["excludeByName"] == {"Time": True}

@@ -33,6 +33,8 @@ EXPECTED = {
     "GpuopsSlurmUnreachable": {"metric": "gpuops_slurm_up", "for": "2m", "severity": "critical"},
     "GpuopsCloudUnreachable": {"metric": "gpuops_cloud_up", "for": "5m", "severity": "warning"},
     "GpuopsApiDown": {"metric": "up", "for": "2m", "severity": "warning"},
+    "GpuopsSlurmJobRequeuedAfterNodeFailure": {"metric": "gpuops_slurm_job_requeues", "for": None,
+                                               "severity": "warning"},
 }
 #: Only with a budget (observability_budget_usd_per_hour / _per_day above 0).
 BUDGET_ALERTS = {

@@ -17,7 +17,7 @@ from .config import LOOPBACK_HOSTS, ConfigError, Settings, read_secret
 from .docs import STATIC_URL, install_docs
 from .errors import install_error_handlers
 from .models import ErrorBody
-from .routes import alerts, gpus, health, info, jobs, metrics, pods
+from .routes import alerts, gpus, health, info, jobs, metrics, nodes, pods
 from .services import TailReader, Transports, build_services
 
 #: Routes that answer without the bearer token.
@@ -86,5 +86,7 @@ def create_app(settings: Settings, *, transports: Transports | None = None, ssh:
     for module in (info, pods, gpus, jobs, alerts):
         v1.include_router(module.router)
     app.include_router(v1)
+    # The nodes' own routes: their node token, never the API token.
+    app.include_router(nodes.router, prefix="/api/v1", responses=_ERRORS)
     app.include_router(metrics.router, dependencies=[Depends(require_metrics_token)], responses=_ERRORS)
     return app

@@ -60,6 +60,9 @@ class Settings(BaseModel):
     ssh_known_hosts_file: Path
     ssh_user: str = "root"
     job_output_dir: str = "/var/lib/gpuops/jobs/api"
+    # The service plane's store of finished jobs' output (tokens/<node>, jobs/<id>/); None: none, and a
+    # finished job's output is read on its pod over SSH.
+    job_output_store: Path | None = None
     upstream_timeout_seconds: float = Field(5, gt=0, le=120)
 
     @field_validator("slurm_api_version")

@@ -1,8 +1,11 @@
-"""What the deployment costs now, for Prometheus (/metrics): the spend-above-budget alerts read it."""
+"""What the deployment costs: the running pods now, for Prometheus (/metrics), which the spend-above-budget
+alerts read; and what Slurm's jobs cost, per user and per UTC day (GET /api/v1/spend, gpuops_slurm_spend_usd)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -11,6 +14,26 @@ from prometheus_client.registry import Collector
 
 from .errors import UpstreamError
 from .fleet import Fleet
+from .slurmdata import Job
+
+
+def utc_day(epoch: float) -> str:
+    """YYYY-MM-DD of a time, in UTC."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d")
+
+
+def spend_day(job: Job, now: float) -> str:
+    """The UTC day a job's cost counts on: the day it ended, or while it runs the day it started."""
+    return utc_day(job.end_time or job.start_time or now)
+
+
+def spend_by_day_and_user(jobs: Iterable[Job], now: float) -> dict[tuple[str, str], float]:
+    """The jobs' cost (USD, 4 decimals) per (UTC day, user); jobs without a recorded price count nowhere."""
+    spend: dict[tuple[str, str], float] = defaultdict(float)
+    for job in jobs:
+        if job.cost_usd is not None:
+            spend[spend_day(job, now), job.user] += job.cost_usd
+    return {key: round(usd, 4) for key, usd in sorted(spend.items())}
 
 
 async def running_pods(fleet: Fleet) -> list[dict[str, Any]] | None:

@@ -10,7 +10,8 @@ never eligible). Both are then checked against the same filters here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .slurmdata import ACCOUNTED_STATES, Job
@@ -39,15 +40,22 @@ class JobFilter:
 async def find_jobs(slurm: SlurmClient, wanted: JobFilter, clock: Callable[[], float]) -> list[Job]:
     """The jobs `wanted` selects, newest (highest id) first."""
     until = wanted.until if wanted.until is not None else int(clock()) + 1
-    live = await slurm.jobs()
-    found: dict[int, Job] = {}
     # States slurmdbd does not store (COMPLETING, CONFIGURING...) exist only in slurmctld's live view.
     if await slurm.accounting() is not None and (wanted.state is None or wanted.state in ACCOUNTED_STATES):
-        for job in await slurm.accounted_jobs(wanted.since or 0, until, wanted.state, wanted.user):
-            found[job.id] = job
+        # Both at once: slurmctld and slurmdbd answer independently.
+        live, accounted = await asyncio.gather(
+            slurm.jobs(), slurm.accounted_jobs(wanted.since or 0, until, wanted.state, wanted.user))
+    else:
+        live, accounted = await slurm.jobs(), []
+    return merge(live, accounted, wanted)
+
+
+def merge(live: Iterable[Job], accounted: Iterable[Job], wanted: JobFilter) -> list[Job]:
+    """slurmdbd's jobs with slurmctld's record of each job it still knows instead, those `wanted` selects,
+    newest (highest id) first."""
+    found = {job.id: job for job in accounted}
     found.update((job.id, job) for job in live)
-    return sorted((job for job in found.values() if wanted.matches(job)), key=lambda job: job.id,
-                  reverse=True)
+    return sorted((job for job in found.values() if wanted.matches(job)), key=lambda job: job.id, reverse=True)
 
 
 async def find_job(slurm: SlurmClient, job_id: int) -> Job | None:

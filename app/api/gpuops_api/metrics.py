@@ -1,36 +1,74 @@
-"""Slurm metrics for Prometheus (/metrics), read from slurmrestd at scrape time."""
+"""Slurm metrics for Prometheus (/metrics), read from slurmrestd at scrape time.
+
+slurmctld gives the nodes and the jobs it knows now (running, pending,
+finished within MinJobAge); Slurm's accounting (slurmdbd) gives the jobs of
+the last SPEND_DAYS UTC days, for the spend per day and user
+(gpuops_slurm_spend_usd, as GET /api/v1/spend counts it).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .costs import spend_by_day_and_user, utc_day
 from .errors import UpstreamError
+from .jobhistory import JobFilter, merge
 from .slurmdata import METRIC_JOB_STATES, METRIC_NODE_STATES, Job, Node
 from .upstreams.slurm import SlurmClient
+
+#: UTC days of spend in gpuops_slurm_spend_usd: today and the 6 before (one series per day and user).
+SPEND_DAYS = 7
 
 
 @dataclass
 class SlurmSnapshot:
-    """What one scrape saw; `up` False when slurmrestd could not be read."""
+    """What one scrape saw; `up` False when slurmrestd could not be read. `spend`: USD per (UTC day, user) over
+    the last SPEND_DAYS days, None when Slurm's accounting could not be read (or the API does not read it)."""
 
     up: bool
     nodes: list[Node] = field(default_factory=list)
     jobs: list[Job] = field(default_factory=list)
+    spend: dict[tuple[str, str], float] | None = None
 
 
-async def snapshot(slurm: SlurmClient) -> SlurmSnapshot:
+def spend_window(now: float) -> int:
+    """Epoch seconds of 00:00 UTC, SPEND_DAYS - 1 days before today."""
+    today = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return int((today - timedelta(days=SPEND_DAYS - 1)).timestamp())
+
+
+async def snapshot(slurm: SlurmClient, clock: Callable[[], float] = time.time) -> SlurmSnapshot:
+    now = clock()
+    since = spend_window(now)
+
+    async def accounted() -> list[Job] | None:
+        try:
+            if await slurm.accounting() is None:
+                return None  # a Slurm whose accounting the API does not read (v0.0.38 to v0.0.41)
+            return await slurm.accounted_jobs(since, int(now) + 1)
+        except UpstreamError:
+            return None  # slurmdbd down: the rest of the metrics still tell
+
     try:
-        nodes = await slurm.nodes()
-        jobs = await slurm.jobs()
+        await slurm.prefix()  # the OpenAPI version, asked once, before the reads below run together
+        nodes, jobs, history = await asyncio.gather(slurm.nodes(), slurm.jobs(), accounted())
     except UpstreamError:
         return SlurmSnapshot(up=False)
-    return SlurmSnapshot(up=True, nodes=nodes, jobs=jobs)
+    spend = None
+    if history is not None:
+        first = utc_day(since)
+        spend = {key: usd for key, usd in spend_by_day_and_user(merge(jobs, history, JobFilter(since=since)),
+                                                                 now).items() if key[0] >= first}
+    return SlurmSnapshot(up=True, nodes=nodes, jobs=jobs, spend=spend)
 
 
 class SlurmCollector(Collector):
@@ -70,6 +108,25 @@ class SlurmCollector(Collector):
             if job.cost_usd is not None:
                 cost.add_metric([str(job.id), job.user, job.state.lower()], job.cost_usd)
         yield cost
+        # Jobs slurmctld requeued (restart_cnt > 0); node: the node whose failure (its pod lost, or its tunnel
+        # down past SlurmdTimeout) last requeued the job, "" for a requeue by hand (scontrol requeue).
+        requeues = GaugeMetricFamily("gpuops_slurm_job_requeues", "How many times Slurm requeued a job it knows "
+                                     "now (restart_cnt); node: the failed node that last requeued it",
+                                     labels=["job_id", "user", "node"])
+        for job in sorted(self.snap.jobs, key=lambda j: j.id):
+            if job.requeues > 0:
+                requeues.add_metric([str(job.id), job.user, job.failed_node or ""], job.requeues)
+        yield requeues
+        yield GaugeMetricFamily("gpuops_slurm_accounting_up", "1 when Slurm's accounting (slurmdbd through "
+                                "slurmrestd) was read this scrape, else 0", value=0 if self.snap.spend is None else 1)
+        if self.snap.spend is None:
+            return
+        spend = GaugeMetricFamily("gpuops_slurm_spend_usd", f"What the jobs cost per UTC day and user over the last "
+                                  f"{SPEND_DAYS} days (USD; a job counts on the day it ended, while it runs on the "
+                                  "day it started), as GET /api/v1/spend", labels=["day", "user"])
+        for (day, user), usd in self.snap.spend.items():
+            spend.add_metric([day, user], usd)
+        yield spend
 
 
 def _counts(values: Iterator[str], always: tuple[str, ...]) -> list[tuple[str, int]]:

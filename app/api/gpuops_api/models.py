@@ -109,6 +109,9 @@ class Job(BaseModel):
         "What one of the job's GPUs cost per hour (USD) when it was allocated, as Slurm's accounting recorded it"))
     cost_usd: float | None = Field(None, description=(
         "The job's GPU-hours times usd_per_gpu_hour (up to now while it runs); null without a recorded price"))
+    requeues: int = Field(0, description="Times Slurm requeued the job (after a pod it ran on was lost, or by hand)")
+    failed_node: str | None = Field(None, description=(
+        "The node that failed under the job (it was then requeued, or ended NODE_FAIL); null when none did"))
 
 
 class UserSpend(BaseModel):
@@ -173,6 +176,9 @@ class JobOutput(BaseModel):
     text: str
     lines: int
     truncated: bool = Field(description="True when the file has more lines than returned")
+    source: Literal["service-plane", "pod"] = Field(
+        "pod", description="Where it was read: the service plane's copy (a finished job's, handed over by its node "
+                           "at the job's end) or the pod that runs the job (as the job's user)")
 
 
 class Alert(BaseModel):

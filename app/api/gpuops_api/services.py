@@ -19,12 +19,13 @@ from .upstreams.grafana import GrafanaProbe
 from .upstreams.http import HttpUpstream
 from .upstreams.prometheus import PrometheusClient
 from .upstreams.slurm import SlurmClient
+from .joboutput import OutputStore
 from .upstreams.ssh import SshTail, Tail
 from .upstreams.terraform import TerraformState
 
 
 class TailReader(Protocol):
-    async def tail(self, host: str, port: int, alias: str, path: str, lines: int) -> Tail | None: ...
+    async def tail(self, host: str, port: int, alias: str, path: str, lines: int, as_user: str) -> Tail | None: ...
 
 
 @dataclass
@@ -35,6 +36,8 @@ class Services:
     cloud: CloudClient
     fleet: Fleet
     ssh: TailReader
+    #: Finished jobs' output on the service plane (None: not configured).
+    outputs: OutputStore | None
     grafana: GrafanaProbe
     alertmanager: AlertmanagerClient | None
     clock: Callable[[], float]
@@ -76,6 +79,7 @@ def build_services(settings: Settings, transports: Transports | None = None, ssh
         cloud=cloud,
         fleet=Fleet(TerraformState(settings.terraform_state_file), cloud, clock),
         ssh=ssh or SshTail(settings.ssh_user, settings.ssh_private_key_file, settings.ssh_known_hosts_file, timeout),
+        outputs=OutputStore(settings.job_output_store) if settings.job_output_store is not None else None,
         grafana=GrafanaProbe(settings.grafana_url, timeout, transports.grafana),
         alertmanager=AlertmanagerClient(am_http) if am_http else None,
         clock=clock,

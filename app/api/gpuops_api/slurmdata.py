@@ -109,6 +109,10 @@ class Job:
     #: (up to now for a running job). None without a recorded price.
     usd_per_gpu_hour: float | None = None
     cost_usd: float | None = None
+    #: How many times Slurm requeued the job (``restart_cnt``), and the node whose failure last requeued it or
+    #: ended it NODE_FAIL (``failed_node``; None when no node failed under it: a requeue by hand, or none).
+    requeues: int = 0
+    failed_node: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -200,6 +204,8 @@ class _Job38(BaseModel):
     standard_output: str = ""
     batch_host: str = ""
     admin_comment: str = ""
+    restart_cnt: int = 0
+    failed_node: str = ""
     array_job_id: Number38 = 0
     array_task_id: Number38 = None
 
@@ -376,6 +382,8 @@ class Dialect:
             time_limit_minutes=limit,
             stdout_path=expand_output_path(job.standard_output, job) if job.standard_output else None,
             batch_host=job.batch_host or None,
+            requeues=job.restart_cnt,
+            failed_node=job.failed_node or None,
             **_priced(recorded_price(job.admin_comment), gpus, _time(job.start_time) if started else None,
                       _time(job.end_time) if finished else None),
         )
@@ -509,6 +517,8 @@ class _DbJob(BaseModel):
     stdout_expanded: str = ""
     comment: _DbComment = _DbComment()
     steps: list[_DbStep] = []
+    restart_cnt: int = 0
+    failed_node: str = ""
 
     def job_state(self) -> str:
         states = [s.upper() for s in self.state.current]
@@ -567,6 +577,8 @@ class AccountingDialect:
             time_limit_minutes=limit,
             stdout_path=job.stdout_expanded or None,
             batch_host=(batch or first_host(nodes)) if started else None,
+            requeues=job.restart_cnt,
+            failed_node=job.failed_node or None,
             **_priced(recorded_price(job.comment.administrator), gpus, _time(job.time.start) if started else None,
                       _time(job.time.end) if finished else None),
         )

@@ -63,8 +63,13 @@ def test_submit_follow_output_and_gpu_series_of_a_job(converged):
         assert series, "no GPU series for the job"
         job = finished(api, job_id)
         assert job["state"] == "COMPLETED" and job["exit_code"] == 0 and job["name"] == "api-it"
-        output = api.get(f"/api/v1/jobs/{job_id}/output").json()
+        # Its node handed the output to the service plane when the job ended: served from there.
+        output, _ = wait_until(lambda: (o := api.get(f"/api/v1/jobs/{job_id}/output").json())["source"]
+                               == "service-plane" and o, 30)
+        assert output, "the job's output never reached the service plane"
         assert "hello from" in output["text"] and "GPUS=0" in output["text"]
+        assert (converged.stack_dir / "job-output" / "jobs" / str(job_id) / f"slurm-{job_id}.out").read_text() \
+            == output["text"]
         listed = api.get("/api/v1/jobs", params={"state": "COMPLETED", "limit": 100}).json()
         assert job_id in [j["id"] for j in listed["jobs"]]
         # Its cost: the price per GPU-hour of its pod at allocation (recorded in Slurm's accounting) times its

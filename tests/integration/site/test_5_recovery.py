@@ -6,6 +6,7 @@ completes on the replacement pod, which rejoins under the same node name.
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import pytest
@@ -25,8 +26,14 @@ def test_interrupted_pod_is_recreated_rejoins_slurm_and_reports_metrics(converge
         f"sbatch --parsable -w {victim} --time=10 --chdir=/var/lib/gpuops/jobs "
         "--output=/var/lib/gpuops/jobs/survivor-%j.out --job-name=survivor --wrap 'sleep 15; echo survived'"
     ).stdout.strip()
-    started, _ = wait_until(lambda: site.controller_exec(f"squeue -h -j {job} -o %T").stdout.strip() == "RUNNING", 60)
-    assert started, "the job did not start on the pod"
+    # One that must not run twice: it ends NODE_FAIL with the pod, recorded and shown.
+    once = site.controller_exec(
+        f"sbatch --parsable -w {victim} --no-requeue --time=10 --chdir=/var/lib/gpuops/jobs "
+        "--output=/var/lib/gpuops/jobs/once-%j.out --job-name=once --wrap 'sleep 600'"
+    ).stdout.strip()
+    started, _ = wait_until(lambda: site.controller_exec(f"squeue -h -j {job},{once} -o %T").stdout.split()
+                            == ["RUNNING", "RUNNING"], 60)
+    assert started, "the jobs did not start on the pod"
     faults = site.api()
     answer = faults.post(f"http://127.0.0.1:{site.port}/_localcloud/pods/{before[victim]}/interrupt")
     assert answer.status_code < 300, answer.text
@@ -60,6 +67,48 @@ def test_interrupted_pod_is_recreated_rejoins_slurm_and_reports_metrics(converge
     history, _ = wait_until(attempts, 300, interval=5)
     assert history and history[0] == f"NODE_FAIL|{victim}" and history[-1] == f"COMPLETED|{victim}", history
     assert site.pod_exec(new_id, f"cat /var/lib/gpuops/jobs/survivor-{job}.out").stdout == "survived\n"
+    # ... and handed its output to the service plane when it ended there.
+    kept = site.stack_dir / "job-output" / "jobs" / job / f"slurm-{job}.out"
+    assert kept.read_text() == "survived\n"
+    assert site.controller_exec(f"sacct -X -n -P -j {once} --format=State").stdout.split() == ["NODE_FAIL"]
+    # The API and the alert show both: the requeued job, with the node that failed under it, and the
+    # NODE_FAIL one.
+    with site.api_client() as api:
+        survivor = api.get(f"/api/v1/jobs/{job}").json()
+        assert survivor["state"] == "COMPLETED" and survivor["requeues"] >= 1, survivor
+        failed = api.get(f"/api/v1/jobs/{once}").json()
+        assert failed["state"] == "NODE_FAIL" and failed["end_time"], failed
+        listed = api.get("/api/v1/jobs", params={"state": "NODE_FAIL"}).json()["jobs"]
+        assert int(once) in [entry["id"] for entry in listed]
+    site.history_jobs = {"survivor": int(job), "once": int(once)}
+
+
+def test_a_restart_of_the_stacks_slurm_mid_job_loses_nothing(converged):
+    """slurmctld, slurmdbd, MariaDB and munged restart while a job runs: it finishes, recorded in full."""
+    site = converged
+    job = site.controller_exec(
+        "sbatch --parsable --time=5 --chdir=/var/lib/gpuops/jobs --output=/var/lib/gpuops/jobs/restart-%j.out "
+        "--job-name=through-restart --wrap 'echo before; sleep 25; echo after'").stdout.strip()
+    running, _ = wait_until(lambda: site.controller_exec(f"squeue -h -j {job} -o %T").stdout.strip() == "RUNNING", 60)
+    assert running, "the job did not start"
+    services = ["munge", "mariadb", "slurmdbd", "slurmctld", "slurmrestd"]
+    containers = [f"{site.project}-{name}-1" for name in services]
+    restarted = subprocess.run(["docker", "restart", "--time", "10", *containers],
+                               capture_output=True, text=True, check=False)
+    assert restarted.returncode == 0, restarted.stderr
+
+    def record():
+        out = site.controller_exec(f"sacct -X -n -P -j {job} --format=State,ExitCode,ElapsedRaw,NodeList,Start,End",
+                                   check=False).stdout.split()
+        return out if out and out[0].startswith("COMPLETED|") else None
+    row, _ = wait_until(record, 180, interval=2)
+    assert row, site.controller_exec(f"sacct -X -j {job}", check=False).stdout
+    state, exit_code, elapsed, nodes, start, end = row[0].split("|")
+    assert exit_code == "0:0" and int(elapsed) >= 25 and nodes and start != "Unknown" and end != "Unknown", row
+    kept = site.stack_dir / "job-output" / "jobs" / job / f"slurm-{job}.out"
+    arrived, _ = wait_until(kept.exists, 30)
+    assert arrived and kept.read_text() == "before\nafter\n"
+    site.history_jobs["through_restart"] = int(job)
 
 
 def test_restarted_pod_is_repinned_reconfigured_and_converged(converged):

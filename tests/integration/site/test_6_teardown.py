@@ -57,14 +57,31 @@ def test_teardown_with_keep_stack_keeps_only_the_stack(converged):
             if member in tar.getnames():
                 found.append(tar.extractfile(member).read().decode())
     assert found == ["partial-output-marker\n"], found
+    # force cancelled it first: its node handed the partial output to the service plane too.
+    kept = converged.stack_dir / "job-output" / "jobs" / job / f"slurm-{job}.out"
+    assert kept.read_text() == "partial-output-marker\n"
     assert converged.api().get("/pods").json() == {"pods": []}
     assert converged.tunnel_pids() == []
     assert converged.stack_containers(), "the stack should have been kept"
     assert "The local stack was kept" in result.stdout
+    # The kept stack still has the whole history: every job of this session, the attempts of the one
+    # requeued after its pod was lost, the NODE_FAIL one, the one that ran through a restart of the
+    # stack's Slurm, and the one teardown cancelled; job ids never started again.
+    rows = converged.controller_exec("sacct -D -X -n -P --allusers --starttime=2020-01-01 "
+                                     "--format=JobID,State").stdout.splitlines()
+    states: dict[int, list[str]] = {}
+    for row in filter(None, rows):
+        job_id, state = row.split("|")
+        states.setdefault(int(job_id), []).append(state.split()[0])
+    history = converged.history_jobs
+    assert states[history["survivor"]][0] == "NODE_FAIL" and states[history["survivor"]][-1] == "COMPLETED", states
+    assert states[history["once"]] == ["NODE_FAIL"]
+    assert states[history["through_restart"]] == ["COMPLETED"]
+    assert states[int(job)] == ["CANCELLED"]
+    assert 1 in states and sorted(states) == list(range(1, max(states) + 1)), sorted(states)
 
 
 def test_teardown_leaves_no_pod_tunnel_or_stack_container_and_a_second_changes_nothing(converged):
-    # The job of the destroyed pod is still Slurm's (requeued): force again.
     result = converged.teardown("-e", "force=true")
     assert result.returncode == 0, result.stdout[-4000:]
     # The stack went, and with it Slurm's accounting: every job's record is kept next to the archive.
@@ -72,6 +89,9 @@ def test_teardown_leaves_no_pod_tunnel_or_stack_container_and_a_second_changes_n
     assert len(dumps) == 1, dumps
     recorded = {job["job_id"] for job in json.loads(dumps[0].read_text())["jobs"]}
     assert int(converged.job_at_stake) in recorded and 1 in recorded, sorted(recorded)
+    # ... and the output the nodes handed to the service plane, which went with the stack.
+    kept = sorted((converged.state_dir / "local" / "archive").glob(f"*/job-output/{converged.job_at_stake}/*.out"))
+    assert [path.read_text() for path in kept] == ["partial-output-marker\n"], kept
     assert converged.api().get("/pods").json() == {"pods": []}
     assert converged.containers() == []
     assert converged.tunnel_pids() == []

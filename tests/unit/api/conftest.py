@@ -36,6 +36,7 @@ def write_config(directory: Path, **overrides: Any) -> Path:
     (directory / "slurm_jwt_hs256.key").write_bytes(secrets.token_bytes(64))
     (directory / "cloud_api_key").write_text("test-cloud-key\n")
     (directory / "terraform").mkdir(exist_ok=True)
+    (directory / "job-output" / "tokens").mkdir(parents=True, exist_ok=True)
     shutil.copy(FIXTURES / "terraform" / "outputs.json", directory / "terraform" / "terraform.tfstate")
     config = {
         "listen_host": "127.0.0.1",
@@ -58,6 +59,7 @@ def write_config(directory: Path, **overrides: Any) -> Path:
         "ssh_known_hosts_file": str(directory / "known_hosts"),
         "ssh_user": "root",
         "job_output_dir": "/var/lib/gpuops/jobs/api",
+        "job_output_store": str(directory / "job-output"),
         "upstream_timeout_seconds": 5,
         **overrides,
     }

@@ -331,9 +331,11 @@ class FakeSsh:
         self.down = False
         self.files: dict[tuple[str, str], str] = {}
         self.reads: list[tuple[str, int, str, str, int]] = []
+        self.users: list[str] = []
 
-    async def tail(self, host: str, port: int, alias: str, path: str, lines: int) -> Tail | None:
+    async def tail(self, host: str, port: int, alias: str, path: str, lines: int, as_user: str) -> Tail | None:
         self.reads.append((host, port, alias, path, lines))
+        self.users.append(as_user)
         if self.down:
             raise UpstreamError("ssh", f"cannot connect to {alias} ({host}:{port}) over SSH: Connection refused")
         text = self.files.get((alias, path))

@@ -32,6 +32,7 @@ ssh_private_key_file: /run/gpuops/ssh/id_ed25519
 ssh_known_hosts_file: /run/gpuops/ssh/known_hosts
 ssh_user: root
 job_output_dir: /var/lib/gpuops/jobs/api
+job_output_store: /var/lib/gpuops/job-output
 upstream_timeout_seconds: 5
 metrics_token_file: /run/gpuops/metrics/api-metrics-token
 """

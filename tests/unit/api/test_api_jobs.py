@@ -134,10 +134,25 @@ def test_output_is_read_over_ssh_from_the_batch_host(client: TestClient, env: En
     alias = f"runpod-{HOST}-{started}"
     env.ssh.files[(alias, path)] = INDEX["completed_output"]
     body = client.get(f"/api/v1/jobs/{JOBS['completed']}/output", params={"lines": 3}).json()
-    assert body == {"id": JOBS["completed"], "text": "line 39\nline 40\ndone\n", "lines": 3, "truncated": True}
+    assert body == {"id": JOBS["completed"], "text": "line 39\nline 40\ndone\n", "lines": 3, "truncated": True,
+                    "source": "pod"}
     assert env.ssh.reads == [(pod["ssh"]["direct"]["host"], pod["ssh"]["direct"]["port"], alias, path, 3)]
+    # As the job's user, never root.
+    assert env.ssh.users == [recorded_job("completed")["user_name"]]
     whole = client.get(f"/api/v1/jobs/{JOBS['completed']}/output").json()
     assert whole["text"] == INDEX["completed_output"] and whole["truncated"] is False
+
+
+def test_output_outside_the_pods_job_directories_is_never_read(client: TestClient, env: Env) -> None:
+    """A job named ../../../../etc/shadow, with output slurm-%x.out, must not make the API read /etc/shadow."""
+    env.slurm.use_final_jobs()
+    job = env.slurm.jobs[JOBS["completed"]]
+    env.slurm.jobs[JOBS["completed"]] = {**job, "name": "../../../../../etc/shadow",
+                                         "standard_output": "/var/lib/gpuops/jobs/api/%x"}
+    response = client.get(f"/api/v1/jobs/{JOBS['completed']}/output")
+    assert response.status_code == 404, response.text
+    assert "is not in the pods' job directories" in response.json()["detail"]
+    assert not env.ssh.reads
 
 
 def test_output_of_a_job_without_its_file_is_404(client: TestClient) -> None:

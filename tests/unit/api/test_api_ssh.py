@@ -100,9 +100,10 @@ def known_hosts(path: Path, alias: str, key: paramiko.PKey, hashed: bool = True)
     return path
 
 
-def tail(keys: dict, known: Path, server: SshServer, path: str, lines: int, alias: str = ALIAS) -> Tail | None:
+def tail(keys: dict, known: Path, server: SshServer, path: str, lines: int, alias: str = ALIAS,
+         as_user: str = "root") -> Tail | None:
     reader = SshTail("root", keys["client_file"], known, timeout=5)
-    return asyncio.run(reader.tail("127.0.0.1", server.port, alias, path, lines))
+    return asyncio.run(reader.tail("127.0.0.1", server.port, alias, path, lines, as_user))
 
 
 @pytest.mark.parametrize("hashed", [True, False], ids=["hashed", "plain"])
@@ -115,6 +116,22 @@ def test_tail_through_the_pinned_alias(tmp_path: Path, keys: dict, server: SshSe
     assert tail(keys, known, server, str(out), 50) == Tail(out.read_text(), 10, False)
     assert tail(keys, known, server, str(tmp_path / "missing.out"), 5) is None
     assert "'" in server.interface.commands[0]  # the path is quoted for the shell
+
+
+def test_the_file_is_read_as_the_jobs_user_and_never_through_a_link(tmp_path: Path, keys: dict,
+                                                                     server: SshServer) -> None:
+    """The job owns its directory: a link to a key, or a file its user cannot read, yields nothing."""
+    known = known_hosts(tmp_path / "known_hosts", ALIAS, keys["host"])
+    secret = tmp_path / "munge.key"
+    secret.write_text("secret\n")
+    secret.chmod(0o600)
+    link = tmp_path / "slurm-9.out"
+    link.symlink_to(secret)
+    assert tail(keys, known, server, str(link), 5) is None
+    assert tail(keys, known, server, str(secret), 5) == Tail("secret\n", 1, False)
+    # The same file, as a user who cannot read it (the test runs as root, as the pods' sshd user does).
+    assert tail(keys, known, server, str(secret), 5, as_user="nobody") is None
+    assert all("exec setpriv --reuid=" in command for command in server.interface.commands)
 
 
 def test_a_path_cannot_inject_commands(tmp_path: Path, keys: dict, server: SshServer) -> None:
@@ -162,4 +179,4 @@ def test_nobody_listening_is_an_upstream_error(tmp_path: Path, keys: dict) -> No
     known = known_hosts(tmp_path / "known_hosts", ALIAS, keys["host"])
     reader = SshTail("root", keys["client_file"], known, timeout=2)
     with pytest.raises(UpstreamError, match="cannot connect"):
-        asyncio.run(reader.tail("127.0.0.1", port, ALIAS, "/etc/hostname", 5))
+        asyncio.run(reader.tail("127.0.0.1", port, ALIAS, "/etc/hostname", 5, "root"))

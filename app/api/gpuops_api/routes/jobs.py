@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import posixpath
+import re
 from collections import defaultdict
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -24,6 +26,11 @@ router = APIRouter(tags=["jobs"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "Slurm does not know the job"}}
 JobId = Annotated[int, Path(ge=1, le=4_294_967_294, description="Slurm job id")]
 MAX_OUTPUT_LINES = 10_000
+#: At most this many bytes of a kept output file are read (its end).
+MAX_OUTPUT_BYTES = 2 * 1024 * 1024
+#: The pods' job directories (the slurm role's slurm_job_dirs): the only place output is read from on a pod.
+JOB_DIRS_ROOT = "/var/lib/gpuops/jobs"
+NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
 
 async def _job(svc: Services, job_id: int) -> JobRecord:
@@ -138,6 +145,12 @@ async def cancel_job(job_id: JobId, svc: ServicesDep) -> dict[str, Any]:
 async def job_output(job_id: JobId, svc: ServicesDep,
                      lines: Annotated[int, Query(ge=1, le=MAX_OUTPUT_LINES)] = 200) -> dict[str, Any]:
     job = await _job(svc, job_id)
+    # A finished job's output, as its node handed it over at the job's end: no pod is asked.
+    if svc.outputs is not None:
+        kept = svc.outputs.tail(job_id, "stdout", lines, MAX_OUTPUT_BYTES)
+        if kept is not None:
+            text, count, truncated = kept
+            return {"id": job_id, "text": text, "lines": count, "truncated": truncated, "source": "service-plane"}
     if job.batch_host is None and job.finished:
         raise HTTPException(404, f"job {job_id} ended without running on a node ({job.state}, "
                                  f"{job.reason or 'no reason'}): it has no output")
@@ -145,6 +158,13 @@ async def job_output(job_id: JobId, svc: ServicesDep,
         raise HTTPException(409, f"job {job_id} has not started ({job.state}): it has no output yet")
     if not job.stdout_path:
         raise HTTPException(404, f"job {job_id} has no standard output file")
+    # A running job's output (or a finished one's that its node could not hand over) is read on the pod as the
+    # job's own user, never root, and only inside the pods' job directories: a job that points its output at
+    # a key, or replaces its file with a link to one, gets nothing it could not read itself.
+    path = posixpath.normpath(job.stdout_path)
+    if not path.startswith(JOB_DIRS_ROOT + "/") or not job.user or not NAME_RE.match(job.user):
+        raise HTTPException(404, f"job {job_id}'s output file {job.stdout_path} is not in the pods' job directories "
+                                 f"({JOB_DIRS_ROOT}): gpuops does not read it")
     pods = svc.fleet.names()
     pod = next((p for p in pods.values() if p.id == job.batch_host), None) or pods.get(job.batch_host)
     if pod is None:
@@ -156,10 +176,11 @@ async def job_output(job_id: JobId, svc: ServicesDep,
         raise UpstreamError("cloud", f"pod {pod.name} ({pod.id}) has no SSH address now (stopped or starting: "
                                      f"no ssh.direct): cannot read job {job_id}'s output")
     # The host key is pinned under the alias of this start of the pod (runpod-<id>-<startedAt epoch>).
-    tail = await svc.ssh.tail(info.ssh_host, info.ssh_port, alias, job.stdout_path, lines)
+    tail = await svc.ssh.tail(info.ssh_host, info.ssh_port, alias, path, lines, job.user)
     if tail is None:
-        raise HTTPException(404, f"job {job_id}'s output file {job.stdout_path} does not exist on {pod.name}")
-    return {"id": job_id, "text": tail.text, "lines": tail.lines, "truncated": tail.truncated}
+        raise HTTPException(404, f"job {job_id}'s output file {job.stdout_path} does not exist on {pod.name}, or "
+                                 f"is not a regular file that {job.user} can read")
+    return {"id": job_id, "text": tail.text, "lines": tail.lines, "truncated": tail.truncated, "source": "pod"}
 
 
 @router.get("/jobs/{job_id}/gpus", response_model=History, summary="Metrics of the GPUs the job held")

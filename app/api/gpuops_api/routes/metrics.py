@@ -19,6 +19,6 @@ router = APIRouter(tags=["metrics"])
             summary="gpuops_slurm_* (read from slurmrestd now) and gpuops_cost_* (from the cloud now) metrics",
             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
 async def metrics(svc: ServicesDep) -> Response:
-    slurm, running = await asyncio.gather(snapshot(svc.slurm), costs.running_pods(svc.fleet))
+    slurm, running = await asyncio.gather(snapshot(svc.slurm, svc.clock), costs.running_pods(svc.fleet))
     # Two registries' expositions, one after the other: their metric names differ.
     return Response(render(slurm) + costs.render(running), media_type=CONTENT_TYPE_LATEST)

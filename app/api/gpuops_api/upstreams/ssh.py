@@ -38,9 +38,10 @@ class SshTail:
         self.known_hosts_file = known_hosts_file
         self.timeout = timeout
 
-    async def tail(self, host: str, port: int, alias: str, path: str, lines: int) -> Tail | None:
-        """The last `lines` lines of `path` on host:port, or None when the file does not exist."""
-        return await anyio.to_thread.run_sync(self._tail, host, port, alias, path, lines)
+    async def tail(self, host: str, port: int, alias: str, path: str, lines: int, as_user: str) -> Tail | None:
+        """The last `lines` lines of `path` on host:port, read as `as_user` (never root), or None when the file
+        does not exist, is not a regular file (a link, say) or that user cannot read it."""
+        return await anyio.to_thread.run_sync(self._tail, host, port, alias, path, lines, as_user)
 
     def _known_client(self, host: str, port: int, alias: str) -> paramiko.SSHClient:
         known = paramiko.HostKeys()
@@ -60,7 +61,7 @@ class SshTail:
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         return client
 
-    def _tail(self, host: str, port: int, alias: str, path: str, lines: int) -> Tail | None:
+    def _tail(self, host: str, port: int, alias: str, path: str, lines: int, as_user: str) -> Tail | None:
         client = self._known_client(host, port, alias)
         where = f"{alias} ({host}:{port})"
         try:
@@ -71,7 +72,7 @@ class SshTail:
             client.connect(host, port=port, username=self.user, pkey=pkey, timeout=self.timeout,
                            banner_timeout=self.timeout, auth_timeout=self.timeout, channel_timeout=self.timeout,
                            look_for_keys=False, allow_agent=False)
-            return self._run_tail(client, path, lines)
+            return self._run_tail(client, path, lines, as_user)
         except paramiko.BadHostKeyException:
             raise UpstreamError("ssh", f"the host key of {where} does not match the one pinned in "
                                        f"{self.known_hosts_file}: refusing to connect") from None
@@ -85,10 +86,17 @@ class SshTail:
         finally:
             client.close()
 
-    def _run_tail(self, client: paramiko.SSHClient, path: str, lines: int) -> Tail | None:
+    def _run_tail(self, client: paramiko.SSHClient, path: str, lines: int, as_user: str) -> Tail | None:
         quoted = shlex.quote(path)
-        # One line more than asked for says whether the file has more.
-        command = f"[ -e {quoted} ] || exit {_MISSING}; exec tail -n {lines + 1} -- {quoted}"
+        user = shlex.quote(as_user)
+        # As the job's user (setpriv, util-linux): the job owns its directory, so root must never open what
+        # it put there. A link or anything but a regular file counts as missing. One line more than asked
+        # for says whether the file has more.
+        inner = shlex.quote(f'[ -f "$1" ] && [ ! -L "$1" ] && [ -r "$1" ] || exit {_MISSING}; '
+                            f'exec tail -n {lines + 1} -- "$1"')
+        command = (f"group=$(id -g -- {user}) || exit {_MISSING}; "
+                   f"exec setpriv --reuid={user} --regid=\"$group\" --init-groups --reset-env -- "
+                   f"sh -c {inner} sh {quoted}")
         transport = client.get_transport()
         if transport is None:
             raise paramiko.SSHException("no transport")

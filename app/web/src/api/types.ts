@@ -84,6 +84,10 @@ export interface Job {
   usd_per_gpu_hour?: number | null;
   /** GPU-hours times usd_per_gpu_hour (up to now while the job runs). */
   cost_usd?: number | null;
+  /** Times Slurm requeued the job (after a lost pod, or by hand). */
+  requeues?: number;
+  /** The node that failed under the job (requeued, or ended NODE_FAIL). */
+  failed_node?: string | null;
 }
 
 export interface JobsResponse {

@@ -176,6 +176,15 @@ function JobSummary({ job, onCancelled }: { job: Job; onCancelled: () => void })
             {formatMoney(job.cost_usd)} ({job.gpus} GPU × {formatRate(job.usd_per_gpu_hour)})
           </dd>
         </div>
+        {(job.requeues ?? 0) > 0 || job.failed_node ? (
+          <div>
+            <dt>Node failure</dt>
+            <dd data-testid="job-node-failure">
+              {job.failed_node ? `${job.failed_node} failed under it` : "no node failed"}
+              {(job.requeues ?? 0) > 0 ? `; requeued ${job.requeues}×` : job.state === "NODE_FAIL" ? "; not requeued" : ""}
+            </dd>
+          </div>
+        ) : null}
       </dl>
       <ConfirmDialog
         open={confirming}

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # Options shared by everything in gpuops.platform that talks to the RunPod REST API v2.
-    # Plugins may add env entries on top; module docs cannot carry them.
+    # Options shared by everything in gpuops.platform that talks to the RunPod REST API v2: the runpod_* modules
+    # (runpod_argument_spec() in module_utils/_runpod_module.py) and the runpod inventory plugin.
+    # This is the one text of these options: a plugin adds only env entries on top (a module cannot carry them), and
+    # no module or plugin repeats an option's description (its own would replace this one).
     DOCUMENTATION = r"""
 options:
   base_url:
@@ -17,13 +19,14 @@ options:
       - Point it at the local stand-in (for example V(http://127.0.0.1:8765/v2), started with C(python -m localcloud start))
         to run everything without RunPod. The same code talks to both.
       - A REST v1 URL (ending in C(/v1)) is refused with a message naming the v2 URL; RunPod retired v1 in November 2026.
+      - If not set, the value of the E(RUNPOD_BASE_URL) environment variable is used, then the default.
     type: str
     default: https://api.runpod.io/v2
   api_key:
     description:
       - 'RunPod API key, sent as C(Authorization: Bearer KEY).'
-      - The key is never written to logs, errors, host variables or the cache.
-      - When unset, the key is read from O(api_key_file).
+      - The key is never written to logs, errors, results, host variables or the cache.
+      - If not set, the value of the E(RUNPOD_API_KEY) environment variable is used, then the content of O(api_key_file).
     type: str
   api_key_file:
     description:

@@ -8,6 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: runpod
 short_description: RunPod GPU pods from Terraform outputs and the RunPod API
+version_added: 0.1.0
 author:
   - gpuops maintainers (@gpuops)
 description:
@@ -241,7 +242,7 @@ from ansible_collections.gpuops.platform.plugins.module_utils._runpod_api import
     RunPodUnreachable,
     host_key_alias,
 )
-from ansible_collections.gpuops.platform.plugins.module_utils._terraform import (
+from ansible_collections.gpuops.platform.plugins.plugin_utils._terraform import (
     PROVISION_HINT,
     TerraformCommands,
     TerraformError,

@@ -33,18 +33,6 @@ attributes:
   platform:
     platforms: posix
 options:
-  base_url:
-    description:
-      - Base URL of the RunPod REST API v2.
-      - Point it at the local stand-in (for example V(http://127.0.0.1:8765/v2), started with C(python -m localcloud start))
-        to run everything without RunPod. The same code talks to both.
-      - A REST v1 URL (ending in C(/v1)) is refused with a message naming the v2 URL; RunPod retired v1 in November 2026.
-      - If not set, the value of the E(RUNPOD_BASE_URL) environment variable is used, then the default.
-  api_key:
-    description:
-      - 'RunPod API key, sent as C(Authorization: Bearer KEY).'
-      - The key is never written to logs, errors or results.
-      - If not set, the value of the E(RUNPOD_API_KEY) environment variable is used, then the content of O(api_key_file).
   ids:
     description:
       - Only return pods with these ids (for example the ids in the deployment's Terraform state).

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Run with ansible.builtin.raw (no Python needed) before any module: install
 # what modules and fact gathering need on a minimal image (python3-apt for
 # the apt module, iproute2 for network facts), then print the Python whose

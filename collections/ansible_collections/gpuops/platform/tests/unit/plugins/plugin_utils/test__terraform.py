@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.gpuops.platform.plugins.module_utils._terraform import (
+from ansible_collections.gpuops.platform.plugins.plugin_utils._terraform import (
     TerraformCommands,
     TerraformError,
     TerraformNoState,

@@ -9,6 +9,9 @@ Every Terraform call goes through ``TerraformCommands``: commands are argument
 lists (never a shell), JSON answers are parsed into small dataclasses and
 failures raise typed errors with a message a user can act on.
 
+Controller side only (the inventory plugin runs Terraform on the controller),
+so it lives in plugin_utils: it is never shipped to a managed host.
+
 Private to the collection: the interface may change without notice.
 """
 
