@@ -126,6 +126,23 @@ def test_submit_job_copies_the_output_from_the_service_plane(cluster):
     assert fetched and all(line.startswith("skipping:") for line in fetched), fetched
 
 
+def test_a_huge_output_keeps_its_end_and_says_where_the_rest_is(cluster):
+    """5 MB of output: the service plane keeps the last 4 MiB (slurm_job_output_max_bytes), and says so."""
+    result = cluster.submit("huge.sh", "#!/bin/bash\nfor i in $(seq 1 50000); do printf '%099d\\n' $i; done\n"
+                                       "echo the-end\n")
+    job = job_id(result.stdout)
+    kept = cluster.kept(job) / f"slurm-{job}.out"
+    assert kept.stat().st_size == 4 * 1024 * 1024
+    assert kept.read_bytes().endswith(b"the-end\n")
+    assert json.loads((cluster.kept(job) / "manifest.json").read_text())["stdout"]["truncated"] is True
+    said = " ".join(result.stdout.split())
+    assert "Only the last 4194304 bytes of the job's stdout were kept on the service plane" in said, said[-3000:]
+    assert f"the whole file is on {cluster.node()} under /var/lib/gpuops/jobs/" in said
+    with cluster.api() as api:
+        body = api.get(f"/api/v1/jobs/{job}/output", params={"lines": 2}).json()
+    assert body["text"].endswith("the-end\n") and body["truncated"] is True and body["source"] == "service-plane"
+
+
 def test_the_api_serves_a_finished_jobs_output_with_no_pod(cluster):
     result = cluster.submit("gone.sh", "#!/bin/bash\necho kept-on-the-service-plane\n")
     job = job_id(result.stdout)

@@ -2,7 +2,8 @@
 
 slurmctld gives the nodes and the jobs it knows now (running, pending,
 finished within MinJobAge); Slurm's accounting (slurmdbd) gives the jobs of
-the last SPEND_DAYS UTC days, for the spend per day and user
+the last SPEND_DAYS UTC days (both through jobhistory's JobHistory, which
+keeps what no longer changes and reads only what can have), for the spend per day and user
 (gpuops_slurm_spend_usd, as GET /api/v1/spend counts it).
 """
 
@@ -21,7 +22,7 @@ from prometheus_client.registry import Collector
 
 from .costs import spend_by_day_and_user, utc_day
 from .errors import UpstreamError
-from .jobhistory import JobFilter, merge
+from .jobhistory import JobFilter, history, merge
 from .slurmdata import METRIC_JOB_STATES, METRIC_NODE_STATES, Job, Node
 from .upstreams.slurm import SlurmClient
 
@@ -50,23 +51,25 @@ async def snapshot(slurm: SlurmClient, clock: Callable[[], float] = time.time) -
     now = clock()
     since = spend_window(now)
 
+    kept = history(slurm)
+
     async def accounted() -> list[Job] | None:
         try:
             if await slurm.accounting() is None:
                 return None  # a Slurm whose accounting the API does not read (v0.0.38 to v0.0.41)
-            return await slurm.accounted_jobs(since, int(now) + 1)
+            return await kept.accounted_jobs(since, int(now) + 1, int(now))
         except UpstreamError:
             return None  # slurmdbd down: the rest of the metrics still tell
 
     try:
         await slurm.prefix()  # the OpenAPI version, asked once, before the reads below run together
-        nodes, jobs, history = await asyncio.gather(slurm.nodes(), slurm.jobs(), accounted())
+        nodes, jobs, accounted_jobs = await asyncio.gather(slurm.nodes(), kept.live(), accounted())
     except UpstreamError:
         return SlurmSnapshot(up=False)
     spend = None
-    if history is not None:
+    if accounted_jobs is not None:
         first = utc_day(since)
-        spend = {key: usd for key, usd in spend_by_day_and_user(merge(jobs, history, JobFilter(since=since)),
+        spend = {key: usd for key, usd in spend_by_day_and_user(merge(jobs, accounted_jobs, JobFilter(since=since)),
                                                                  now).items() if key[0] >= first}
     return SlurmSnapshot(up=True, nodes=nodes, jobs=jobs, spend=spend)
 

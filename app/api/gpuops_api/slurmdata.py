@@ -230,13 +230,34 @@ class _Job40(_Job38):
     array_task_id: Number40 = None
 
     def state(self) -> str:
-        states = [s.upper() for s in self.job_state]
-        flag = next((f for f in _JOB_STATE_FLAGS if f in states), None)
-        base = next((s for s in states if s in _JOB_BASE_STATES), None)
-        return flag or base or "UNKNOWN"
+        return job_state(self.job_state)
 
     def shell_exit_code(self) -> int | None:
         return self.exit_code.shell() if self.exit_code is not None else None
+
+
+def job_state(flags: list[str]) -> str:
+    """The state the API reports for v0.0.40+'s list of a job's state flags (a base state and its flags), as
+    job_state_string() names it: the overriding flag, else the base state."""
+    states = [s.upper() for s in flags]
+    flag = next((f for f in _JOB_STATE_FLAGS if f in states), None)
+    base = next((s for s in states if s in _JOB_BASE_STATES), None)
+    return flag or base or "UNKNOWN"
+
+
+_LISTED_JOB_ID = re.compile(r"(\d+)(?:[_+].*)?")
+
+
+def listed_job(raw: Any) -> tuple[int, str] | None:
+    """(job id, state) of an entry of v0.0.42's ``GET /jobs/state``; None for an entry the API cannot read.
+
+    Its ``job_id`` is a string: ``"<id>"``, or ``"<id>_<array task id>"`` for an array's task (a task that still
+    waits in the array's own record lists under that record's id; several entries can then share one id).
+    """
+    if not isinstance(raw, dict) or not isinstance(raw.get("job_id"), str) or not isinstance(raw.get("state"), list):
+        return None
+    match = _LISTED_JOB_ID.fullmatch(raw["job_id"])
+    return (int(match.group(1)), job_state([s for s in raw["state"] if isinstance(s, str)])) if match else None
 
 
 class _Node38(BaseModel):
@@ -459,6 +480,7 @@ class _DbState(BaseModel):
 
 class _DbTime(BaseModel):
     model_config = ConfigDict(extra="ignore")
+    eligible: int | None = None
     submission: int | None = None
     start: int | None = None
     end: int | None = None
@@ -521,10 +543,7 @@ class _DbJob(BaseModel):
     failed_node: str = ""
 
     def job_state(self) -> str:
-        states = [s.upper() for s in self.state.current]
-        flag = next((f for f in _JOB_STATE_FLAGS if f in states), None)
-        base = next((s for s in states if s in _JOB_BASE_STATES), None)
-        return flag or base or "UNKNOWN"
+        return job_state(self.state.current)
 
 
 def tres_gpus(tres: list[_Tres]) -> int:
@@ -552,7 +571,14 @@ class AccountingDialect:
         self.version = version
 
     def parse_job(self, raw: Any) -> Job:
+        return self.parse_record(raw)[0]
+
+    def parse_record(self, raw: Any) -> tuple[Job, int]:
+        """The job, and when it became eligible (epoch seconds, 0 for never: what slurmdbd's time window reads)."""
         job = _read(_DbJob, raw, f"{self.version} accounting job")
+        return self._job(job), _time(job.time.eligible) or 0
+
+    def _job(self, job: _DbJob) -> Job:
         state = job.job_state()
         finished = state in FINISHED_STATES
         started = state not in ("PENDING", "UNKNOWN") and bool(_time(job.time.start))

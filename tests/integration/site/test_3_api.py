@@ -119,7 +119,8 @@ def test_every_data_endpoint_needs_the_token(converged):
         for path, methods in routes.items():
             if path in open_paths:
                 continue
-            concrete = path.replace("{job_id}", "1").replace("{name}", "x").replace("{id}", "1")
+            concrete = (path.replace("{job_id}", "1").replace("{name}", "x").replace("{id}", "1")
+                        .replace("{node}", "x").replace("{stream}", "stdout"))
             for method in methods:
                 for client in (anonymous, wrong):
                     answer = client.request(method.upper(), concrete)

@@ -83,6 +83,44 @@ def slurmdb_selects(job: dict[str, Any], params: dict[str, str]) -> bool:
     return False
 
 
+#: slurmdbd's states of a job that has not ended (its time_end is 0).
+UNENDED_STATES = frozenset({"PENDING", "RUNNING", "SUSPENDED", "REQUEUED"})
+
+
+def untruncated(job: dict[str, Any]) -> dict[str, Any]:
+    """slurmdbd's record as it answers with disable_truncate_usage_time (the recordings were made without): an
+    unfinished job's end is 0, a pending one's start too (slurmdb/v0.0.42/live_db_jobs.json, recorded so)."""
+    if not UNENDED_STATES & set(job["state"]["current"]):
+        return job
+    times = {**job["time"], "end": 0}
+    if "PENDING" in job["state"]["current"]:
+        times["start"] = 0
+    return {**job, "time": times}
+
+
+def listed_states(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """slurmctld's ``GET /slurm/v0.0.42/jobs/state`` entries for its full records (``GET /jobs``): ``"<id>"``, an
+    array task ``"<id>_<task>"``, the tasks still waiting in the array's own record once each under its id
+    (checked against slurmdb/v0.0.42/live_ctld_jobs*.json, recorded at one moment)."""
+    listed = []
+    for job in jobs:
+        task = job.get("array_task_id") or {}
+        pending = job.get("array_task_string") or ""
+        if task.get("set"):
+            names = [f"{job['job_id']}_{task['number']}"]
+        elif pending:
+            names = [f"{job['job_id']}_{n}" for part in pending.split(",") for n in _task_range(part)]
+        else:
+            names = [str(job["job_id"])]
+        listed += [{"job_id": name, "state": list(job["job_state"])} for name in names]
+    return listed
+
+
+def _task_range(part: str) -> list[int]:
+    first, _, last = part.partition("-")
+    return list(range(int(first), int(last or first) + 1))
+
+
 def slurm_index(version: str = SLURM_V38) -> dict[str, Any]:
     """What a recording names: its job ids by kind ("jobs"), the completed job's output."""
     return INDEX if version == SLURM_V38 else load(slurm_fixture("index.json", version))
@@ -151,6 +189,9 @@ class FakeSlurm(FakeUpstream):
         self.db_queries: list[dict[str, str]] = []
         # False: a slurmrestd without openapi/slurmdbd (its /slurmdb/ paths are unknown to it).
         self.accounting_served = True
+        # Reads of slurmctld's full list (GET /jobs) and of single jobs (GET /job/<id>), in order.
+        self.list_reads = 0
+        self.job_reads: list[int] = []
 
     def fixture(self, name: str) -> str:
         return slurm_fixture(name, self.version)
@@ -183,7 +224,10 @@ class FakeSlurm(FakeUpstream):
         if request.method == "GET" and path == "/jobs":
             params = {key: values[-1] for key, values in parse_qs(request.url.query.decode()).items()}
             self.db_queries.append(params)
-            jobs = [job for job in self.db_jobs.values() if slurmdb_selects(job, params)]
+            jobs = list(self.db_jobs.values())
+            if params.get("disable_truncate_usage_time") == "true":
+                jobs = [untruncated(job) for job in jobs]
+            jobs = [job for job in jobs if slurmdb_selects(job, params)]
             if params.get("skip_steps") == "true":
                 jobs = [{**job, "steps": []} for job in jobs]
             return httpx.Response(200, json=self._db_envelope(jobs=jobs))
@@ -236,7 +280,10 @@ class FakeSlurm(FakeUpstream):
         if request.method == "GET" and path == "/nodes":
             return self.reply(load(self.nodes_fixture))
         if request.method == "GET" and path == "/jobs":
+            self.list_reads += 1
             return httpx.Response(200, json=self._envelope(jobs=list(self.jobs.values())))
+        if request.method == "GET" and path == "/jobs/state" and self.version == "v0.0.42":
+            return httpx.Response(200, json=self._envelope(jobs=listed_states(list(self.jobs.values()))))
         if request.method == "POST" and path == "/job/submit":
             body = json.loads(request.content)
             self.submitted.append(body)
@@ -253,6 +300,7 @@ class FakeSlurm(FakeUpstream):
             job_id = int(match.group(1))
             known = job_id in self.jobs
             if request.method == "GET":
+                self.job_reads.append(job_id)
                 if not known:
                     return self.recorded("job_unknown.json")
                 return httpx.Response(200, json=self._envelope(jobs=[self.jobs[job_id]]))

@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gpuops_api.jobhistory import ACCOUNTING_OVERLAP
 from gpuops_api.slurmdata import AccountingDialect, accounting_dialect, first_host
 
 from .conftest import Env, TestClient, make_env
-from .fakes import load, slurmdb_fixture, slurmdb_index, slurmdb_selects
+from .fakes import load, slurmdb_fixture, slurmdb_index, slurmdb_selects, untruncated
 
 INDEX = slurmdb_index()
 JOBS = INDEX["jobs"]
@@ -104,20 +105,32 @@ def test_older_versions_refuse_the_window_so_the_api_does_not_read_them(version:
     assert accounting_dialect(version) is None and accounting_dialect("v0.0.42") is not None
 
 
-def test_filters_run_in_slurmdbd(hclient: TestClient, henv: Env) -> None:
+def test_filters_select_what_slurmdbd_would(hclient: TestClient, henv: Env) -> None:
+    """The API keeps slurmdbd's records and applies slurmdbd's own filter to them (jobhistory.accounting_selects):
+    the same jobs as slurmdbd's filtered answer (the fake filters as the recorded slurmdbd did)."""
     henv.slurm.use_accounting("busy")
     henv.slurm.jobs = {}
     since, until = 1000, int(WINDOW["end_time"])
-    body = hclient.get("/api/v1/jobs", params={"state": "completed", "user": INDEX["user"], "since": since,
-                                                "until": until}).json()
-    assert henv.slurm.db_queries == [{"start_time": str(since), "end_time": str(until), "skip_steps": "true",
-                                      "state": "COMPLETED", "users": INDEX["user"]}]
+    filtered = {"state": "completed", "user": INDEX["user"], "since": since, "until": until}
+    body = hclient.get("/api/v1/jobs", params=filtered).json()
+    # All of history at the first read, untruncated (a job that started before `since` keeps its start).
+    assert henv.slurm.db_queries == [{"start_time": "1", "end_time": str(NOW + 1), "skip_steps": "true",
+                                      "disable_truncate_usage_time": "true"}]
     assert ids(body) == sorted(JOBS["completed"], reverse=True)
     assert hclient.get("/api/v1/jobs", params={"user": "root"}).json() == {"jobs": [], "total": 0, "next": None}
-    assert henv.slurm.db_queries[-1]["users"] == "root"
-    # Without since/until: all of history (slurmdbd would default to today), up to now.
-    hclient.get("/api/v1/jobs")
-    assert henv.slurm.db_queries[-1] == {"start_time": "1", "end_time": str(NOW + 1), "skip_steps": "true"}
+    # Later reads ask only for what changed since the last one (with an overlap for slurmdbd's late records).
+    assert henv.slurm.db_queries[-1] == {"start_time": str(NOW - ACCOUNTING_OVERLAP), "end_time": str(NOW + 1),
+                                         "skip_steps": "true", "disable_truncate_usage_time": "true"}
+    for params in ({}, {"state": "PENDING"}, {"state": "RUNNING"}, {"state": "FAILED", "since": NOW - 3600},
+                   {"until": min(job["time"]["eligible"] for job in henv.slurm.db_jobs.values()) + 5},
+                   {"since": NOW + 10}):
+        query = {"start_time": str(max(params.get("since", 1), 1)), "end_time": str(params.get("until", NOW + 1)),
+                 **({"state": params["state"]} if "state" in params else {})}
+        expected = sorted((job["job_id"] for job in henv.slurm.db_jobs.values()
+                           if slurmdb_selects(untruncated(job), query)
+                           and ("state" not in params or job["state"]["current"] == [params["state"]])),
+                          reverse=True)
+        assert ids(hclient.get("/api/v1/jobs", params=params).json()) == expected, params
 
 
 def test_a_window_that_ends_before_the_jobs_lists_none(hclient: TestClient, henv: Env) -> None:
@@ -173,7 +186,10 @@ def test_pages_over_thousands_of_jobs_follow_the_cursor(hclient: TestClient, hen
         if cursor is None:
             break
         assert cursor == seen[-1]
-    assert seen == expected and pages == 3 and len(henv.slurm.db_queries) == 3
+    assert seen == expected and pages == 3
+    # slurmdbd's 2,500 records are read once; the next pages ask only for what changed since.
+    after = str(NOW - ACCOUNTING_OVERLAP)
+    assert [q["start_time"] for q in henv.slurm.db_queries] == ["1", after, after]
     assert len(hclient.get("/api/v1/jobs").json()["jobs"]) == 100  # the default page
 
 

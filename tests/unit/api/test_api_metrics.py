@@ -171,7 +171,10 @@ def test_spend_series_are_the_apis_spend_per_day_over_the_last_seven_days(tmp_pa
         metrics = scrape(test_client)
         since = spend_window(NOW)
         spend = test_client.get("/api/v1/spend", params={"since": since}).json()
-    assert env.slurm.db_queries[0] == {"start_time": str(since), "end_time": str(NOW + 1), "skip_steps": "true"}
+    # The API keeps slurmdbd's records (jobhistory.JobHistory): all of them at the first read, untruncated, and
+    # the spend window applied to them as slurmdbd would; the /spend request then reads only what changed since.
+    assert env.slurm.db_queries[0] == {"start_time": "1", "end_time": str(NOW + 1), "skip_steps": "true",
+                                       "disable_truncate_usage_time": "true"}
     assert since % 86_400 == 0 and NOW - since < SPEND_DAYS * 86_400
     assert metrics["gpuops_slurm_accounting_up"] == {(): 1.0}
     series = metrics["gpuops_slurm_spend_usd"]

@@ -83,9 +83,14 @@ def test_the_version_is_found_from_the_recorded_openapi_document(venv: Env, vcli
                                                                  version: str) -> None:
     assert vclient.get("/api/v1/jobs").status_code == 200
     assert venv.slurm.openapi_reads == 1
-    # With v0.0.42 (Slurm 24.11) the list also comes from the accounting (slurmdbd) in the same version.
-    accounting = {f"/slurmdb/{version}/jobs"} if version == "v0.0.42" else set()
-    assert {r.url.path for r in venv.slurm.requests} == {"/openapi/v3", f"/slurm/{version}/jobs"} | accounting
+    # With v0.0.42 (Slurm 24.11) the list also comes from the accounting (slurmdbd) in the same version, and
+    # slurmctld's jobs from their states (/jobs/state), then each unfinished or new job's record (/job/<id>).
+    paths = {r.url.path for r in venv.slurm.requests}
+    if version == "v0.0.42":
+        assert paths == {"/openapi/v3", f"/slurm/{version}/jobs/state", f"/slurmdb/{version}/jobs"} | {
+            f"/slurm/{version}/job/{job_id}" for job_id in venv.slurm.jobs}
+    else:
+        assert paths == {"/openapi/v3", f"/slurm/{version}/jobs"}
 
 
 def test_slurm_24_11_offers_three_versions_and_the_newest_is_chosen() -> None:
@@ -133,6 +138,8 @@ def test_completed_gpu_job(vclient: TestClient, venv: Env, version: str) -> None
         "batch_host": raw["batch_host"],
         # Recorded on a cluster without gpuops' price prolog: no price, no cost.
         "usd_per_gpu_hour": None, "cost_usd": None,
+        # Never requeued (restart_cnt 0), no node failed under it.
+        "requeues": 0, "failed_node": None,
     }
     assert 0 < job["submit_time"] <= job["start_time"] <= job["end_time"]
 

@@ -32,6 +32,7 @@ from ..slurmdata import (
     Node,
     accounting_dialect,
     dialect,
+    listed_job,
 )
 from .http import HttpUpstream
 
@@ -189,6 +190,16 @@ class SlurmClient:
         read = await self._dialect()
         return [read.parse_job(item) for item in items]
 
+    async def job_states(self) -> list[tuple[int, str]] | None:
+        """(job id, state) of every job slurmctld knows (``GET /jobs/state``: ids and states only, a hundredth of
+        ``/jobs``); None where the version in use has no such list (before v0.0.42) or an entry cannot be read.
+        An array's tasks that still wait in the array's own record list once each, under that record's id."""
+        if (await self._dialect()).version != "v0.0.42":
+            return None
+        items = await self._list("/jobs/state", "jobs")
+        listed = [listed_job(item) for item in items]
+        return None if None in listed else [entry for entry in listed if entry is not None]
+
     async def nodes(self) -> list[Node]:
         items = await self._list("/nodes", "nodes")
         read = await self._dialect()
@@ -199,7 +210,9 @@ class SlurmClient:
         status, data = await self._call("GET", f"/job/{job_id}")
         jobs = data.get("jobs")
         if status == 200 and isinstance(jobs, list) and jobs and isinstance(jobs[0], dict):
-            return (await self._dialect()).parse_job(jobs[0])
+            # An array's own record answers with every task of the array: the job is the one with its id.
+            own = next((item for item in jobs if isinstance(item, dict) and item.get("job_id") == job_id), jobs[0])
+            return (await self._dialect()).parse_job(own)
         if INVALID_JOB_ID in _codes(_errors(data)) or (status == 200 and jobs == []):
             return None
         raise self._failed(f"to read job {job_id}", status, data)
@@ -228,15 +241,23 @@ class SlurmClient:
     async def accounted_jobs(self, since: int, until: int, state: str | None = None,
                              user: str | None = None) -> list[Job]:
         """slurmdbd's jobs that were pending or running at some time in [since, until) (sacct -S/-E), filtered
-        by slurmdbd: with `state`, those in that state in the window (sacct -s), with `user`, that user's.
+        by slurmdbd: with `state`, those in that state in the window (sacct -s), with `user`, that user's."""
+        return [job for job, _ in await self.accounted_records(since, until, state, user)]
 
-        The API asks without job steps (skip_steps): a job's batch host is then the first of its nodes.
+    async def accounted_records(self, since: int, until: int, state: str | None = None,
+                                user: str | None = None) -> list[tuple[Job, int]]:
+        """accounted_jobs, each with the time it became eligible (epoch seconds; 0: never).
+
+        The API asks without job steps (skip_steps): a job's batch host is then the first of its nodes; and
+        without truncating the times to the window (disable_truncate_usage_time; slurmdbd would otherwise report
+        a job that started before `since` as started at `since`, and an unfinished one as ended at `until`).
         """
         read = await self.accounting()
         if read is None:
             raise UpstreamError("slurmrestd", f"the API reads Slurm's accounting in v0.0.42, "
                                               f"not {self.version}")
-        params = {"start_time": str(max(since, 1)), "end_time": str(until), "skip_steps": "true"}
+        params = {"start_time": str(max(since, 1)), "end_time": str(until), "skip_steps": "true",
+                  "disable_truncate_usage_time": "true"}
         if state is not None:
             params["state"] = state
         if user is not None:
@@ -245,10 +266,15 @@ class SlurmClient:
         items = data.get("jobs")
         if status != 200 or not isinstance(items, list):
             raise self._failed("to list the accounted jobs", status, data)
-        return [read.parse_job(item) for item in items if isinstance(item, dict)]
+        return [read.parse_record(item) for item in items if isinstance(item, dict)]
 
     async def accounted_job(self, job_id: int) -> Job | None:
         """One job as slurmdbd recorded it, or None when it has no record of it."""
+        record = await self.accounted_record(job_id)
+        return record[0] if record is not None else None
+
+    async def accounted_record(self, job_id: int) -> tuple[Job, int] | None:
+        """accounted_job, with the time the job became eligible (epoch seconds; 0: never)."""
         read = await self.accounting()
         if read is None:
             return None
@@ -256,8 +282,9 @@ class SlurmClient:
         jobs = data.get("jobs")
         if status == 200 and isinstance(jobs, list):
             # A job id can repeat across clusters or after a reset of the ids: the newest submission is the job.
-            found = [read.parse_job(item) for item in jobs if isinstance(item, dict) and item.get("job_id") == job_id]
-            return max(found, key=lambda job: job.submit_time or 0) if found else None
+            found = [read.parse_record(item) for item in jobs
+                     if isinstance(item, dict) and item.get("job_id") == job_id]
+            return max(found, key=lambda record: record[0].submit_time or 0) if found else None
         if INVALID_JOB_ID in _codes(_errors(data)):
             return None
         raise self._failed(f"to read job {job_id} from the accounting", status, data)
