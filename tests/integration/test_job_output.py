@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import tarfile
 import time
 from pathlib import Path
@@ -136,7 +137,7 @@ def test_a_huge_output_keeps_its_end_and_says_where_the_rest_is(cluster):
     assert kept.read_bytes().endswith(b"the-end\n")
     assert json.loads((cluster.kept(job) / "manifest.json").read_text())["stdout"]["truncated"] is True
     said = " ".join(result.stdout.split())
-    assert "Only the last 4194304 bytes of the job's stdout were kept on the service plane" in said, said[-3000:]
+    assert f"Only the last 4194304 bytes of stdout of job {job} were kept on the service plane" in said, said[-3000:]
     assert f"the whole file is on {cluster.node()} under /var/lib/gpuops/jobs/" in said
     with cluster.api() as api:
         body = api.get(f"/api/v1/jobs/{job}/output", params={"lines": 2}).json()
@@ -191,6 +192,24 @@ def test_a_job_can_neither_read_its_nodes_token_nor_hand_over_output(cluster):
     assert "status=401" in out
     forged = [path for path in (cluster.stack / "job-output" / "jobs").rglob("slurm-*") if path.read_text() == "forged"]
     assert not forged
+
+
+def test_teardown_refuses_when_slurm_cannot_say_which_jobs_run(cluster):
+    """Fail closed: with the controller stopped, pods are not destroyed on the guess that no job runs."""
+    name = f"{cluster.dep.project}-slurmctld-1"
+    subprocess.run(["docker", "stop", "--time", "5", name], check=True, capture_output=True)
+    try:
+        refused = cluster.dep.playbook("./teardown.yml", check=False)
+        assert refused.returncode != 0
+        said = " ".join(refused.stdout.split())
+        assert "Slurm cannot say which jobs are pending or running" in said, said[-3000:]
+        assert f"its controller {name} is not running here" in said and "Nothing was removed" in said
+        assert [pod["status"] for pod in cluster.dep.pods().values()] == ["RUNNING"]
+        assert not (cluster.dep.state_dir / "local" / "archive").exists()
+    finally:
+        subprocess.run(["docker", "start", name], check=True, capture_output=True)
+    wait_for("the node back in Slurm", lambda: cluster.dep.controller("sinfo", "-h", "-o", "%t", check=False)
+             .stdout.strip() == "idle", timeout=120)
 
 
 def test_teardown_with_force_keeps_a_running_jobs_partial_output(cluster):

@@ -30,7 +30,7 @@ requirements:
   - Enabled in C(callbacks_enabled) (the repository's C(ansible.cfg) does). The tasks of
     M(gpuops.platform.deployment_lock) fail when this callback is not enabled.
   - A file system with C(flock) (a local disk; under AWX the persistent volume of the state directory).
-version_added: 1.0.0
+version_added: 0.1.0
 """
 
 import getpass

@@ -23,7 +23,7 @@ description:
     run that holds the lock makes it wait up to O(timeout) seconds, then stop before any play, naming that run.
   - The task itself checks that the run holds the lock in O(mode) at O(path), and fails (telling how to enable the
     callback) when it does not. Put it first in a playbook, tagged C(always).
-version_added: 1.0.0
+version_added: 0.1.0
 options:
   mode:
     description: V(exclusive) for a playbook that changes the deployment, V(shared) for one that only uses it.

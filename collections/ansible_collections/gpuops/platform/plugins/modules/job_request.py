@@ -26,7 +26,7 @@ description:
     text is accepted, never a path.
   - Optional inputs given as an empty string count as not given (AWX surveys send them so).
   - Every refusal says what was wrong and what to do, and ends with C(Nothing was submitted.).
-version_added: 1.0.0
+version_added: 0.1.0
 options:
   max_nodes:
     description: Nodes of the cluster; C(nodes) must be 1 to this.
