@@ -33,7 +33,7 @@ from bench.common import (
 from tests.integration.helpers import VENV_BIN, run
 from tests.integration.site.conftest import Site, children
 
-STAGES = ("provision", "slurm", "exporter", "tunnel", "stack", "smoke")
+STAGES = ("provision", "stack", "slurm", "exporter", "tunnel", "smoke")
 
 # The tuning benchmark's "off" variant: environment variables only, each
 # undoing one setting of ansible.cfg (see bench/README.md for what cannot be
