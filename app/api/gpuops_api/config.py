@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .slurmdata import SLURM_API_VERSIONS
 
 ENV_VAR = "GPUOPS_API_CONFIG"
-_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+#: A Unix user name (the API's own users, and a job's owner it reads output as).
+USER_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
 #: Host header values the API always accepts (it listens on the loopback address).
@@ -111,7 +112,7 @@ class Settings(BaseModel):
     @field_validator("slurm_user", "ssh_user")
     @classmethod
     def _user(cls, value: str) -> str:
-        if not _NAME.match(value):
+        if not USER_NAME.match(value):
             raise ValueError(f"{value!r} is not a valid user name")
         return value
 

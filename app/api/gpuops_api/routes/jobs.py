@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import posixpath
-import re
 from collections import defaultdict
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -11,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
+from ..config import USER_NAME
 from ..errors import UpstreamError
 from ..jobhistory import JobFilter, find_job, find_jobs
 from ..models import (NAME_PATTERN, ErrorBody, History, Job, JobCancelled, JobCreated, JobList, JobOutput, JobRequest,
@@ -28,9 +28,6 @@ JobId = Annotated[int, Path(ge=1, le=4_294_967_294, description="Slurm job id")]
 MAX_OUTPUT_LINES = 10_000
 #: At most this many bytes of a kept output file are read (its end).
 MAX_OUTPUT_BYTES = 2 * 1024 * 1024
-#: The pods' job directories (the slurm role's slurm_job_dirs): the only place output is read from on a pod.
-JOB_DIRS_ROOT = "/var/lib/gpuops/jobs"
-NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
 
 async def _job(svc: Services, job_id: int) -> JobRecord:
@@ -161,10 +158,12 @@ async def job_output(job_id: JobId, svc: ServicesDep,
     # A running job's output (or a finished one's that its node could not hand over) is read on the pod as the
     # job's own user, never root, and only inside the pods' job directories: a job that points its output at
     # a key, or replaces its file with a link to one, gets nothing it could not read itself.
+    # The pods' job directories: those of the API's jobs (job_output_dir) and their siblings (submit_job.yml's).
+    job_dirs = posixpath.dirname(svc.settings.job_output_dir)
     path = posixpath.normpath(job.stdout_path)
-    if not path.startswith(JOB_DIRS_ROOT + "/") or not job.user or not NAME_RE.match(job.user):
+    if not path.startswith(job_dirs + "/") or not job.user or not USER_NAME.match(job.user):
         raise HTTPException(404, f"job {job_id}'s output file {job.stdout_path} is not in the pods' job directories "
-                                 f"({JOB_DIRS_ROOT}): gpuops does not read it")
+                                 f"({job_dirs}): gpuops does not read it")
     pods = svc.fleet.names()
     pod = next((p for p in pods.values() if p.id == job.batch_host), None) or pods.get(job.batch_host)
     if pod is None:
