@@ -1,9 +1,17 @@
 """Repository-wide pytest hooks.
 
-`make test` (and so CI) sets GPUOPS_NO_SKIP=1: there, a skipped test is a
-failure, since a skip would otherwise turn a missing prerequisite (no Docker
-engine, an image setup did not build) into a green run. Run pytest by hand
-without it to allow skips while developing.
+In CI a skip fails the run: a skip would otherwise turn a missing prerequisite
+(no Docker engine, an image setup did not build, a tool not installed) into a
+green run. Skips are forbidden where GPUOPS_NO_SKIP=1, which `make test` and
+.ci/run set, and wherever the CI variable is true (as CI services set it).
+Run pytest by hand without either to allow skips while developing.
+
+Forbidden, every kind of skip fails: a skip mark or a pytest.skip() in a test
+or a fixture (the test is reported failed, or as an error where it was
+skipped in setup), and a module skipped at collection (pytest.skip(...,
+allow_module_level=True), a module-level importorskip). The run ends with a
+section naming each skipped test and its reason, and exits non-zero.
+Expected failures (xfail) are not skips.
 """
 
 from __future__ import annotations
@@ -12,13 +20,61 @@ import os
 
 import pytest
 
+_CI_TRUE = ("1", "true", "yes")
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    if report.skipped and os.environ.get("GPUOPS_NO_SKIP") == "1" and not hasattr(report, "wasxfail"):
-        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        report.outcome = "failed"
-        report.longrepr = (f"{item.nodeid} was skipped ({reason}), and this run forbids skips (GPUOPS_NO_SKIP=1, "
-                           "set by make test): install what it needs (scripts/setup.sh) instead")
+
+def skips_forbidden() -> bool:
+    """True where a skip must fail the run: GPUOPS_NO_SKIP=1, or CI=true."""
+    return os.environ.get("GPUOPS_NO_SKIP") == "1" or os.environ.get("CI", "").strip().lower() in _CI_TRUE
+
+
+def _why() -> str:
+    return "GPUOPS_NO_SKIP=1" if os.environ.get("GPUOPS_NO_SKIP") == "1" else f"CI={os.environ.get('CI', '')}"
+
+
+def _reason(report) -> str:
+    longrepr = report.longrepr
+    reason = str(longrepr[2]) if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+class SkipGuard:
+    """Turns skips into failures and lists them at the end (registered only where skips are forbidden)."""
+
+    def __init__(self) -> None:
+        self.skips: list[tuple[str, str]] = []
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = yield
+        if report.skipped and not hasattr(report, "wasxfail"):
+            reason = _reason(report)
+            self.skips.append((item.nodeid, reason))
+            report.outcome = "failed"
+            report.longrepr = (f"{item.nodeid} was skipped ({reason}), and this run forbids skips ({_why()}, set by "
+                               "make test and CI): install what it needs (scripts/setup.sh) instead")
+        return report
+
+    def pytest_collectreport(self, report):
+        # A module (or class) skipped while collected: its tests never run and
+        # no test report comes for them, so the session's end fails the run.
+        if report.skipped:
+            self.skips.append((report.nodeid, _reason(report)))
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        if self.skips and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus, config):
+        if not self.skips:
+            return
+        terminalreporter.section(f"skips are failures in this run ({_why()})", sep="=", red=True, bold=True)
+        for nodeid, reason in self.skips:
+            terminalreporter.line(f"SKIPPED {nodeid}: {reason}")
+        terminalreporter.line(f"{len(self.skips)} skipped: install what they need (scripts/setup.sh), or run "
+                              "pytest without GPUOPS_NO_SKIP=1 and CI to allow skips while developing")
+
+
+def pytest_configure(config):
+    if skips_forbidden():
+        config.pluginmanager.register(SkipGuard(), "gpuops-skip-guard")

@@ -13,19 +13,21 @@ Authenticated ``/v2`` answers carry ``RateLimit`` and ``RateLimit-Policy``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -289,13 +291,24 @@ def _parse_time(value: str, what: str) -> datetime:
     return moment
 
 
-@_v2.get("/pods/{pod_id}/logs")
-def pod_logs(service: Service, pod_id: str, request: Request) -> Response:
-    """Return the pod's log backfill as Server-Sent Events (``source`` container and/or system), then end.
+#: Seconds between two looks at a pod's log while its stream is open.
+LOG_POLL_INTERVAL = 0.5
 
-    Each event: ``id: <ts>/<seq>`` and ``data: {"ts", "source", "line"}``.
-    The stream ends after the backfill; EventSource clients reconnect with
-    ``Last-Event-ID`` to get what came since.
+
+def _sse_event(stamp: str, seq: int, source: str, text: str) -> str:
+    data = json.dumps({"ts": stamp, "source": source, "line": text})
+    return f"id: {stamp}/{seq:012d}\ndata: {data}\n\n"
+
+
+@_v2.get("/pods/{pod_id}/logs")
+async def pod_logs(service: Service, pod_id: str, request: Request) -> Response:
+    """Stream the pod's log as Server-Sent Events (``source`` container and/or system), as RunPod does.
+
+    First the backfill (the last ``tail`` lines, default 100, at most 5000;
+    or, with ``since`` or ``Last-Event-ID``, every line after that time), then
+    the new lines as they come, for as long as the client stays and the pod
+    runs (a stopped or gone pod writes nothing more: the stream ends). Each
+    event: ``id: <ts>/<seq>`` and ``data: {"ts", "source", "line"}``.
     """
     service.record(pod_id)
     params = query(request, "/v2/pods/{id}/logs")
@@ -304,16 +317,46 @@ def pod_logs(service: Service, pod_id: str, request: Request) -> Response:
     if last_event:
         since = _parse_time(last_event, "header.Last-Event-ID")
     tail = params.get("tail", 100) if since is None else 5000
-    lines = service.logs(pod_id, source=params.get("source"), tail=tail, since=since)
-    events = []
-    for seq, (source, line) in enumerate(lines, start=1):
-        stamp = iso_z(line.ts)
-        data = json.dumps({"ts": stamp, "source": source, "line": line.line})
-        events.append(f"id: {stamp}/{seq:012d}\ndata: {data}\n\n")
-    return Response(
-        "".join(events),
+    source = params.get("source")
+    backfill = await run_in_threadpool(service.logs, pod_id, source=source, tail=tail, since=since)
+
+    def live() -> bool:
+        try:
+            rec = service.record(pod_id)
+        except NotFound:
+            return False
+        return rec.state == "RUNNING"
+
+    async def events() -> AsyncIterator[str]:
+        seq = 0
+        # The lines already sent at or after the newest time sent: a later
+        # look at the log (by time, to the second) gives them again.
+        sent: set[tuple[datetime, str, str]] = set()
+        newest: datetime | None = None
+        batch = backfill
+        while True:
+            for line_source, line in batch:
+                key = (line.ts, line_source, line.line)
+                if newest is not None and (line.ts < newest or key in sent):
+                    continue
+                if newest is None or line.ts > newest:
+                    sent = {k for k in sent if k[0] >= line.ts - timedelta(seconds=2)}
+                    newest = line.ts
+                sent.add(key)
+                seq += 1
+                yield _sse_event(iso_z(line.ts), seq, line_source, line.line)
+            if tail == 0 and since is None and newest is None:
+                newest = utc_now()
+            if not live() or await request.is_disconnected():
+                return
+            await asyncio.sleep(LOG_POLL_INTERVAL)
+            after = newest - timedelta(seconds=1) if newest is not None else None
+            batch = await run_in_threadpool(service.logs, pod_id, source=source, tail=5000, since=after)
+
+    return StreamingResponse(
+        events(),
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        headers={"Cache-Control": "no-cache", "Connection": "keep-alive", "X-Accel-Buffering": "no"},
     )
 
 

@@ -285,19 +285,3 @@ def test_no_task_reads_a_token_file_to_print_it() -> None:
         text = path.read_text()
         for match in re.finditer(r"(slurp:|lookup\(['\"](?:ansible\.builtin\.)?file['\"])[^\n]*(\n[^\n]*){0,3}", text):
             assert "token" not in match.group(0).lower(), f"{path}: {match.group(0)}"
-
-
-def test_an_empty_runpod_key_is_refused_before_the_app_changes_anything(tmp_path: Path) -> None:
-    # Issue 12: never an empty key file for the API. The role's preflight stops first, naming what to do.
-    stack = tmp_path / "stack"
-    (tmp_path / "preflight.yml").write_text(yaml.safe_dump([{
-        "name": "The app role's checks", "hosts": "localhost", "gather_facts": False,
-        "tasks": [{"name": "Preflight", "ansible.builtin.include_role": {"name": "gpuops.platform.app",
-                                                                          "tasks_from": "preflight"}}]}]))
-    result = run([str(VENV_BIN / "ansible-playbook"), *LOCALHOST, str(tmp_path / "preflight.yml"),
-                  "-e", f"app_stack_dir={stack}", "-e", f"gpuops_state_dir={tmp_path / 'state'}",
-                  "-e", "app_cloud=runpod"], check=False, timeout=300,
-                 env={**{k: v for k, v in os.environ.items() if k != "RUNPOD_API_KEY"}, "RUNPOD_API_KEY": " "})
-    assert result.returncode != 0
-    assert "RUNPOD_API_KEY is empty: the API reads the pods with it." in flat(result.stdout)
-    assert not stack.exists()

@@ -127,6 +127,24 @@ def test_submit_job_copies_the_output_from_the_service_plane(cluster):
     assert fetched and all(line.startswith("skipping:") for line in fetched), fetched
 
 
+def test_slurm_makes_the_jobs_directory_as_the_job_account_and_nowhere_else(cluster):
+    """submit_job.yml reaches no pod: the slurm role's Prolog makes the job's working directory when the job is
+    allocated, as the job's user (mode 0700), and only for a plain name directly under the jobs root."""
+    result = cluster.submit("where.sh", "#!/bin/bash\npwd\n")
+    job = job_id(result.stdout)
+    workdir = (cluster.kept(job) / f"slurm-{job}.out").read_text().strip()
+    assert re.fullmatch(r"/var/lib/gpuops/jobs/[0-9T]+-[0-9]+", workdir), workdir
+    made = cluster.dep.pod_exec(cluster.pod_id(), f"stat -c '%U %G %a' {workdir}").stdout.strip()
+    assert made == "gpuops gpuops 700"
+    assert set(recap(result.stdout)) == {"localhost", "slurmctld"}, recap(result.stdout)
+    # Not under the jobs root, or not a plain name there: nothing is made, by anyone.
+    for workdir in ("/var/lib/gpuops/jobs/api/../../../../root/made-by-prolog", "/tmp/made-by-prolog"):
+        cluster.dep.controller("sbatch", "--wait", "--parsable", f"--chdir={workdir}",
+                               "--output=/var/lib/gpuops/jobs/api/prolog-%j.out", "--wrap", "true", check=False)
+        assert cluster.dep.pod_exec(cluster.pod_id(), f"test ! -e {workdir} && test ! -e /root/made-by-prolog",
+                                    check=False).returncode == 0, workdir
+
+
 def test_a_huge_output_keeps_its_end_and_says_where_the_rest_is(cluster):
     """5 MB of output: the service plane keeps the last 4 MiB (slurm_job_output_max_bytes), and says so."""
     result = cluster.submit("huge.sh", "#!/bin/bash\nfor i in $(seq 1 50000); do printf '%099d\\n' $i; done\n"

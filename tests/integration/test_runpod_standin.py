@@ -15,6 +15,7 @@ DCGM cannot be installed.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 import textwrap
@@ -250,3 +251,31 @@ def test_exporter_reuses_the_cuda_source_and_leaves_apt_working(standin: Standin
     assert "apt works as before; backend auto continues with nvml" in said, result.stdout[-6000:]
     assert standin.sh("ls /etc/apt/sources.list.d/").stdout.split() == [CUDA_LIST.rsplit("/", 1)[1]]
     assert standin.sh("apt-get update -qq 2>&1").stdout.strip() == ""
+
+
+def test_sshd_runs_with_the_distributions_sshd_config_password_authentication_on(standin: Standin) -> None:
+    # As RunPod's images: the file is the package's, untouched; OpenSSH's defaults hold.
+    config = standin.sh("cat /etc/ssh/sshd_config").stdout
+    assert not re.search(r"(?im)^\s*(PasswordAuthentication|PermitRootLogin)\s", config), config
+    assert re.search(r"(?m)^Include /etc/ssh/sshd_config\.d/\*\.conf$", config)
+    effective = dict(line.split(" ", 1) for line in standin.sh("/usr/sbin/sshd -T").stdout.splitlines() if " " in line)
+    assert effective["passwordauthentication"] == "yes"
+    assert effective["permitrootlogin"] in ("prohibit-password", "without-password")
+    # The running sshd offers password logins (BatchMode: the client gives up without asking for one).
+    login = subprocess.run(
+        ["ssh", "-p", str(standin.ssh_port()), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", "-o", "PubkeyAuthentication=no", "root@127.0.0.1", "true"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert "Permission denied (publickey,password)." in login.stderr, login.stderr
+
+
+def test_nginx_listens_on_all_addresses_from_the_start_script(standin: Standin) -> None:
+    # RunPod's proxy ports (container-template/proxy/nginx.conf), started by /start.sh before sshd.
+    wait_for("nginx in the stand-in", lambda: standin.sh("pgrep -x nginx", check=False).returncode == 0, timeout=60)
+    listening = set()
+    for line in standin.sh("cat /proc/net/tcp").stdout.splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and fields[1].split(":")[0] == "00000000":
+            listening.add(int(fields[1].split(":")[1], 16))
+    assert {9091, 3001, 7861, 8081, 8001, 7270} <= listening, listening
+    assert 80 not in listening

@@ -55,7 +55,9 @@ class Settings(BaseModel):
     slurm_user: str = "root"
     slurm_jwt_key_file: Path
     cloud_api_url: str
-    cloud_api_key_file: Path
+    # A key that can read pods (on RunPod: one with Read Only permission, never the account-wide key that
+    # creates them). None: the API has no key, and every answer that needs the cloud's view of a pod says so.
+    cloud_api_key_file: Path | None = None
     terraform_state_file: Path
     ssh_private_key_file: Path
     ssh_known_hosts_file: Path

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 NAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 MAX_SCRIPT_BYTES = 1024 * 1024
@@ -142,6 +142,9 @@ class JobList(BaseModel):
 
 
 class JobRequest(BaseModel):
+    # A field the API does not know (a "user", an "account", an "environment") is refused by name, never ignored.
+    model_config = ConfigDict(extra="forbid")
+
     script: str = Field(min_length=2, max_length=MAX_SCRIPT_BYTES,
                         description='The batch script; its first line must be an interpreter line ("#!/bin/bash")')
     name: str = Field(pattern=NAME_PATTERN, description="1-64 letters, digits, '.', '_' or '-'")

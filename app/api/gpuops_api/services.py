@@ -69,8 +69,9 @@ def build_services(settings: Settings, transports: Transports | None = None, ssh
     slurm_http = HttpUpstream("slurmrestd", settings.slurmrestd_url, timeout, transports.slurmrestd)
     am_http = (HttpUpstream("alertmanager", settings.alertmanager_url, timeout, transports.alertmanager)
                if settings.alertmanager_url else None)
-    cloud = CloudClient(settings.cloud_api_url, SecretFile(settings.cloud_api_key_file, "cloud API key"), timeout,
-                        transports.cloud)
+    cloud_key = (SecretFile(settings.cloud_api_key_file, "cloud API key")
+                 if settings.cloud_api_key_file is not None else None)
+    cloud = CloudClient(settings.cloud_api_url, cloud_key, timeout, transports.cloud)
     return Services(
         settings=settings,
         prometheus=PrometheusClient(prom_http),

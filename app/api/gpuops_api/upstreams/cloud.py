@@ -24,10 +24,20 @@ MAX_RETRIES = 2
 BACKOFF_BASE = 0.25
 
 
-class CloudClient:
-    """Pods of the cloud, with the API key from cloud_api_key_file (read again when the file changes)."""
+#: What the API says where it needs the cloud's view of a pod and was given no key.
+NO_KEY = ("the API was given no key for the cloud's API (cloud_api_key_file is not set): it does not read the pods' "
+          "status, cost or SSH address. On RunPod, create an API key with Read Only permission (console > Settings "
+          "> API Keys) and deploy with -e app_runpod_read_key_file=<file holding it>")
 
-    def __init__(self, base_url: str, key_file: SecretFile, timeout: float,
+
+class CloudClient:
+    """Pods of the cloud, with the API key from cloud_api_key_file (read again when the file changes).
+
+    Only reads (GET): the API never creates, changes or removes a pod, so a read-only key is all it needs.
+    Without a key file, every call answers the upstream error NO_KEY.
+    """
+
+    def __init__(self, base_url: str, key_file: SecretFile | None, timeout: float,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.key_file = key_file
@@ -47,6 +57,8 @@ class CloudClient:
         return runpod.HttpAnswer(response.status_code, dict(response.headers), response.content)
 
     def _client(self) -> runpod.RunPodClient:
+        if self.key_file is None:
+            raise UpstreamError("cloud", NO_KEY)
         try:
             key = self.key_file.read().decode("utf-8")
         except (OSError, ValueError) as err:

@@ -79,6 +79,10 @@ options:
     description:
       - Terraform state file, passed as C(-state=PATH).
       - When unset, Terraform finds the state through the root module's backend.
+      - When a file C(backend.json) lies next to it, the deployment keeps its state in a Terraform backend
+        (C(gpuops.platform.provision) writes that file when C(provision_terraform_backend) names another backend
+        than C(local), and removes it otherwise). C(terraform output -json) then runs in the working copy that file
+        names, with its C(TF_DATA_DIR), so it reads the backend, and this file is not read.
     type: str
   terraform_binary:
     description:
@@ -247,6 +251,7 @@ from ansible_collections.gpuops.platform.plugins.plugin_utils._terraform import 
     TerraformCommands,
     TerraformError,
     TerraformNoState,
+    backend_working_copy,
 )
 
 # version of the data this plugin writes to the inventory cache
@@ -386,10 +391,18 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _terraform_outputs(self):
         project_path = self._resolve(self.get_option("project_path"))
         state_file = self._resolve(self.get_option("state_file"))
+        env = self._terraform_env()
+        try:
+            backend = backend_working_copy(state_file)
+        except TerraformError as err:
+            raise AnsibleParserError(to_native(err)) from None
+        if backend:
+            # The provision role keeps the state in a backend: its working copy reads it from there.
+            project_path, env["TF_DATA_DIR"], state_file = backend[1], backend[2], None
         terraform = TerraformCommands(
             project_path=project_path,
             binary=self._resolve_binary(self.get_option("terraform_binary")),
-            env=self._terraform_env(),
+            env=env,
             timeout=self.get_option("terraform_timeout"),
         )
         try:

@@ -33,6 +33,7 @@ import http.client
 import json
 import random
 import re
+import socket
 import ssl
 import time
 import typing as t
@@ -64,6 +65,15 @@ POD_ACTIONS = ("start", "stop", "restart", "terminate")
 AVAILABILITY_LEVELS = ("NONE", "LOW", "MEDIUM", "HIGH")
 CLOUDS = ("SECURE", "COMMUNITY")
 PRODUCTS = ("POD", "CLUSTER", "SERVERLESS")
+LOG_SOURCES = ("container", "system")
+#: the most lines GET /pods/{id}/logs backfills (its ``tail``)
+LOG_TAIL_MAX = 5000
+#: seconds without a new event after which a log stream's backfill counts as read
+DEFAULT_LOG_IDLE = 5.0
+#: seconds one read of a log stream may take in all
+DEFAULT_LOG_MAX_TIME = 60.0
+#: bytes of one log stream read at most (5000 long lines)
+LOG_STREAM_LIMIT = 8 * 1024 * 1024
 
 #: statuses after which a GET is sent again (the request changed nothing)
 RETRY_GET_STATUSES = (502, 503, 504)
@@ -448,12 +458,222 @@ def host_key_alias(pod: t.Any) -> str | None:
     return "runpod-%s-%d" % (pod_id, epoch)
 
 
+# -- deployments and orphans ------------------------------------------------------
+
+#: The environment variable that tags each pod gpuops creates with its deployment's id (a random id kept in
+#: the deployment's state directory). RunPod's v2 API has no labels or tags on pods, but ``env`` is part of a
+#: CreatePodRequest and of every Pod it returns. terraform/runpod (main.tf) sets the same name.
+DEPLOYMENT_ENV = "GPUOPS_DEPLOYMENT"
+
+_DEPLOYMENT_ID_RE = re.compile(r"^[a-z0-9]{8,64}$")
+
+
+def pod_deployment(pod: t.Any) -> str | None:
+    """The gpuops deployment id a pod is tagged with (``env.GPUOPS_DEPLOYMENT``), else None.
+
+    ``pod`` is a Pod or the API's JSON object. None for a pod gpuops did not make.
+    """
+    data = pod if isinstance(pod, dict) else getattr(pod, "raw", None)
+    env = data.get("env") if isinstance(data, dict) else None
+    value = env.get(DEPLOYMENT_ENV) if isinstance(env, dict) else None
+    return value if isinstance(value, str) and _DEPLOYMENT_ID_RE.match(value) else None
+
+
+def valid_deployment_id(value: t.Any) -> bool:
+    """Whether ``value`` can be a deployment id: 8 to 64 lowercase letters and digits."""
+    return isinstance(value, str) and _DEPLOYMENT_ID_RE.match(value) is not None
+
+
+def named_like(pod: t.Any, name_prefix: str) -> bool:
+    """Whether a pod's name is one terraform/runpod gives a pod of this prefix: ``<prefix>-<index>``."""
+    name = pod.get("name") if isinstance(pod, dict) else getattr(pod, "name", None)
+    return isinstance(name, str) and re.match(r"^%s-\d+$" % re.escape(name_prefix), name) is not None
+
+
+def _by_name(pod: Pod) -> tuple:
+    return (pod.name or "", pod.id)
+
+
+@dataclass(frozen=True)
+class Orphans:
+    """What :func:`find_orphans` found: ``orphans`` (this deployment's, unknown to its state) and ``others``
+    (named like this deployment's pods, but another deployment's or not made by gpuops: never touched)."""
+
+    orphans: tuple = ()
+    others: tuple = ()
+
+
+def find_orphans(pods: t.Iterable[Pod], deployment_id: str, known_ids: t.Iterable[str],
+                 name_prefix: str | None = None) -> Orphans:
+    """This deployment's pods that its Terraform state does not know.
+
+    A pod is an orphan when it carries ``deployment_id`` in ``env.GPUOPS_DEPLOYMENT``, its id is not in
+    ``known_ids`` (the ids the state holds), it is not TERMINATED, and, when ``name_prefix`` is given, its
+    name is ``<name_prefix>-<index>``. A pod of another deployment (another id) or without the tag (not made
+    by gpuops) is never an orphan, whatever its name; the ones named like this deployment's pods are returned
+    as ``others``, so that a caller can name them. Both sorted by name, then id.
+    """
+    if not valid_deployment_id(deployment_id):
+        raise RunPodAPIError("invalid deployment id %r: it must be 8 to 64 lowercase letters and digits"
+                             % (deployment_id,))
+    known = set(known_ids or ())
+    orphans, others = [], []
+    for pod in pods or ():
+        if pod.id in known or pod.status == "TERMINATED":
+            continue
+        named = name_prefix is None or named_like(pod, name_prefix)
+        if pod_deployment(pod) == deployment_id and named:
+            orphans.append(pod)
+        elif name_prefix is not None and named:
+            others.append(pod)
+    return Orphans(orphans=tuple(sorted(orphans, key=_by_name)), others=tuple(sorted(others, key=_by_name)))
+
+
 def in_stock(gpu_types: t.Iterable[t.Any]) -> list[str]:
     """Ids of the GPU types whose ``availability`` (from ``include=AVAILABILITY``) is LOW, MEDIUM or HIGH."""
     return [
         str(gpu["id"]) for gpu in gpu_types or ()
         if isinstance(gpu, dict) and gpu.get("id") and gpu.get("availability") in AVAILABILITY_LEVELS[1:]
     ]
+
+
+# -- pod logs and the SSH host keys they print ----------------------------------------
+
+@dataclass(frozen=True)
+class LogEvent:
+    """One event of ``GET /pods/{id}/logs``: ``data`` is ``{"ts", "source", "line"}``, ``id`` the SSE event id."""
+
+    line: str
+    ts: str | None = None
+    source: str | None = None
+    id: str | None = None
+
+
+def parse_log_events(text: str) -> list[LogEvent]:
+    """The events of a ``text/event-stream`` body of ``GET /pods/{id}/logs``, in order.
+
+    Server-Sent Events as the HTML standard defines them: lines end in CRLF,
+    LF or CR; ``field: value`` (one leading space of the value dropped);
+    several ``data`` lines join with LF; a blank line ends an event; lines
+    starting with ``:`` are comments. An event whose data is not the JSON
+    object the API documents is kept with its raw data as ``line``. An
+    unfinished event at the end (the stream was cut) is left out.
+    """
+    events: list[LogEvent] = []
+    data: list[str] = []
+    event_id: str | None = None
+    for raw in re.split(r"\r\n|\r|\n", text):
+        if raw == "":
+            if data:
+                events.append(_log_event("\n".join(data), event_id))
+            data, event_id = [], None
+            continue
+        if raw.startswith(":"):
+            continue
+        name, sep, value = raw.partition(":")
+        if sep and value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            data.append(value)
+        elif name == "id" and "\0" not in value:
+            event_id = value
+    return events
+
+
+def _log_event(data: str, event_id: str | None) -> LogEvent:
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict) or not isinstance(doc.get("line"), str):
+        return LogEvent(line=data, id=event_id)
+    return LogEvent(line=doc["line"], ts=_as_str(doc.get("ts")), source=_as_str(doc.get("source")), id=event_id)
+
+
+#: The line RunPod's start script (runpod/containers container-template/start.sh) prints at every start of a
+#: pod, before it makes the SSH host keys and prints their fingerprints.
+POD_START_MARKER = "Pod Started"
+#: One line of ``ssh-keygen -lf KEY.pub``: ``<bits> SHA256:<43 base64 characters> <comment> (<TYPE>)``.
+_FINGERPRINT_LINE = re.compile(r"^\s*(\d+)\s+(SHA256:[A-Za-z0-9+/]{43})(?:\s+(.*?))?\s+\(([A-Z0-9-]+)\)\s*$")
+
+
+@dataclass(frozen=True)
+class HostKeyFingerprint:
+    """One SSH host key fingerprint as ``ssh-keygen -l`` prints it."""
+
+    fingerprint: str
+    key_type: str
+    bits: int | None = None
+    comment: str = ""
+
+    def as_dict(self) -> dict:
+        return {"fingerprint": self.fingerprint, "type": self.key_type, "bits": self.bits}
+
+
+def parse_fingerprint_line(line: str) -> HostKeyFingerprint | None:
+    """A line of ``ssh-keygen -l`` (``256 SHA256:... root@abc (ED25519)``) as a HostKeyFingerprint, else None."""
+    match = _FINGERPRINT_LINE.match(line or "")
+    if not match:
+        return None
+    bits, fingerprint, comment, key_type = match.groups()
+    return HostKeyFingerprint(fingerprint=fingerprint, key_type=key_type, bits=int(bits), comment=comment or "")
+
+
+@dataclass(frozen=True)
+class StartHostKeys:
+    """The SSH host key fingerprints that a pod's log shows for one start of the pod.
+
+    ``marker_ts`` is the time of the start's ``Pod Started`` line (None when
+    the log gives none); ``fingerprints`` are those printed after it, once
+    each, in order (RunPod's script prints each twice).
+    """
+
+    marker_ts: str | None
+    fingerprints: tuple = ()
+
+    @property
+    def values(self) -> tuple:
+        return tuple(fp.fingerprint for fp in self.fingerprints)
+
+
+#: How much earlier than the pod's ``startedAt`` its ``Pod Started`` line may be stamped and still count as
+#: this start's (the two clocks are RunPod's; ``startedAt`` may be set once the container runs).
+START_MARKER_SLACK = 30.0
+
+
+def start_host_keys(events: t.Iterable[LogEvent], started_at: str | None = None,
+                    slack: float = START_MARKER_SLACK) -> StartHostKeys | None:
+    """The host key fingerprints a pod's log shows for its current start, else None.
+
+    The log holds every start of the pod. The current start's part begins at
+    the last ``Pod Started`` line of the container (``source`` container, or
+    no source); with ``started_at`` (the pod's ``startedAt``) that line must
+    not be stamped more than ``slack`` seconds before it, or it belongs to an
+    earlier start (the current one has not reached the log yet): None. The
+    fingerprints are the ``ssh-keygen -l`` lines after that marker. None also
+    when the log has no marker at all (an image without RunPod's start
+    script).
+    """
+    lines = [event for event in events if event.source in (None, "container")]
+    marker = None
+    for index, event in enumerate(lines):
+        if event.line.strip() == POD_START_MARKER:
+            marker = index
+    if marker is None:
+        return None
+    marker_ts = lines[marker].ts
+    if started_at is not None:
+        started, stamped = parse_timestamp(started_at), parse_timestamp(marker_ts)
+        if started is None:
+            raise RunPodAPIError("the pod's startedAt %r is not an RFC 3339 date-time" % (started_at,))
+        if stamped is None or (started - stamped).total_seconds() > slack:
+            return None
+    seen: dict[str, HostKeyFingerprint] = {}
+    for event in lines[marker + 1:]:
+        found = parse_fingerprint_line(event.line)
+        if found is not None and found.fingerprint not in seen:
+            seen[found.fingerprint] = found
+    return StartHostKeys(marker_ts=marker_ts, fingerprints=tuple(seen.values()))
 
 
 # -- transports ------------------------------------------------------------------
@@ -538,6 +758,69 @@ def default_transport() -> Transport:
     return ansible_transport if HAS_ANSIBLE_URLS else urllib_transport
 
 
+def _response_socket(resp: t.Any) -> t.Any:
+    """The socket under an ``http.client.HTTPResponse`` (to bound each read), else None."""
+    raw = getattr(getattr(resp, "fp", None), "raw", None)
+    return getattr(raw, "_sock", None)
+
+
+def read_stream(resp: t.Any, idle: float, max_time: float, limit: int = LOG_STREAM_LIMIT) -> bytes:
+    """Read a streamed body until it ends, ``idle`` seconds pass without data, ``max_time`` passes or
+    ``limit`` bytes came; then close it."""
+    sock = _response_socket(resp)
+    deadline = time.monotonic() + max(0.0, float(max_time))
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while size < limit:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            if sock is not None:
+                sock.settimeout(max(0.01, min(float(idle), left)))
+            try:
+                chunk = resp.read1(65536) if hasattr(resp, "read1") else resp.read(65536)
+            except (socket.timeout, TimeoutError):
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        resp.close()
+    return b"".join(chunks)[:limit]
+
+
+def default_stream_transport(idle: float = DEFAULT_LOG_IDLE, max_time: float = DEFAULT_LOG_MAX_TIME) -> Transport:
+    """A transport for a stream that the server keeps open (Server-Sent Events): the body read until idle."""
+
+    def stream(method: str, url: str, headers: dict, body: bytes | None, timeout: float,
+               validate_certs: bool) -> HttpAnswer:
+        try:
+            if _ansible_open_url is not None:
+                resp = _ansible_open_url(
+                    url, data=body, headers=headers, method=method, timeout=timeout, validate_certs=validate_certs,
+                    http_agent=headers.get("User-Agent", USER_AGENT), follow_redirects="safe", use_netrc=False,
+                )
+            else:
+                context = ssl.create_default_context()
+                if not validate_certs:
+                    context.check_hostname = False
+                    context.verify_mode = ssl.CERT_NONE
+                opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), _NoRedirect())
+                resp = opener.open(urllib.request.Request(url, data=body, headers=headers, method=method),
+                                   timeout=timeout)
+            status, answer_headers = resp.getcode(), dict(resp.headers.items())
+            return HttpAnswer(status, answer_headers, read_stream(resp, idle, max_time))
+        except urllib.error.HTTPError as err:
+            return _answer_from_http_error(err)
+        except (urllib.error.URLError, _AnsibleUrlsConnectionError, http.client.HTTPException, OSError,
+                ValueError) as err:
+            raise TransportError(_reason(err)) from None
+
+    return stream
+
+
 # -- the client ----------------------------------------------------------------------
 
 
@@ -565,6 +848,7 @@ class RunPodClient:
         backoff_cap: float = DEFAULT_BACKOFF_CAP,
         transport: Transport | None = None,
         sleep: t.Callable[[float], t.Any] = time.sleep,
+        stream_transport: Transport | None = None,
     ) -> None:
         if not api_key:
             raise RunPodAuthError("no RunPod API key given: set RUNPOD_API_KEY or the api_key / api_key_file option")
@@ -584,6 +868,7 @@ class RunPodClient:
         self.backoff_base = max(0.0, float(backoff_base))
         self.backoff_cap = max(self.backoff_base, float(backoff_cap))
         self.transport = transport or default_transport()
+        self.stream_transport = stream_transport
         self._sleep = sleep
         self.rate_limit: dict[str, dict[str, int]] = {}
 
@@ -688,9 +973,25 @@ class RunPodClient:
         """Send one request (with the retries allowed); return the decoded JSON body (None when empty)."""
         method = method.upper()
         url = self.url(path, query)
+        answer = self._exchange(method, url, body, expected, "application/json, application/problem+json",
+                                self.transport)
+        raw = answer.body
+        if not raw or not raw.strip():
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            excerpt = self._redact(raw[:_BODY_EXCERPT].decode("utf-8", errors="replace"))
+            raise RunPodAPIError(
+                "RunPod API answered %s %s with a body that is not JSON: %r" % (method, url, excerpt),
+                url=url, status=answer.status, method=method) from None
+
+    def _exchange(self, method: str, url: str, body: t.Any, expected: t.Iterable[int], accept: str,
+                  transport: Transport) -> HttpAnswer:
+        """One request through ``transport`` with the retries allowed; the answer when its status is expected."""
         headers = {
             "Authorization": "Bearer %s" % self._api_key,
-            "Accept": "application/json, application/problem+json",
+            "Accept": accept,
             "User-Agent": self.user_agent,
         }
         data = None
@@ -702,7 +1003,7 @@ class RunPodClient:
         attempt = 0
         while True:
             try:
-                answer = self.transport(method, url, dict(headers), data, self.timeout, self.validate_certs)
+                answer = transport(method, url, dict(headers), data, self.timeout, self.validate_certs)
             except TransportError as err:
                 raise self._unreachable(method, url, str(err)) from None
             if answer.header("RateLimit"):
@@ -733,16 +1034,7 @@ class RunPodClient:
                     answer.status, method, url, ", ".join(str(s) for s in expected)),
                     url=url, status=answer.status, method=method)
             raise self._http_error(method, url, answer, retries=attempt)
-        raw = answer.body
-        if not raw or not raw.strip():
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError:
-            excerpt = self._redact(raw[:_BODY_EXCERPT].decode("utf-8", errors="replace"))
-            raise RunPodAPIError(
-                "RunPod API answered %s %s with a body that is not JSON: %r" % (method, url, excerpt),
-                url=url, status=answer.status, method=method) from None
+        return answer
 
     def _list(self, path: str, key: str, query: t.Mapping[str, t.Any] | None = None) -> list:
         data = self.request("GET", path, query=query)
@@ -791,6 +1083,33 @@ class RunPodClient:
     def delete_pod(self, pod_id: str) -> None:
         """DELETE /pods/{id} (204). Raises RunPodNotFound when already gone."""
         self.request("DELETE", self._pod_path(pod_id), expected=(200, 204))
+
+    def pod_logs(self, pod_id: str, source: str | None = "container", tail: int = LOG_TAIL_MAX,
+                 since: str | None = None, idle: float = DEFAULT_LOG_IDLE,
+                 max_time: float = DEFAULT_LOG_MAX_TIME) -> list[LogEvent]:
+        """GET /pods/{id}/logs: the pod's log events, oldest first.
+
+        The API streams Server-Sent Events and keeps the stream open for new
+        lines: the backfill (the last ``tail`` lines, at most 5000, or those
+        since ``since``) is read until no event came for ``idle`` seconds, or
+        ``max_time`` seconds passed, or the server ended the stream.
+        ``source`` is ``container`` (the container's stdout and stderr),
+        ``system`` (the host's lifecycle lines) or None (both).
+        """
+        if source not in (None,) + LOG_SOURCES:
+            raise RunPodAPIError("unknown log source %r: use one of %s" % (source, ", ".join(LOG_SOURCES)))
+        if not 0 <= int(tail) <= LOG_TAIL_MAX:
+            raise RunPodAPIError("log tail %r out of range: 0 to %d lines" % (tail, LOG_TAIL_MAX))
+        query = {"source": source, "tail": None if since else int(tail), "since": since}
+        url = self.url(self._pod_path(pod_id) + "/logs", query)
+        transport = self.stream_transport or default_stream_transport(idle, max_time)
+        answer = self._exchange("GET", url, None, (200,), "text/event-stream, application/problem+json", transport)
+        kind = (answer.header("Content-Type") or "").split(";")[0].strip().lower()
+        if kind != "text/event-stream":
+            raise RunPodAPIError("GET %s answered %s, not text/event-stream: is %s a RunPod REST v2 base URL?"
+                                 % (url, kind or "no Content-Type", self.base_url), url=url, method="GET",
+                                 status=answer.status)
+        return parse_log_events(answer.body.decode("utf-8", errors="replace"))
 
     # -- catalog ---------------------------------------------------------
 

@@ -76,3 +76,26 @@ def fail_from_error(module: AnsibleModule, err: RunPodAPIError) -> None:
     """Fail the module with the error's message and what the API said."""
     module.fail_json(msg=err.message, url=err.url, status=err.status, title=err.title, detail=err.detail,
                      errors=err.errors)
+
+
+def pod_result(pod) -> dict:
+    """The documented view of one pod (the ``pods`` that runpod_pod_info returns)."""
+    return dict(
+        id=pod.id,
+        name=pod.name,
+        status=pod.status,
+        actions=list(pod.actions),
+        image=pod.image,
+        gpu_type_id=pod.gpu_type_id,
+        gpu_count=pod.gpu_count,
+        cloud=pod.cloud,
+        data_center_id=pod.data_center_id,
+        cost_per_hr=pod.cost,
+        ssh_host=pod.ssh_host,
+        ssh_port=pod.ssh_port,
+        ssh_ready=pod.ssh_ready,
+        global_networking=pod.global_networking.as_dict(),
+        created_at=pod.created_at,
+        started_at=pod.started_at,
+        host_key_alias=pod.host_key_alias,
+    )

@@ -117,6 +117,11 @@ class SlurmJob:
     work_dir: str | None = None
     stdout_path: str | None = None
     stderr_path: str | None = None
+    # The administrator's comment (gpuops' PrologSlurmctld records the GPU
+    # price there) and the allocated trackable resources, e.g.
+    # ``cpu=1,node=1,billing=1,gres/gpu=1``; None when the source has none.
+    admin_comment: str | None = None
+    alloc_tres: str | None = None
     source: str = "scontrol"
 
     @property
@@ -318,6 +323,9 @@ def job_from_scontrol_record(record: dict[str, str]) -> SlurmJob:
         work_dir=_null(record.get("WorkDir")),
         stdout_path=_null(record.get("StdOut")),
         stderr_path=_null(record.get("StdErr")),
+        admin_comment=_null(record.get("AdminComment")),
+        # AllocTRES since Slurm 23.02, TRES before
+        alloc_tres=_null(record.get("AllocTRES", record.get("TRES"))),
         source="scontrol",
     )
 
@@ -388,6 +396,8 @@ def job_from_scontrol_json(data: t.Any, job_id: int) -> SlurmJob | None:
             work_dir=_null(job.get("current_working_directory")),
             stdout_path=_null(job.get("standard_output")),
             stderr_path=_null(job.get("standard_error")),
+            admin_comment=_null(job.get("admin_comment")),
+            alloc_tres=_null(job.get("tres_alloc_str")),
             source="scontrol",
         )
     return None
@@ -619,19 +629,22 @@ def wait_for_job(
     clock: t.Callable[[], float] = time.monotonic,
     sleep: t.Callable[[float], None] = time.sleep,
     retries: int = 3,
-    first_interval: float = 0.5,
+    first_interval: float = 0.25,
+    quick_for: float = 2.0,
 ) -> tuple[SlurmJob, bool]:
     """Poll until the job reaches a terminal state or ``timeout`` seconds pass.
 
-    The first wait is ``first_interval`` seconds; each next one doubles, up to
-    ``interval``: a short job is seen ending within a second, a long one costs
-    slurmctld one query per ``interval``.
+    For the first ``quick_for`` seconds it looks every ``first_interval``
+    seconds, so a short job is seen ending at once (one ``scontrol show job``
+    each, a few milliseconds of slurmctld's time); then each wait doubles, up
+    to ``interval``: a long job costs slurmctld one query per ``interval``.
 
     Returns ``(job, timed_out)``. Up to ``retries`` failed lookups in a row are
     tolerated (slurmctld may be busy); the next one raises.
     """
     delay = min(first_interval, interval)
-    deadline = clock() + timeout
+    start = clock()
+    deadline = start + timeout
     failures = 0
     last: SlurmJob | None = None
     while True:
@@ -650,4 +663,91 @@ def wait_for_job(
                 last = commands.job(job_id)
             return last, not last.finished
         sleep(min(delay, remaining))
-        delay = min(delay * 2, interval)
+        if clock() - start >= quick_for:
+            delay = min(delay * 2, interval)
+
+
+# -- what the slurm_job and slurm_job_info modules return -------------------------------
+
+
+def job_result(commands: SlurmCommands, job: SlurmJob) -> dict[str, t.Any]:
+    """The return values that describe a job, the same in slurm_job and slurm_job_info."""
+    return dict(
+        job_id=job.job_id,
+        job_name=job.name,
+        state=job.state,
+        reason=job.reason,
+        exit_code=job.exit_code,
+        signal=job.signal,
+        nodes=commands.expand_hostlist(job.nodelist),
+        nodelist=job.nodelist,
+        elapsed=job.elapsed,
+        partition=job.partition,
+        batch_host=job.batch_host,
+        stdout_path=job.stdout_path,
+        stderr_path=job.stderr_path,
+        admin_comment=job.admin_comment,
+        alloc_tres=job.alloc_tres,
+        source=job.source,
+    )
+
+
+def _tail(warn: t.Callable[[str], None], job: SlurmJob, path: str | None, what: str, lines: int) -> str | None:
+    if lines <= 0:
+        return None
+    if not path:
+        if job.source == "sacct":
+            warn("the accounting database does not record where job %d wrote its %s" % (job.job_id, what))
+        return None
+    try:
+        return tail_file(path, lines)
+    except OSError as err:
+        where = " (the batch host is %s)" % job.batch_host if job.batch_host else ""
+        warn("cannot read the %s of job %d at %s on this host%s: %s"
+             % (what, job.job_id, path, where, err.strerror or err))
+        return None
+
+
+def job_tails(warn: t.Callable[[str], None], job: SlurmJob, lines: int) -> dict[str, str | None]:
+    """``stdout_tail`` and ``stderr_tail``: the last ``lines`` lines of the job's files, where this host can read them.
+
+    A file that cannot be read is a warning (``warn``) and a null tail; ``stderr_tail`` is null when standard error
+    goes to the output file.
+    """
+    stdout = _tail(warn, job, job.stdout_path, "output", lines)
+    same = job.stderr_path == job.stdout_path
+    stderr = None if same else _tail(warn, job, job.stderr_path, "error output", lines)
+    return dict(stdout_tail=stdout, stderr_tail=stderr)
+
+
+def ended_message(job: SlurmJob) -> str:
+    """How a job ended, with what to check for the usual failures."""
+    msg = "job %d" % job.job_id
+    if job.name:
+        msg += " (%s)" % job.name
+    msg += " ended %s" % job.state
+    if job.exit_code is not None:
+        msg += " with exit code %d" % job.exit_code
+    if job.signal:
+        msg += ", signal %d" % job.signal
+    if job.reason:
+        msg += " (reason: %s)" % job.reason
+    if job.reason == "JobLaunchFailure":
+        msg += ("; Slurm could not run the batch script or it was killed at once: check that the directories of the "
+                "output and error files exist on the batch host %s" % (job.batch_host or job.nodelist or "?"))
+    elif job.state == "TIMEOUT":
+        msg += "; it reached its time limit (time)"
+    elif job.state == "OUT_OF_MEMORY":
+        msg += "; it ran out of memory"
+    elif job.state == "NODE_FAIL":
+        msg += "; one of its nodes (%s) failed" % job.nodelist
+    return msg
+
+
+def still_running_message(job: SlurmJob, waited: int) -> str:
+    """What to do about a job that outlived the wait: it keeps running."""
+    return (
+        "job %d is still %s after waiting %d s (wait_timeout); it was not cancelled and keeps running. "
+        "Look at it again with gpuops.platform.slurm_job_info job_id=%d (or `squeue -j %d`), cancel it with "
+        "gpuops.platform.slurm_job state=cancelled job_id=%d (or `scancel %d`)"
+        % (job.job_id, job.state, waited, job.job_id, job.job_id, job.job_id, job.job_id))

@@ -174,31 +174,9 @@ from ansible_collections.gpuops.platform.plugins.module_utils._runpod_api import
 from ansible_collections.gpuops.platform.plugins.module_utils._runpod_module import (
     client_from_module,
     fail_from_error,
+    pod_result,
     runpod_argument_spec,
 )
-
-
-def pod_result(pod) -> dict:
-    """The documented view of one pod."""
-    return dict(
-        id=pod.id,
-        name=pod.name,
-        status=pod.status,
-        actions=list(pod.actions),
-        image=pod.image,
-        gpu_type_id=pod.gpu_type_id,
-        gpu_count=pod.gpu_count,
-        cloud=pod.cloud,
-        data_center_id=pod.data_center_id,
-        cost_per_hr=pod.cost,
-        ssh_host=pod.ssh_host,
-        ssh_port=pod.ssh_port,
-        ssh_ready=pod.ssh_ready,
-        global_networking=pod.global_networking.as_dict(),
-        created_at=pod.created_at,
-        started_at=pod.started_at,
-        host_key_alias=pod.host_key_alias,
-    )
 
 
 def main() -> None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: slurm_job
-short_description: Submit, query and cancel Slurm batch jobs
+short_description: Submit and cancel Slurm batch jobs
 version_added: 0.1.0
 description:
   - Submits a batch script with C(sbatch), optionally waits until the job ends and returns its state, exit code,
     nodes and the tails of its output files.
-  - Queries the state of a job, or cancels it with C(scancel).
+  - Cancels a job with C(scancel).
+  - To look at a job without changing anything use M(gpuops.platform.slurm_job_info).
   - Runs on the Slurm controller (the host of C(slurmctld)), where Slurm's client commands are installed. O(user)
     needs root.
   - Looks a job up with C(scontrol show job) (its JSON form on Slurm 23.02 and later, its one-line form on older
@@ -40,7 +41,7 @@ attributes:
       - When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: partial
     details:
-      - O(state=cancelled) and O(state=queried) are idempotent.
+      - O(state=cancelled) is idempotent.
       - O(state=submitted) submits a new job every time it runs.
   platform:
     platforms: posix
@@ -50,13 +51,12 @@ options:
       - V(submitted) submits a batch job.
       - V(cancelled) cancels job O(job_id) if it is pending or running, and reports no change otherwise
         (including when Slurm no longer knows the job).
-      - V(queried) reports the state of job O(job_id).
     type: str
-    choices: [submitted, cancelled, queried]
+    choices: [submitted, cancelled]
     default: submitted
   job_id:
     description:
-      - The job to cancel or query. Required with O(state=cancelled) and O(state=queried).
+      - The job to cancel. Required with O(state=cancelled).
     type: int
   script:
     description:
@@ -139,7 +139,7 @@ options:
     default: []
   wait:
     description:
-      - Wait until the job ends (O(state=submitted) and O(state=queried)).
+      - Wait until the submitted job ends (O(state=submitted)).
       - A job that ends in any state but V(COMPLETED) fails the task, with its state, exit code and output tails.
     type: bool
     default: false
@@ -151,9 +151,9 @@ options:
     default: 3600
   poll_interval:
     description:
-      - The most seconds between two looks at the job's state while waiting. The first look comes after half a
-        second and each wait doubles up to this, so a short job's end is seen at once and a long job costs one
-        query per O(poll_interval).
+      - The most seconds between two looks at the job's state while waiting. For the first two seconds it looks
+        every quarter of a second, then each wait doubles up to this, so a short job's end is seen at once and a
+        long job costs one query per O(poll_interval).
     type: int
     default: 5
   tail_lines:
@@ -168,6 +168,7 @@ notes:
   - Slurm expands patterns such as C(%j) in the output and error paths; the module returns the expanded paths that
     C(scontrol) reports.
 seealso:
+  - module: gpuops.platform.slurm_job_info
   - name: sbatch
     description: Slurm's manual page of sbatch.
     link: https://slurm.schedmd.com/sbatch.html
@@ -211,8 +212,7 @@ EXAMPLES = r"""
   register: bench
 
 - name: Look at it later
-  gpuops.platform.slurm_job:
-    state: queried
+  gpuops.platform.slurm_job_info:
     job_id: "{{ bench.job_id }}"
   register: bench_state
 
@@ -304,6 +304,21 @@ stderr_tail:
   returned: after waiting
   type: str
   sample: "Traceback (most recent call last):"
+admin_comment:
+  description:
+    - The job's administrator comment (C(AdminComment)), where a C(PrologSlurmctld) may record facts about the
+      allocation; gpuops records the GPUs' price per GPU-hour there.
+    - Null when there is none, and when the state came from C(sacct).
+  returned: when the job is known
+  type: str
+  sample: gpuops_usd_per_gpu_hour=0.690000
+alloc_tres:
+  description:
+    - The trackable resources allocated to the job (C(AllocTRES)), for example its GPUs as C(gres/gpu=N).
+    - Null while the job is pending, and when the state came from C(sacct).
+  returned: when the job is known
+  type: str
+  sample: cpu=1,node=1,billing=1,gres/gpu=1
 source:
   description: Where the state came from, V(scontrol) (slurmctld) or V(sacct) (the accounting database).
   returned: when the job is known
@@ -336,9 +351,11 @@ from ansible_collections.gpuops.platform.plugins.module_utils._slurm import (
     SbatchRequest,
     SlurmCommands,
     SlurmError,
-    SlurmJob,
     SlurmJobUnknown,
-    tail_file,
+    ended_message,
+    job_result,
+    job_tails,
+    still_running_message,
     validate_env,
     validate_time_spec,
     wait_for_job,
@@ -419,82 +436,19 @@ def _write_content(module: AnsibleModule, content: str) -> str:
     return path
 
 
-def _job_result(commands: SlurmCommands, job: SlurmJob) -> dict:
-    return dict(
-        job_id=job.job_id,
-        job_name=job.name,
-        state=job.state,
-        reason=job.reason,
-        exit_code=job.exit_code,
-        signal=job.signal,
-        nodes=commands.expand_hostlist(job.nodelist),
-        nodelist=job.nodelist,
-        elapsed=job.elapsed,
-        partition=job.partition,
-        batch_host=job.batch_host,
-        stdout_path=job.stdout_path,
-        stderr_path=job.stderr_path,
-        source=job.source,
-    )
-
-
-def _tail(module: AnsibleModule, job: SlurmJob, path: str | None, what: str, lines: int) -> str | None:
-    if lines <= 0:
-        return None
-    if not path:
-        if job.source == "sacct":
-            module.warn("the accounting database does not record where job %d wrote its %s" % (job.job_id, what))
-        return None
-    try:
-        return tail_file(path, lines)
-    except OSError as err:
-        where = " (the batch host is %s)" % job.batch_host if job.batch_host else ""
-        module.warn("cannot read the %s of job %d at %s on this host%s: %s"
-                    % (what, job.job_id, path, where, err.strerror or err))
-        return None
-
-
-def _ended_message(job: SlurmJob) -> str:
-    msg = "job %d" % job.job_id
-    if job.name:
-        msg += " (%s)" % job.name
-    msg += " ended %s" % job.state
-    if job.exit_code is not None:
-        msg += " with exit code %d" % job.exit_code
-    if job.signal:
-        msg += ", signal %d" % job.signal
-    if job.reason:
-        msg += " (reason: %s)" % job.reason
-    if job.reason == "JobLaunchFailure":
-        msg += ("; Slurm could not run the batch script or it was killed at once: check that the directories of the "
-                "output and error files exist on the batch host %s" % (job.batch_host or job.nodelist or "?"))
-    elif job.state == "TIMEOUT":
-        msg += "; it reached its time limit (time)"
-    elif job.state == "OUT_OF_MEMORY":
-        msg += "; it ran out of memory"
-    elif job.state == "NODE_FAIL":
-        msg += "; one of its nodes (%s) failed" % job.nodelist
-    return msg
-
-
 def _wait(module: AnsibleModule, commands: SlurmCommands, job_id: int, result: dict) -> None:
     """Wait for the job; exit or fail the module with its final state."""
     p = module.params
     job, timed_out = wait_for_job(commands, job_id, timeout=p["wait_timeout"], interval=p["poll_interval"],
                                   clock=CLOCK, sleep=SLEEP)
-    result.update(_job_result(commands, job))
+    result.update(job_result(commands, job))
     result["timed_out"] = timed_out
-    result["stdout_tail"] = _tail(module, job, job.stdout_path, "output", p["tail_lines"])
-    same = job.stderr_path == job.stdout_path
-    result["stderr_tail"] = None if same else _tail(module, job, job.stderr_path, "error output", p["tail_lines"])
+    result.update(job_tails(module.warn, job, p["tail_lines"]))
     if timed_out:
-        result["msg"] = (
-            "job %d is still %s after waiting %d s (wait_timeout); it was not cancelled and keeps running. "
-            "Query it with state=queried job_id=%d (or `squeue -j %d`), cancel it with state=cancelled job_id=%d "
-            "(or `scancel %d`)" % (job_id, job.state, p["wait_timeout"], job_id, job_id, job_id, job_id))
+        result["msg"] = still_running_message(job, p["wait_timeout"])
         module.fail_json(**result)
     if not job.succeeded:
-        result["msg"] = _ended_message(job)
+        result["msg"] = ended_message(job)
         module.fail_json(**result)
     result["msg"] = "job %d completed" % job_id
     module.exit_json(**result)
@@ -541,7 +495,7 @@ def _submit(module: AnsibleModule, commands: SlurmCommands, env: dict) -> None:
     try:
         if p["wait"]:
             _wait(module, commands, submission.job_id, result)
-        result.update(_job_result(commands, commands.job(submission.job_id)))
+        result.update(job_result(commands, commands.job(submission.job_id)))
     except SlurmError as err:
         result["msg"] = "job %d was submitted, but its state cannot be read: %s" % (submission.job_id, err.message)
         module.fail_json(**result)
@@ -558,12 +512,12 @@ def _cancel(module: AnsibleModule, commands: SlurmCommands) -> None:
         module.exit_json(changed=False, job_id=job_id, state=None, msg="job %d is unknown to Slurm; nothing to cancel" % job_id)
     result = dict(changed=False, job_id=job_id)
     if not job.cancellable:
-        result.update(_job_result(commands, job))
+        result.update(job_result(commands, job))
         result["msg"] = "job %d is %s; nothing to cancel" % (job_id, job.state)
         module.exit_json(**result)
     result["changed"] = True
     if module.check_mode:
-        result.update(_job_result(commands, job))
+        result.update(job_result(commands, job))
         result["cmd"] = [commands.binary("scancel"), str(job_id)]
         result["msg"] = "check mode: would cancel job %d, which is %s" % (job_id, job.state)
         module.exit_json(**result)
@@ -572,24 +526,15 @@ def _cancel(module: AnsibleModule, commands: SlurmCommands) -> None:
         job = commands.job(job_id)
     except SlurmJobUnknown:
         pass
-    result.update(_job_result(commands, job))
+    result.update(job_result(commands, job))
     result["msg"] = "cancelled job %d" % job_id
-    module.exit_json(**result)
-
-
-def _query(module: AnsibleModule, commands: SlurmCommands) -> None:
-    job_id = module.params["job_id"]
-    result = dict(changed=False, job_id=job_id)
-    if module.params["wait"]:
-        _wait(module, commands, job_id, result)
-    result.update(_job_result(commands, commands.job(job_id)))
     module.exit_json(**result)
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            state=dict(type="str", default="submitted", choices=["submitted", "cancelled", "queried"]),
+            state=dict(type="str", default="submitted", choices=["submitted", "cancelled"]),
             job_id=dict(type="int"),
             script=dict(type="path"),
             content=dict(type="str"),
@@ -614,7 +559,6 @@ def main() -> None:
         required_if=[
             ("state", "submitted", ("script", "content"), True),
             ("state", "cancelled", ("job_id",)),
-            ("state", "queried", ("job_id",)),
         ],
         supports_check_mode=True,
     )
@@ -623,10 +567,8 @@ def main() -> None:
     try:
         if module.params["state"] == "submitted":
             _submit(module, commands, cleaned["env"])
-        elif module.params["state"] == "cancelled":
-            _cancel(module, commands)
         else:
-            _query(module, commands)
+            _cancel(module, commands)
     except SlurmError as err:
         _fail(module, err)
 

@@ -180,3 +180,34 @@ class TerraformCommands:
                 type=entry.get("type"),
             )
         return outputs
+
+
+BACKEND_MARKER = "backend.json"
+
+
+def backend_working_copy(state_file: str | None) -> tuple[str, str, str] | None:
+    """Where Terraform runs when gpuops.platform.provision keeps the state in a backend.
+
+    The provision role writes ``backend.json`` (``{"type", "working_directory", "data_dir"}``, paths relative to
+    the file, no secret) next to the local state file when ``provision_terraform_backend`` names another backend
+    than ``local``, and removes it otherwise. Returns ``(backend type, working copy, TF_DATA_DIR)``, or None when
+    there is no such file (the state is the local file). A file that is not such a record raises TerraformError.
+    """
+    if not state_file:
+        return None
+    base = os.path.dirname(state_file)
+    marker = os.path.join(base, BACKEND_MARKER)
+    try:
+        with open(marker, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        raise TerraformError("cannot read %s, the record of the deployment's Terraform backend: %s" % (marker, err)) from None
+    if not isinstance(data, dict) or not all(isinstance(data.get(key), str) and data.get(key)
+                                             for key in ("type", "working_directory", "data_dir")):
+        raise TerraformError(
+            "%s is not a record of a Terraform backend ({type, working_directory, data_dir}); rerun "
+            "playbooks/provision.yml, which writes it" % marker)
+    return (data["type"], os.path.normpath(os.path.join(base, data["working_directory"])),
+            os.path.normpath(os.path.join(base, data["data_dir"])))

@@ -77,8 +77,10 @@ class Counter:
         return self.name.startswith("DCGM_FI_PROF_")
 
 
-# dcgm-exporter 4.x etc/default-counters.csv: every uncommented row, in its
-# order, with its Prometheus type and help string.
+# dcgm-exporter's default list, etc/default-counters.csv of NVIDIA/dcgm-exporter
+# at tag 4.5.3-4.8.2: every uncommented row, in its order, with its Prometheus
+# type and help string. The repository's tests compare this table with that
+# file, vendored unmodified (tests/unit/exporter/upstream/dcgm-exporter/).
 DCGM_DEFAULT_COUNTERS: Tuple[Counter, ...] = (
     Counter("DCGM_FI_DEV_SM_CLOCK", "gauge", "SM clock frequency (in MHz).",
             "nvmlDeviceGetClockInfo(NVML_CLOCK_SM)"),
@@ -110,7 +112,7 @@ DCGM_DEFAULT_COUNTERS: Tuple[Counter, ...] = (
             "nvmlDeviceGetMemoryInfo(version=nvmlMemory_v2).used"),
     Counter("DCGM_FI_DEV_FB_RESERVED", "gauge", "Framebuffer memory reserved (in MiB).",
             "nvmlDeviceGetMemoryInfo(version=nvmlMemory_v2).reserved"),
-    Counter("DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL", "gauge", "Total number of NVLink bandwidth counters for all lanes.",
+    Counter("DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL", "counter", "Total number of NVLink bandwidth counters for all lanes.",
             "nvmlDeviceGetFieldValues(NVML_FI_DEV_NVLINK_BANDWIDTH_C0_TOTAL)"),
     Counter("DCGM_FI_DEV_VGPU_LICENSE_STATUS", "gauge", "vGPU License status"),
     Counter("DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", "counter", "Number of remapped rows for uncorrectable errors",

@@ -279,6 +279,20 @@ def test_scontrol_json_paths_are_expanded():
     assert job.batch_host == "trixie1"
 
 
+def test_scontrol_price_comment_and_allocated_tres():
+    # Recorded on the stand-in cluster: a one-GPU job whose PrologSlurmctld recorded the GPU price.
+    job = job_from_scontrol_json(json.loads(record("24.11/scontrol_json_completed_gpu_price")["stdout"]), 26)
+    assert job.admin_comment == "gpuops_usd_per_gpu_hour=0.690000"
+    assert job.alloc_tres == "cpu=1,node=1,billing=1,gres/gpu=1"
+    assert (job.state, job.elapsed) == ("COMPLETED", 1)
+    text = job_from_scontrol_record(scontrol_record("24.11/scontrol_o_completed_gpu_price"))
+    assert (text.admin_comment, text.alloc_tres) == (job.admin_comment, job.alloc_tres)
+    # Slurm 22.05's one-line form names the allocation TRES; a job without a comment has none.
+    older = job_from_scontrol_record(scontrol_record("22.05/scontrol_job_running_2nodes"))
+    assert (older.admin_comment, older.alloc_tres) == (None, "cpu=4,node=2,billing=4")
+    assert job_from_scontrol_json(json.loads(record("24.11/scontrol_json_completed")["stdout"]), 1).admin_comment is None
+
+
 def test_scontrol_json_unknown_and_other_ids():
     assert job_from_scontrol_json(json.loads(record("24.11/scontrol_json_unknown")["stdout"]), 999999) is None
     assert job_from_scontrol_json(json.loads(record("24.11/scontrol_json_completed")["stdout"]), 2) is None
@@ -556,15 +570,16 @@ def test_wait_until_the_job_ends():
     clock = FakeClock()
     job, timed_out = wait_for_job(SlurmCommands(fake), 1, timeout=60, interval=5, clock=clock, sleep=clock.sleep)
     assert (job.state, timed_out) == ("COMPLETED", False)
-    # Short waits first (a short job is seen ending at once), doubling up to the interval.
-    assert clock.sleeps == [0.5, 1.0]
+    # Short waits first: a short job is seen ending at once.
+    assert clock.sleeps == [0.25, 0.25]
 
 
 def test_wait_backs_off_to_the_interval():
     fake = FakeSlurm(show_json=record("24.11/scontrol_json_running"))
     clock = FakeClock()
     wait_for_job(SlurmCommands(fake), 10, timeout=40, interval=5, clock=clock, sleep=clock.sleep)
-    assert clock.sleeps[:6] == [0.5, 1.0, 2.0, 4.0, 5, 5]
+    # Every 0.25 s for the first 2 s, then doubling up to the interval.
+    assert clock.sleeps[:14] == [0.25] * 8 + [0.5, 1.0, 2.0, 4.0, 5, 5]
     assert max(clock.sleeps) == 5 and sum(clock.sleeps) == 40
 
 
@@ -583,7 +598,7 @@ def test_wait_times_out_without_cancelling():
     clock = FakeClock()
     job, timed_out = wait_for_job(SlurmCommands(fake), 10, timeout=12, interval=5, clock=clock, sleep=clock.sleep)
     assert (job.state, timed_out) == ("RUNNING", True)
-    assert clock.sleeps == [0.5, 1.0, 2.0, 4.0, 4.5]
+    assert clock.sleeps == [0.25] * 8 + [0.5, 1.0, 2.0, 4.0, 2.5]
     assert clock.now == 1012
     assert not fake.argvs("scancel")
 

@@ -80,8 +80,6 @@ JSON_UNSUPPORTED = record("22.05/scontrol_json_unsupported")
     (dict(script="/a.sh", content="#!/bin/sh\n"), "mutually exclusive"),
     (dict(), "state is submitted but any of the following are missing: script, content"),
     (dict(state="cancelled"), "missing: job_id"),
-    (dict(state="queried"), "missing: job_id"),
-    (dict(state="queried", job_id=0), "job_id must be 1 or more, got 0"),
     (dict(content="#!/bin/sh\n", nodes=0), "nodes must be 1 or more, got 0"),
     (dict(content="#!/bin/sh\n", ntasks=0), "ntasks must be 1 or more, got 0"),
     (dict(content="#!/bin/sh\n", gpus=-1), "gpus must be 0 or more, got -1"),
@@ -98,6 +96,9 @@ JSON_UNSUPPORTED = record("22.05/scontrol_json_unsupported")
     (dict(content="#!/bin/sh\n", user="no-such-user-gpuops"), "user 'no-such-user-gpuops' does not exist"),
     (dict(script="/nonexistent/train.sh"), "script /nonexistent/train.sh does not exist"),
     (dict(state="bogus", job_id=1), "value of state must be one of"),
+    # looking at a job is gpuops.platform.slurm_job_info's
+    (dict(state="queried", job_id=1), "value of state must be one of: submitted, cancelled, got: queried"),
+    (dict(state="cancelled", job_id=0), "job_id must be 1 or more, got 0"),
 ])
 def test_invalid_arguments(monkeypatch, args, message):
     fake = FakeSlurm()
@@ -247,7 +248,7 @@ def test_wait_success_returns_tails(monkeypatch, script, tmp_path, clock):
     assert result["stdout_path"] == str(out)
     assert result["stdout_tail"] == "line 98\nline 99\nline 100"
     assert result["stderr_tail"] == "a warning"
-    assert clock.sleeps == [0.5, 1.0]
+    assert clock.sleeps == [0.25, 0.25]
     assert result["msg"] == "job 1 completed"
 
 
@@ -299,8 +300,8 @@ def test_wait_timeout_leaves_the_job_running(monkeypatch, script, clock):
     assert result["job_id"] == 10
     assert result["state"] == "RUNNING"
     assert "keeps running" in result["msg"]
-    assert "state=queried job_id=10" in result["msg"] and "scancel 10" in result["msg"]
-    assert clock.sleeps == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 25, 3.5]
+    assert "gpuops.platform.slurm_job_info job_id=10" in result["msg"] and "scancel 10" in result["msg"]
+    assert clock.sleeps == [0.25] * 8 + [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 25, 1.5]
     assert not fake.argvs("scancel")
 
 
@@ -361,55 +362,7 @@ def test_cancel_unknown_job(monkeypatch):
     assert any("MinJobAge" in w for w in result["warnings"])
 
 
-# -- querying ------------------------------------------------------------------------------
-
-
-def test_query(monkeypatch):
-    fake = FakeSlurm(show_json=JSON_UNSUPPORTED, show_text=record("22.05/scontrol_job_running_2nodes"),
-                     hostnames=record("22.05/scontrol_hostnames"))
-    failed, result = run_module(monkeypatch, fake, state="queried", job_id=2)
-    assert not failed, result
-    assert result["changed"] is False
-    assert result["state"] == "RUNNING"
-    assert result["nodelist"] == "gpu-[1-2]"
-    assert result["nodes"] == ["gpu-1", "gpu-2"]
-    assert result["job_name"] == "multi"
-    assert result["source"] == "scontrol"
-
-
-def test_query_failed_job_does_not_fail_without_wait(monkeypatch):
-    fake = FakeSlurm(show_json=record("24.11/scontrol_json_failed_exit3"))
-    failed, result = run_module(monkeypatch, fake, state="queried", job_id=3)
-    assert not failed
-    assert (result["state"], result["exit_code"]) == ("FAILED", 3)
-
-
-def test_query_with_wait(monkeypatch, clock):
-    fake = FakeSlurm(show_json=[record("24.11/scontrol_json_running"),
-                                dict(record("24.11/scontrol_json_running"), stdout=record("24.11/scontrol_json_running")["stdout"].replace(
-                                    '"RUNNING"', '"COMPLETED"'))])
-    failed, result = run_module(monkeypatch, fake, state="queried", job_id=10, wait=True, poll_interval=3)
-    assert not failed, result
-    assert result["changed"] is False
-    assert result["state"] == "COMPLETED"
-    assert clock.sleeps == [0.5]
-
-
-def test_query_from_accounting(monkeypatch):
-    fake = FakeSlurm(show_json=JSON_UNSUPPORTED, show_text=record("22.05/scontrol_job_aged_out"), sacct=record("22.05/sacct_multi"),
-                     hostnames=record("22.05/scontrol_hostnames"))
-    failed, result = run_module(monkeypatch, fake, state="queried", job_id=17)
-    assert not failed, result
-    assert (result["state"], result["source"], result["nodes"]) == ("COMPLETED", "sacct", ["gpu-1", "gpu-2"])
-    assert result["stdout_path"] is None
-
-
-def test_query_unknown_job(monkeypatch):
-    fake = FakeSlurm(show_json=JSON_UNSUPPORTED, show_text=record("22.05/scontrol_job_invalid"), sacct=record("22.05/sacct_json_disabled"))
-    failed, result = run_module(monkeypatch, fake, state="queried", job_id=999999)
-    assert failed
-    assert result["msg"].startswith("Slurm does not know job 999999")
-    assert "MinJobAge" in result["msg"]
+# -- tails ------------------------------------------------------------------------------
 
 
 def test_tail_lines_0_reads_nothing_and_warns_nothing(monkeypatch, script, clock):

@@ -25,8 +25,20 @@ resource "runpod_pod" "pod" {
   global_networking = var.global_networking
   disk              = var.disk
   ports             = var.ports
-  env               = merge(var.env, { PUBLIC_KEY = trimspace(var.ssh_public_key) })
+  # GPUOPS_DEPLOYMENT tags the pod with its deployment's id, so that a pod the
+  # state does not know (made behind Terraform's back, or by a run that crashed
+  # before the state was written) can be found: RunPod's v2 pods have no
+  # labels, but every pod returns its env (gpuops.platform.runpod_orphans).
+  env = merge(var.env, { PUBLIC_KEY = trimspace(var.ssh_public_key) },
+  var.deployment_id == null ? {} : { GPUOPS_DEPLOYMENT = var.deployment_id })
 
   # No volume is null, never a 0 GB volume (RunPod's floor is 10 GB).
   persistent_volume = var.volume_size > 0 ? { size = var.volume_size, path = var.volume_path } : null
+
+  lifecycle {
+    # The tag is set when a pod is created, never added later: changing a
+    # pod's env restarts it, which wipes its container disk. Pods made before
+    # deployments were tagged keep running as they are (the state knows them).
+    ignore_changes = [env["GPUOPS_DEPLOYMENT"]]
+  }
 }

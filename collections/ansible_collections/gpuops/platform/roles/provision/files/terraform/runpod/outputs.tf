@@ -23,6 +23,11 @@ output "deployment" {
   value       = var.name_prefix
 }
 
+output "deployment_id" {
+  description = "Id of this deployment (GPUOPS_DEPLOYMENT on its pods); null when none is set."
+  value       = var.deployment_id
+}
+
 output "controller" {
   description = "Name of the controller pod."
   value       = format("%s-0", var.name_prefix)

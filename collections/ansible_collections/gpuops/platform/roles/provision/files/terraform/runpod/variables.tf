@@ -20,6 +20,17 @@ variable "name_prefix" {
   }
 }
 
+variable "deployment_id" {
+  description = "Random id of this deployment, set on every pod as the environment variable GPUOPS_DEPLOYMENT so that its pods can be found even when the state does not know them; null sets none. gpuops' provision role keeps it in <state dir>/<cloud>/deployment-id."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.deployment_id == null || can(regex("^[a-z0-9]{8,64}$", var.deployment_id))
+    error_message = "deployment_id must be 8 to 64 lowercase letters and digits (or null for none)."
+  }
+}
+
 variable "gpu_type_id" {
   description = "RunPod GPU type ID, e.g. \"NVIDIA GeForce RTX 4090\" (see RunPod's GPU types)."
   type        = string
@@ -147,6 +158,11 @@ variable "env" {
   validation {
     condition     = !contains(keys(var.env), "PUBLIC_KEY")
     error_message = "Do not set PUBLIC_KEY in env; set ssh_public_key instead."
+  }
+
+  validation {
+    condition     = !contains(keys(var.env), "GPUOPS_DEPLOYMENT")
+    error_message = "Do not set GPUOPS_DEPLOYMENT in env; set deployment_id instead."
   }
 
   validation {
