@@ -89,7 +89,7 @@ class Api:
             "slurm_jwt_key_file": str(cluster.stack / "slurm" / "jwt_hs256.key"),
             "cloud_api_url": "http://127.0.0.1:9/v2",
             "cloud_api_key_file": str(root / "cloud_api_key"),
-            "terraform_state_file": str(root / "terraform.tfstate"),
+            "pods_file": str(root / "pods.json"),
             "ssh_private_key_file": str(root / "id_ed25519"),
             "ssh_known_hosts_file": str(root / "known_hosts"),
         }

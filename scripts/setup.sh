@@ -90,6 +90,9 @@ step_system() {
     [ -e /usr/include/stdio.h ] || missing+=(libc6-dev)
     # ansible-test sanity checks the collection's shell scripts with shellcheck.
     command -v shellcheck >/dev/null || missing+=(shellcheck)
+    # The pg backend test (tests/integration/test_provision_pg_backend.py)
+    # starts a throwaway PostgreSQL cluster of its own with initdb and pg_ctl.
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
     # The docs build (scripts/docs-build.sh) links to Python's and Jinja's
     # docs through the intersphinx inventories these packages carry.
     [ -s /usr/share/doc/python3/html/objects.inv ] || missing+=(python3-doc)

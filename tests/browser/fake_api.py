@@ -34,7 +34,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 PENDING_SECONDS = 1.0
 DEFAULT_RUN_SECONDS = 2.0
@@ -66,7 +66,7 @@ class FakeJob:
     name: str
     script: str
     nodes: int
-    gpus: int
+    gpus_per_node: int
     time_limit_minutes: int
     partition: str | None
     submit_time: float
@@ -124,7 +124,7 @@ class FakeJob:
             "exit_code": exit_code,
             "nodes": ",".join(self.node_names) if started else "",
             "node_count": len(self.node_names),
-            "gpus": self.gpus * len(self.node_names),  # the whole job's, as the API reports it
+            "gpus": self.gpus_per_node * len(self.node_names),  # the whole job's, as the API reports it
             "partition": self.partition or "gpu",
             "submit_time": int(self.submit_time),
             "start_time": int(self.start_time) if started else None,
@@ -147,10 +147,13 @@ class FakeState:
 
 
 class JobIn(BaseModel):
+    # As the real API: an unknown field (the old `gpus`) is refused, never ignored.
+    model_config = ConfigDict(extra="forbid")
+
     script: str = Field(min_length=2)
     name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
     nodes: int = Field(default=1, ge=1, le=64)
-    gpus: int = Field(default=0, ge=0, le=64)
+    gpus_per_node: int = Field(default=0, ge=0, le=64)
     time_limit_minutes: int = Field(default=60, ge=1, le=10080)
     partition: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -240,7 +243,7 @@ def create_app(state: FakeState, cors_origins: list[str]) -> FastAPI:
         """Pod id -> job id for GPUs held by a running job."""
         held: dict[str, int] = {}
         for job in state.jobs.values():
-            if job.gpus > 0 and job.state(now) == "RUNNING":
+            if job.gpus_per_node > 0 and job.state(now) == "RUNNING":
                 for node in job.node_names:
                     held[node] = job.id
         return held
@@ -322,7 +325,7 @@ def create_app(state: FakeState, cors_origins: list[str]) -> FastAPI:
         step = step or max(5, round(seconds / 120))
         series = []
         for i, p in enumerate(PODS):
-            if job is not None and (job.gpus == 0 or p.id not in job.node_names):
+            if job is not None and (job.gpus_per_node == 0 or p.id not in job.node_names):
                 continue
             for metric in ("util_percent", "mem_used_mib", "temp_c", "power_w"):
                 points = []
@@ -330,7 +333,7 @@ def create_app(state: FakeState, cors_origins: list[str]) -> FastAPI:
                     if t < start:
                         continue
                     busy = any(
-                        j.gpus > 0 and p.id in j.node_names and j.start_time <= t <= (j.end_time() or end)
+                        j.gpus_per_node > 0 and p.id in j.node_names and j.start_time <= t <= (j.end_time() or end)
                         for j in ([job] if job else state.jobs.values())
                     )
                     if job is not None and not busy:
@@ -376,7 +379,7 @@ def create_app(state: FakeState, cors_origins: list[str]) -> FastAPI:
                 name=body.name,
                 script=body.script,
                 nodes=body.nodes,
-                gpus=body.gpus,
+                gpus_per_node=body.gpus_per_node,
                 time_limit_minutes=body.time_limit_minutes,
                 partition=body.partition,
                 submit_time=time.time(),

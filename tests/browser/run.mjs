@@ -21,7 +21,7 @@
 //   overview     #token login, token stripped from the URL, pods table and GPU cards with
 //                charts that refresh (expect: {pods, gpus, podNames, minSamples, grafanaFleet})
 //   submit_job   submit through the form, follow the job page to a final state
-//                (jobName, script, nodes, gpus, timeLimit, partition,
+//                (jobName, script, nodes, gpusPerNode, timeLimit, partition,
 //                 expect: {state, exitCode, outputContains: [..]}, checkList)
 //   validation   client-side form checks stop bad input without a request
 //   rejected_job the API's 4xx detail is shown on the form (jobName, script, partition,
@@ -388,7 +388,7 @@ async function submitJob(run) {
     script,
     name: jobName,
     nodes: sc.nodes,
-    gpus: sc.gpus,
+    gpusPerNode: sc.gpusPerNode,
     timeLimit: sc.timeLimit,
     partition: sc.partition,
   });
@@ -434,10 +434,10 @@ async function submitJob(run) {
 
 async function validation(run) {
   await run.login("/jobs/new");
-  await fillJobForm(run, { script: "echo no interpreter line", name: "bad name!", nodes: "0", gpus: "65", timeLimit: "99999" });
+  await fillJobForm(run, { script: "echo no interpreter line", name: "bad name!", nodes: "0", gpusPerNode: "65", timeLimit: "99999" });
   const posts = run.countRequests("POST", "/api/v1/jobs");
   await run.byTestId("job-form-submit").click();
-  for (const field of ["script", "name", "nodes", "gpus", "timeLimit"]) {
+  for (const field of ["script", "name", "nodes", "gpusPerNode", "timeLimit"]) {
     await run.visible(`[data-testid="job-form-${field}-error"]`, `the ${field} error`);
   }
   await sleep(500);

@@ -73,7 +73,7 @@ def scenarios(stack: Stack) -> list[dict]:
             "partition": "nope",
             "expect": {"errorContains": ["invalid partition", "HTTP 400"]},
         },
-        {"kind": "submit_job", "name": "hello_job", "gpus": 1, "expect": {"state": "COMPLETED", "exitCode": 0}},
+        {"kind": "submit_job", "name": "hello_job", "gpusPerNode": 1, "expect": {"state": "COMPLETED", "exitCode": 0}},
         {
             "kind": "submit_job",
             "name": "failing_job",

@@ -9,8 +9,9 @@ import shutil
 import socket
 import subprocess
 import time
+from contextlib import contextmanager
 from datetime import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -237,6 +238,93 @@ class Deployment:
                                      capture_output=True, text=True, check=False).stdout.split()
             if volumes:
                 subprocess.run(["docker", "volume", "rm", "-f", *volumes], capture_output=True, check=False)
+
+
+def slurm_node_states(slurm: Callable[..., subprocess.CompletedProcess]) -> dict[str, str]:
+    """Each Slurm node's short state (sinfo's %t: idle, alloc, down*...), asked with `slurm(*command, check=...)`."""
+    out = slurm("sinfo", "--noheader", "--Node", "--format=%N %t", check=False).stdout
+    return dict(line.split() for line in out.splitlines() if len(line.split()) == 2)
+
+
+class Cluster:
+    """A Slurm cluster as the product deploys it, for the tests that need one: a Deployment with a service plane
+    of its own (use_service_plane), provision.yml, then stack.yml, slurm.yml and tunnel.yml (deploy_cluster).
+
+    Pods are named by their inventory name, which is also their Slurm node name. A test subclasses it for what
+    only it needs (a job submitter, an exporter's metrics...). Use it as
+    ``with Cluster(root, prefix).deployed(...) as cluster: yield cluster``: whatever fails, the teardown playbook
+    runs and the deployment stops (its local cloud, pods, Compose project and volumes).
+    """
+
+    def __init__(self, root: Path, prefix: str, **extra_vars: object) -> None:
+        self.root = root
+        self.dep = Deployment(root / "deploy", prefix=prefix)
+        self.dep.use_service_plane()
+        if extra_vars:
+            self.dep.extra += ["-e", json.dumps(extra_vars)]
+        #: The pods by node name, as provision.yml left them (deploy() reads them).
+        self.pods: dict[str, dict] = {}
+        #: Seconds each timed stage took (provision, cluster, and what timed() is given).
+        self.timings: dict[str, float] = {}
+
+    def timed(self, label: str, call: Callable[..., object], *args: object, **kwargs: object):
+        started = time.monotonic()
+        try:
+            return call(*args, **kwargs)
+        finally:
+            self.timings[label] = time.monotonic() - started
+
+    def deploy(self, provision: Sequence[str] = (), stages: Sequence[str] = ()) -> "Cluster":
+        """provision.yml with `provision`'s arguments, then the cluster's stages with `stages`' arguments."""
+        self.timed("provision", self.dep.playbook, "provision.yml", *provision)
+        self.pods = self.dep.pods()
+        self.dep.seen_ids.update(pod["id"] for pod in self.pods.values())
+        self.timed("cluster", self.dep.deploy_cluster, *stages)
+        return self
+
+    def teardown(self, playbook: str = "teardown.yml", *args: str) -> None:
+        """The teardown playbook (when anything was provisioned), then Deployment.stop(), whatever it said."""
+        try:
+            if self.dep.api_key_file.exists():
+                self.dep.playbook(playbook, *args, check=False)
+        finally:
+            self.dep.stop()
+
+    @contextmanager
+    def deployed(self, provision: Sequence[str] = (), stages: Sequence[str] = (),
+                 teardown: Sequence[str] = ("teardown.yml",)) -> Iterator["Cluster"]:
+        """deploy(), then teardown(*teardown) on the way out, whatever happened."""
+        try:
+            yield self.deploy(provision, stages)
+        finally:
+            self.teardown(*teardown)
+
+    @property
+    def nodes(self) -> list[str]:
+        return sorted(self.pods)
+
+    def pod_id(self, node: str) -> str:
+        return self.pods[node]["id"]
+
+    def on(self, node: str, command: str, check: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:
+        """A shell command in a node's pod, as root."""
+        return self.dep.pod_exec(self.pod_id(node), command, check=check, timeout=timeout)
+
+    def slurm(self, *command: str, check: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:
+        """A Slurm command in the service plane's slurmctld container, as the job account gpuops."""
+        return self.dep.controller(*command, check=check, timeout=timeout)
+
+    def node_states(self) -> dict[str, str]:
+        return slurm_node_states(self.slurm)
+
+    def wait_idle(self, nodes: Sequence[str] = (), timeout: float = 120) -> None:
+        """Wait until Slurm has these nodes (all by default) idle; fail with `scontrol show node`'s view."""
+        nodes = list(nodes or self.nodes)
+        try:
+            wait_for(f"nodes {', '.join(nodes)} idle",
+                     lambda: all(self.node_states().get(node) == "idle" for node in nodes), timeout=timeout)
+        except AssertionError as err:
+            raise AssertionError(f"{err}\n{self.slurm('scontrol', 'show', 'node', check=False).stdout}") from None
 
 
 def wait_for(what: str, probe: Callable[[], object], timeout: float = 60, interval: float = 1) -> object:

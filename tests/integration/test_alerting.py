@@ -84,7 +84,7 @@ def start_api(directory: Path, alertmanager_url: str, prometheus_url: str) -> tu
         "slurmrestd_url": f"http://127.0.0.1:{free_port()}", "cloud_api_url": f"http://127.0.0.1:{free_port()}/v2",
         "slurm_jwt_key_file": str(directory / "slurm_jwt_hs256.key"),
         "cloud_api_key_file": str(directory / "cloud_api_key"),
-        "terraform_state_file": str(directory / "terraform.tfstate"),
+        "pods_file": str(directory / "pods.json"),
         "ssh_private_key_file": str(directory / "id_ed25519"), "ssh_known_hosts_file": str(directory / "known_hosts"),
     }
     (directory / "api.yml").write_text(yaml.safe_dump(config))

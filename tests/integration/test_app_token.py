@@ -105,7 +105,7 @@ def _api_config(tmp: Path, stack: Path, port: int) -> Path:
         "prometheus_url": closed, "grafana_url": None, "slurmrestd_url": closed, "slurm_api_version": None,
         "slurm_user": "root", "slurm_jwt_key_file": str(tmp / "secrets" / "jwt.key"),
         "cloud_api_url": f"{closed}/v2", "cloud_api_key_file": str(tmp / "secrets" / "cloud_api_key"),
-        "terraform_state_file": str(tmp / "terraform.tfstate"),
+        "pods_file": str(tmp / "pods.json"),
         "ssh_private_key_file": str(tmp / "id_ed25519"), "ssh_known_hosts_file": str(tmp / "known_hosts"),
         "ssh_user": "root", "job_output_dir": "/var/lib/gpuops/jobs/api", "upstream_timeout_seconds": 2,
     }

@@ -46,7 +46,7 @@ pytestmark = [
 PREFIX = "gpuopsawx"
 HELLO = "#!/bin/bash\necho \"hello from $(hostname)\"\necho \"gpus=${CUDA_VISIBLE_DEVICES:-none}\"\n"
 # What the "gpuops - submit job" survey sends when only the script is filled in (awx/configure.yml).
-SURVEY_DEFAULTS = {"gpus": 0, "nodes": 1, "ntasks": 1, "wait": "true", "wait_timeout": 3600}
+SURVEY_DEFAULTS = {"gpus_per_node": 0, "nodes": 1, "ntasks": 1, "wait": "true", "wait_timeout": 3600}
 _job_ids = itertools.count(101)
 
 
@@ -273,7 +273,7 @@ def _submitted(job: AwxJob) -> str:
 
 
 def test_submit_job_runs_as_an_awx_job(cluster):
-    job = AwxJob(cluster, {**SURVEY_DEFAULTS, "script": HELLO, "gpus": 1})
+    job = AwxJob(cluster, {**SURVEY_DEFAULTS, "script": HELLO, "gpus_per_node": 1})
     result = job.run()
     assert (result.status, result.rc) == ("successful", 0), job.stdout[-4000:]
     jid = _submitted(job)
@@ -303,7 +303,7 @@ def test_survey_script_body_and_blank_optional_answers(cluster):
 @pytest.mark.parametrize(
     ("survey", "message"),
     [
-        ({**SURVEY_DEFAULTS, "script": HELLO, "gpus": -1}, "Impossible request"),
+        ({**SURVEY_DEFAULTS, "script": HELLO, "gpus_per_node": -1}, "Impossible request"),
         ({**SURVEY_DEFAULTS, "script": HELLO, "nodes": 3}, "This cluster has 2 node(s)"),
         (SURVEY_DEFAULTS, "Name the batch script to run"),
         # A path would read the execution environment's files (the deployment's SSH key, say): text only.

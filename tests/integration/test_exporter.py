@@ -20,13 +20,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import REPO, Deployment, docker_available, recap, wait_for
+from tests.integration.helpers import REPO, Cluster, docker_available, recap, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -47,63 +46,35 @@ def parse(text: str, name: str) -> list[tuple[dict[str, str], float]]:
     return result
 
 
-class Pods:
-    def __init__(self, deployment: Deployment) -> None:
-        self.dep = deployment
-        pods = deployment.pods()
-        # Pod ids (their containers, the exporters' Hostname label) and Slurm node names (inventory names).
-        self.first = pods[f"{PREFIX}-0"]["id"]
-        self.second = pods[f"{PREFIX}-1"]["id"]
-        self.node = {self.first: f"{PREFIX}-0", self.second: f"{PREFIX}-1"}
-        self.timings: dict[str, float] = {}
+class Pods(Cluster):
+    """The cluster's two pods (nodes <prefix>-0 and <prefix>-1) and their exporters."""
 
-    def on(self, pod_id: str, command: str, check: bool = True):
-        return self.dep.pod_exec(pod_id, command, check=check)
+    first, second = f"{PREFIX}-0", f"{PREFIX}-1"
 
-    def metrics(self, pod_id: str) -> str:
-        return self.on(pod_id, "curl -sf http://127.0.0.1:9400/metrics", check=False).stdout
+    def metrics(self, node: str) -> str:
+        return self.on(node, "curl -sf http://127.0.0.1:9400/metrics", check=False).stdout
 
     def playbook(self, label: str, name: str, *args: str, check: bool = True):
-        started = time.monotonic()
-        result = self.dep.playbook(name, *args, check=check)
-        self.timings[label] = time.monotonic() - started
-        return result
+        return self.timed(label, self.dep.playbook, name, *args, check=check)
 
-    def slurm(self, *command: str, check: bool = True):
-        """A Slurm command in the service plane's slurmctld container, as the job account gpuops."""
-        return self.dep.controller(*command, check=check)
-
-    def sbatch_sleep(self, pod_id: str, name: str, seconds: int = 60) -> str:
-        """A one-node batch job with one GPU on a pod's node; output nowhere, working dir one gpuops can use."""
-        return self.slurm("sbatch", "--parsable", "-w", self.node[pod_id], "--gpus=1", "--time=2",
+    def sbatch_sleep(self, node: str, name: str, seconds: int = 60) -> str:
+        """A one-node batch job with one GPU on a node; output nowhere, working dir one gpuops can use."""
+        return self.slurm("sbatch", "--parsable", "-w", node, "--gpus=1", "--time=2",
                           f"--job-name={name}", "--chdir=/tmp", "-o", "/dev/null",
                           f"--wrap=sleep {seconds}").stdout.strip().split(";")[0]
 
-    def exporter_pid(self, pod_id: str) -> int:
-        out = self.on(pod_id, "/usr/local/sbin/gpuops-supervisorctl pid gpu-exporter", check=False).stdout.strip()
+    def exporter_pid(self, node: str) -> int:
+        out = self.on(node, "/usr/local/sbin/gpuops-supervisorctl pid gpu-exporter", check=False).stdout.strip()
         return int(out) if out.isdigit() else 0
 
 
 @pytest.fixture(scope="module")
 def pods(tmp_path_factory):
-    dep = Deployment(tmp_path_factory.mktemp("exporter"), prefix=PREFIX)
-    try:
-        started = time.monotonic()
-        dep.playbook("provision.yml", "-e", f"provision_gpu_count={GPUS_PER_POD}")
-        dep.seen_ids.update(pod["id"] for pod in dep.pods().values())
-        result = Pods(dep)
-        result.timings["provision"] = time.monotonic() - started
-        started = time.monotonic()
-        # stack.yml (slurmctld on this test's own service plane), slurm.yml (the pods join), tunnel.yml.
-        dep.deploy_cluster("-e", "app_enabled=false")
-        result.timings["cluster"] = time.monotonic() - started
+    # stack.yml (slurmctld on this test's own service plane), slurm.yml (the pods join), tunnel.yml.
+    with Pods(tmp_path_factory.mktemp("exporter"), PREFIX).deployed(
+            provision=("-e", f"provision_gpu_count={GPUS_PER_POD}"), stages=("-e", "app_enabled=false")) as result:
         yield result
         print("\ntimings (s): " + ", ".join(f"{k}={v:.0f}" for k, v in result.timings.items()))
-    finally:
-        # Never leave pods behind, whatever failed.
-        if dep.api_key_file.exists():
-            dep.playbook("teardown.yml", check=False)
-        dep.stop()
 
 
 @pytest.mark.parametrize(
@@ -146,7 +117,7 @@ def test_every_standin_gpu_has_dcgm_exporters_metrics_and_labels(pods):
         assert sorted(labels["gpu"] for labels, _ in util) == [str(i) for i in range(GPUS_PER_POD)], text[-2000:]
         for labels, value in util:
             assert tuple(labels) == LABELS, labels
-            assert labels["Hostname"] == pod
+            assert labels["Hostname"] == pods.pod_id(pod)
             assert labels["modelName"] == "NVIDIA GeForce RTX 4090"
             assert labels["device"] == f"nvidia{labels['gpu']}"
             assert value == 0
@@ -166,8 +137,7 @@ def test_nothing_listens_on_9400_but_loopback(pods):
 
 
 def test_a_job_labels_its_gpu_and_makes_it_busy(pods):
-    pod = pods.first
-    node = pods.node[pod]
+    pod = node = pods.first
     job_id = pods.sbatch_sleep(pod, "gpuload")
     try:
         wait_for("the job to run", lambda: pods.slurm(
@@ -207,19 +177,18 @@ def test_a_job_on_each_node_is_mapped_on_its_pod(pods):
         for pod in (pods.first, pods.second):
             jobs[pod] = pods.sbatch_sleep(pod, "gpumap")
         for pod, job_id in jobs.items():
-            wait_for(f"hpc_job=\"{job_id}\" on {pods.node[pod]}",
+            wait_for(f"hpc_job=\"{job_id}\" on {pod}",
                      lambda pod=pod, job_id=job_id: f'hpc_job="{job_id}"' in pods.metrics(pod), timeout=45)
         # Each job is on its own node, and only there.
         for pod, job_id in jobs.items():
-            assert pods.slurm("squeue", "--noheader", f"--jobs={job_id}", "--format=%N").stdout.strip() \
-                == pods.node[pod]
+            assert pods.slurm("squeue", "--noheader", f"--jobs={job_id}", "--format=%N").stdout.strip() == pod
             other = pods.second if pod == pods.first else pods.first
             assert f'hpc_job="{job_id}"' not in pods.metrics(other)
     finally:
         if jobs:
             pods.slurm("scancel", *jobs.values(), check=False)
     for pod in (pods.first, pods.second):
-        wait_for(f"no hpc_job on {pods.node[pod]}", lambda pod=pod: "hpc_job" not in pods.metrics(pod), timeout=30)
+        wait_for(f"no hpc_job on {pod}", lambda pod=pod: "hpc_job" not in pods.metrics(pod), timeout=30)
 
 
 def test_supervisor_restarts_a_killed_exporter(pods):

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.helpers import Deployment, changed_tasks, docker_available, free_port, recap, wait_for
+from tests.integration.helpers import Cluster, changed_tasks, docker_available, free_port, recap, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -29,15 +29,14 @@ pytestmark = [
 SUBMIT = "./submit_job.yml"
 
 
-class Cluster:
+class OutputCluster(Cluster):
+    """One pod, the API on ports of the test's own, a folder for scripts and one for what submit_job.yml fetches."""
+
     def __init__(self, root: Path) -> None:
-        self.dep = Deployment(root / "deploy", prefix="gpuopsout")
-        self.dep.use_service_plane()
         self.api_port, self.web_port = free_port(), free_port()
         self.output_port = free_port()
-        self.dep.extra += ["-e", json.dumps({"app_api_port": self.api_port, "app_web_port": self.web_port,
-                                             "slurm_job_output_port": self.output_port,
-                                             "provision_pod_count": 1})]
+        super().__init__(root, "gpuopsout", app_api_port=self.api_port, app_web_port=self.web_port,
+                         slurm_job_output_port=self.output_port, provision_pod_count=1)
         self.scripts = root / "scripts"
         self.scripts.mkdir()
         self.results = root / "results"
@@ -62,11 +61,14 @@ class Cluster:
         return httpx.Client(base_url=f"http://127.0.0.1:{self.api_port}",
                             headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
-    def pod_id(self) -> str:
-        return next(iter(self.dep.pods().values()))["id"]
-
+    @property
     def node(self) -> str:
-        return next(iter(self.dep.pods()))
+        """The one pod's node name."""
+        return self.nodes[0]
+
+    def the_pod(self) -> str:
+        """The one pod's id."""
+        return self.pod_id(self.node)
 
 
 def task_lines(output: str, task: str) -> list[str]:
@@ -83,26 +85,19 @@ def job_id(output: str) -> int:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    found = Cluster(tmp_path_factory.mktemp("output"))
-    try:
-        found.dep.playbook("provision.yml")
-        found.dep.seen_ids.update(pod["id"] for pod in found.dep.pods().values())
-        found.dep.deploy_cluster()
+    found = OutputCluster(tmp_path_factory.mktemp("output"))
+    with found.deployed(teardown=("./teardown.yml", "-e", "force=true")):
         yield found
-    finally:
-        if found.dep.api_key_file.exists():
-            found.dep.playbook("./teardown.yml", "-e", "force=true", check=False)
-        found.dep.stop()
 
 
 def test_the_epilog_token_and_forward_are_idempotent(cluster):
     """A second run of the nodes' stages changes nothing (the node's token is made once)."""
-    token = (cluster.stack / "job-output" / "tokens" / cluster.node()).read_text()
+    token = (cluster.stack / "job-output" / "tokens" / cluster.node).read_text()
     for name in ("slurm.yml", "tunnel.yml"):
         again = cluster.dep.playbook(name)
         assert all(host["changed"] == 0 for host in recap(again.stdout).values()), changed_tasks(again.stdout)
-    assert (cluster.stack / "job-output" / "tokens" / cluster.node()).read_text() == token
-    on_pod = cluster.dep.pod_exec(cluster.pod_id(), "stat -c '%U %a' /etc/gpuops/job-output.token && "
+    assert (cluster.stack / "job-output" / "tokens" / cluster.node).read_text() == token
+    on_pod = cluster.dep.pod_exec(cluster.the_pod(), "stat -c '%U %a' /etc/gpuops/job-output.token && "
                                   "cat /etc/gpuops/job-output.token").stdout.split("\n", 1)
     assert on_pod[0] == "root 600" and on_pod[1].strip() == token.strip()
 
@@ -116,7 +111,7 @@ def test_submit_job_copies_the_output_from_the_service_plane(cluster):
     assert out.startswith("line 1\n") and "line 50\nuser=gpuops\n" in out
     assert (kept / f"slurm-{job}.err").read_text() == "warned\n"
     manifest = json.loads((kept / "manifest.json").read_text())
-    assert manifest["stdout"]["node"] == cluster.node() and manifest["stdout"]["truncated"] is False
+    assert manifest["stdout"]["node"] == cluster.node and manifest["stdout"]["truncated"] is False
     assert oct((kept / f"slurm-{job}.out").stat().st_mode & 0o777) == "0o600"
     # The playbook took it from there, not from the pod.
     assert (cluster.results / str(job) / f"slurm-{job}.out").read_text() == out
@@ -134,14 +129,14 @@ def test_slurm_makes_the_jobs_directory_as_the_job_account_and_nowhere_else(clus
     job = job_id(result.stdout)
     workdir = (cluster.kept(job) / f"slurm-{job}.out").read_text().strip()
     assert re.fullmatch(r"/var/lib/gpuops/jobs/[0-9T]+-[0-9]+", workdir), workdir
-    made = cluster.dep.pod_exec(cluster.pod_id(), f"stat -c '%U %G %a' {workdir}").stdout.strip()
+    made = cluster.dep.pod_exec(cluster.the_pod(), f"stat -c '%U %G %a' {workdir}").stdout.strip()
     assert made == "gpuops gpuops 700"
     assert set(recap(result.stdout)) == {"localhost", "slurmctld"}, recap(result.stdout)
     # Not under the jobs root, or not a plain name there: nothing is made, by anyone.
     for workdir in ("/var/lib/gpuops/jobs/api/../../../../root/made-by-prolog", "/tmp/made-by-prolog"):
-        cluster.dep.controller("sbatch", "--wait", "--parsable", f"--chdir={workdir}",
-                               "--output=/var/lib/gpuops/jobs/api/prolog-%j.out", "--wrap", "true", check=False)
-        assert cluster.dep.pod_exec(cluster.pod_id(), f"test ! -e {workdir} && test ! -e /root/made-by-prolog",
+        cluster.slurm("sbatch", "--wait", "--parsable", f"--chdir={workdir}",
+                      "--output=/var/lib/gpuops/jobs/api/prolog-%j.out", "--wrap", "true", check=False)
+        assert cluster.dep.pod_exec(cluster.the_pod(), f"test ! -e {workdir} && test ! -e /root/made-by-prolog",
                                     check=False).returncode == 0, workdir
 
 
@@ -156,7 +151,7 @@ def test_a_huge_output_keeps_its_end_and_says_where_the_rest_is(cluster):
     assert json.loads((cluster.kept(job) / "manifest.json").read_text())["stdout"]["truncated"] is True
     said = " ".join(result.stdout.split())
     assert f"Only the last 4194304 bytes of stdout of job {job} were kept on the service plane" in said, said[-3000:]
-    assert f"the whole file is on {cluster.node()} under /var/lib/gpuops/jobs/" in said
+    assert f"the whole file is on {cluster.node} under /var/lib/gpuops/jobs/" in said
     with cluster.api() as api:
         body = api.get(f"/api/v1/jobs/{job}/output", params={"lines": 2}).json()
     assert body["text"].endswith("the-end\n") and body["truncated"] is True and body["source"] == "service-plane"
@@ -166,7 +161,7 @@ def test_the_api_serves_a_finished_jobs_output_with_no_pod(cluster):
     result = cluster.submit("gone.sh", "#!/bin/bash\necho kept-on-the-service-plane\n")
     job = job_id(result.stdout)
     # The pod's copy goes: the API must not need it.
-    cluster.dep.pod_exec(cluster.pod_id(), f"rm -f /var/lib/gpuops/jobs/*/slurm-{job}.out")
+    cluster.dep.pod_exec(cluster.the_pod(), f"rm -f /var/lib/gpuops/jobs/*/slurm-{job}.out")
     with cluster.api() as api:
         body = api.get(f"/api/v1/jobs/{job}/output").json()
     assert body["text"] == "kept-on-the-service-plane\n" and body["source"] == "service-plane", body
@@ -174,7 +169,7 @@ def test_the_api_serves_a_finished_jobs_output_with_no_pod(cluster):
 
 def test_a_job_cannot_pass_off_a_key_as_its_output(cluster):
     """The job replaces its own output files with links to the munge key and slurm.conf."""
-    munge_key = cluster.dep.pod_exec(cluster.pod_id(), "od -An -tx1 /etc/munge/munge.key | tr -d ' \\n'").stdout
+    munge_key = cluster.dep.pod_exec(cluster.the_pod(), "od -An -tx1 /etc/munge/munge.key | tr -d ' \\n'").stdout
     assert len(munge_key) >= 64
     script = ("#!/bin/bash\necho before\nout=$(readlink /proc/$$/fd/1)\nerr=$(readlink /proc/$$/fd/2)\n"
               "rm -f \"$out\" \"$err\"\nln -s /etc/munge/munge.key \"$out\"\nln -s /etc/slurm/slurm.conf \"$err\"\n")
@@ -183,7 +178,7 @@ def test_a_job_cannot_pass_off_a_key_as_its_output(cluster):
     time.sleep(2)
     kept = cluster.kept(job)
     assert not (kept / f"slurm-{job}.out").exists() and not (kept / f"slurm-{job}.err").exists()
-    log = cluster.dep.pod_exec(cluster.pod_id(), "cat /var/log/slurm/job-output.log").stdout
+    log = cluster.dep.pod_exec(cluster.the_pod(), "cat /var/log/slurm/job-output.log").stdout
     assert not re.search(rf"job {job}: .*bytes handed over", log), log
     fetched = cluster.results / str(job)
     for path in fetched.glob("*") if fetched.exists() else []:
@@ -198,9 +193,9 @@ def test_a_job_cannot_pass_off_a_key_as_its_output(cluster):
 def test_a_job_can_neither_read_its_nodes_token_nor_hand_over_output(cluster):
     script = ("#!/bin/bash\ncat /etc/gpuops/job-output.token && echo READ-THE-TOKEN\n"
               f"curl -s -o /dev/null -w 'status=%{{http_code}}\\n' -X PUT --data-binary forged "
-              f"http://127.0.0.1:{cluster.output_port}/api/v1/nodes/{cluster.node()}/jobs/1/output/stdout"
+              f"http://127.0.0.1:{cluster.output_port}/api/v1/nodes/{cluster.node}/jobs/1/output/stdout"
               " || python3 -c 'import http.client as h; c=h.HTTPConnection(\"127.0.0.1\","
-              f"{cluster.output_port}); c.request(\"PUT\", \"/api/v1/nodes/{cluster.node()}/jobs/1/output/stdout\","
+              f"{cluster.output_port}); c.request(\"PUT\", \"/api/v1/nodes/{cluster.node}/jobs/1/output/stdout\","
               " body=b\"forged\"); print(\"status=%d\" % c.getresponse().status)'\n")
     result = cluster.submit("forge.sh", script)
     job = job_id(result.stdout)
@@ -226,14 +221,14 @@ def test_teardown_refuses_when_slurm_cannot_say_which_jobs_run(cluster):
         assert not (cluster.dep.state_dir / "local" / "archive").exists()
     finally:
         subprocess.run(["docker", "start", name], check=True, capture_output=True)
-    wait_for("the node back in Slurm", lambda: cluster.dep.controller("sinfo", "-h", "-o", "%t", check=False)
+    wait_for("the node back in Slurm", lambda: cluster.slurm("sinfo", "-h", "-o", "%t", check=False)
              .stdout.strip() == "idle", timeout=120)
 
 
 def test_teardown_with_force_keeps_a_running_jobs_partial_output(cluster):
     result = cluster.submit("long.sh", "#!/bin/bash\necho started\nsleep 600\n", "-e", "wait=false")
     job = job_id(result.stdout)
-    wait_for("the job to run", lambda: cluster.dep.controller("squeue", "-h", "-j", str(job), "-o", "%T").stdout
+    wait_for("the job to run", lambda: cluster.slurm("squeue", "-h", "-j", str(job), "-o", "%T").stdout
              .strip() == "RUNNING", timeout=60)
     refused = cluster.dep.playbook("./teardown.yml", check=False)
     assert refused.returncode != 0 and str(job) in refused.stdout, refused.stdout[-5000:]

@@ -355,9 +355,10 @@ def test_pods_answer_ssh_with_runpod_env(cloud: Cloud, key: SshKey, docker_clien
     # runpod/pytorch:* runs the pytorch stand-in when the engine has it, else the default pod image.
     assert container.image.tags == [_expected_image(docker_client)]
 
-    logs = cloud.api.get(f"/pods/{pod['id']}/logs")
-    assert logs.status_code == 200 and logs.headers["content-type"].startswith("text/event-stream")
-    assert '"source": "system"' in logs.text
+    # The log streams on while the pod runs (as RunPod's): read until a system line came.
+    with cloud.api.stream("GET", f"/pods/{pod['id']}/logs") as logs:
+        assert logs.status_code == 200 and logs.headers["content-type"].startswith("text/event-stream")
+        assert any('"source": "system"' in line for line in logs.iter_lines())
 
 
 def test_plain_pods_cannot_reach_each_other(cloud: Cloud, key: SshKey, docker_client: docker.DockerClient) -> None:

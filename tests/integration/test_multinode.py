@@ -4,7 +4,7 @@ Two pods of the local cloud with global networking (-e
 provision_global_networking=true: both join the cloud's global network,
 ``<podId>.runpod.internal``, as on RunPod), Slurm's controller on a service
 plane of the test's own, the pods joined through playbooks/slurm.yml and
-their tunnels (Deployment.deploy_cluster). Everything is real: slurmctld in
+their tunnels (helpers.Cluster.deployed). Everything is real: slurmctld in
 its container, slurmd and srun on the pods, SSH tunnels, Docker's networks.
 
 What it proves:
@@ -27,12 +27,11 @@ from __future__ import annotations
 import base64
 import json
 import re
-import subprocess
 
 import httpx
 import pytest
 
-from tests.integration.helpers import Deployment, changed_tasks, docker_available, wait_for
+from tests.integration.helpers import Cluster, changed_tasks, docker_available, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -79,21 +78,12 @@ else:
 '''
 
 
-class Cluster:
-    def __init__(self, dep: Deployment) -> None:
-        self.dep = dep
-        self.pods = {name: pod for name, pod in dep.pods().items() if name in NODES}
-
-    def on(self, node: str, command: str, check: bool = True) -> subprocess.CompletedProcess:
-        return self.dep.pod_exec(self.pods[node]["id"], command, check=check)
-
-    def node_states(self) -> dict[str, str]:
-        out = self.dep.controller("sinfo", "--noheader", "--Node", "--format=%N %t", check=False).stdout
-        return dict(line.split() for line in out.splitlines() if len(line.split()) == 2)
+class MultiNode(Cluster):
+    """The cluster's two pods with global networking, and jobs across them."""
 
     def internals(self, node: str) -> dict:
         """The local cloud's own record of a pod (private and global address)."""
-        answer = httpx.get(f"http://127.0.0.1:{self.dep.port}/_localcloud/pods/{self.pods[node]['id']}",
+        answer = httpx.get(f"http://127.0.0.1:{self.dep.port}/_localcloud/pods/{self.pod_id(node)}",
                            headers={"Authorization": "Bearer " + self.dep.api_key_file.read_text().strip()},
                            timeout=30)
         assert answer.status_code == 200, answer.text
@@ -101,11 +91,11 @@ class Cluster:
 
     def sbatch(self, *args: str) -> tuple[str, str, str]:
         """sbatch --wait as the job account; (job id, its state and exit code in accounting, its output)."""
-        result = self.dep.controller("sbatch", "--wait", "--parsable", "--chdir=/tmp", "--output=/tmp/mn-%j.out",
-                                     "--error=/tmp/mn-%j.err", *args, check=False, timeout=300)
+        result = self.slurm("sbatch", "--wait", "--parsable", "--chdir=/tmp", "--output=/tmp/mn-%j.out",
+                            "--error=/tmp/mn-%j.err", *args, check=False, timeout=300)
         job = result.stdout.strip().split(";")[0]
         assert job.isdigit(), f"no job id: {result.stdout}\n{result.stderr}"
-        state = wait_for(f"job {job} in accounting", lambda: self.dep.controller(
+        state = wait_for(f"job {job} in accounting", lambda: self.slurm(
             "sacct", "--noheader", "--parsable2", "--allocations", f"--jobs={job}", "--format=State,ExitCode",
             check=False).stdout.strip(), timeout=60)
         # The output is on the job's first node (its batch host).
@@ -120,24 +110,12 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    dep = Deployment(tmp_path_factory.mktemp("multinode"), prefix=PREFIX)
-    dep.use_service_plane()
-    try:
-        dep.playbook("provision.yml", "-e", "provision_global_networking=true")
-        dep.seen_ids.update(pod["id"] for pod in dep.pods().values())
-        dep.deploy_cluster("-e", "app_enabled=false")
-        c = Cluster(dep)
-        assert sorted(c.pods) == NODES
-        try:
-            wait_for("both nodes idle", lambda: all(c.node_states().get(n) == "idle" for n in NODES), timeout=120)
-        except AssertionError as err:
-            raise AssertionError(f"{err}\n{dep.controller('scontrol', 'show', 'node', check=False).stdout}") from None
+    # Never leave pods or a service plane behind, whatever failed (deployed() tears down).
+    with MultiNode(tmp_path_factory.mktemp("multinode"), PREFIX).deployed(
+            provision=("-e", "provision_global_networking=true"), stages=("-e", "app_enabled=false")) as c:
+        assert c.nodes == NODES
+        c.wait_idle(NODES)
         yield c
-    finally:
-        # Never leave pods or a service plane behind, whatever failed.
-        if dep.api_key_file.exists():
-            dep.playbook("teardown.yml", check=False)
-        dep.stop()
 
 
 def _plain(value):
@@ -186,7 +164,7 @@ def test_a_two_node_job_runs_srun_hostname_on_both_pods(cluster):
     # Each step prints one line per node (the pod's host name, then the node's name); srun's own notes go to
     # the error file (e.g. "step creation temporarily disabled" while the first step's end is being recorded).
     assert sorted(output.split()) == sorted([cluster.pods[n]["id"] for n in NODES] + NODES), output
-    nodelist = cluster.dep.controller("sacct", "--noheader", "--parsable2", "--allocations", f"--jobs={job}",
+    nodelist = cluster.slurm("sacct", "--noheader", "--parsable2", "--allocations", f"--jobs={job}",
                                       "--format=NNodes,NodeList").stdout.strip()
     assert nodelist.startswith("2|"), nodelist
 

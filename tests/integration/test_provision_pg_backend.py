@@ -12,6 +12,7 @@ import glob
 import json
 import os
 import pwd
+import select
 import shutil
 import stat
 import subprocess
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import VENV_BIN, Deployment, docker_available, free_port, recap, run
+from tests.integration.helpers import VENV_BIN, Deployment, changed_tasks, docker_available, free_port, recap, run
 
 pytestmark = [
     pytest.mark.integration,
@@ -171,7 +172,7 @@ def test_a_second_provision_changes_nothing(deployment, postgres):
     serial = postgres.state()["serial"]
     backups = _backups(deployment)
     result = deployment.playbook("provision.yml")
-    assert all(counts["changed"] == 0 for counts in recap(result.stdout).values()), result.stdout[-4000:]
+    assert all(counts["changed"] == 0 for counts in recap(result.stdout).values()), changed_tasks(result.stdout)
     assert postgres.state()["serial"] == serial
     assert _backups(deployment) == backups
 
@@ -193,16 +194,15 @@ def test_an_apply_while_another_holds_the_lock_fails_and_changes_nothing(deploym
         [str(VENV_BIN / "terraform"), f"-chdir={tf / 'module'}", "apply", "-no-color",
          "-var", "pod_count=2", "-var", f"name_prefix={PREFIX}", "-var", f"ssh_public_key={key}",
          "-var", "image=runpod/pytorch:1.0.2-cu1281-torch280-ubuntu2404"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env=_terraform_env(deployment))
     try:
+        # The prompt ends without a newline: read what comes, as it comes.
         seen = ""
         deadline = time.monotonic() + 120
-        while "Enter a value:" not in seen and time.monotonic() < deadline:
-            line = holder.stdout.readline()
-            if not line:
-                break
-            seen += line
+        while "Enter a value:" not in seen and time.monotonic() < deadline and holder.poll() is None:
+            if select.select([holder.stdout], [], [], 1)[0]:
+                seen += os.read(holder.stdout.fileno(), 65536).decode("utf-8", errors="replace")
         assert "Enter a value:" in seen, seen[-3000:]
         # The lock is PostgreSQL's advisory lock on the workspace's row.
         assert postgres.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted", "gpuops").strip() != "0"
@@ -217,11 +217,11 @@ def test_an_apply_while_another_holds_the_lock_fails_and_changes_nothing(deploym
         assert postgres.state()["serial"] == serial
     finally:
         if holder.poll() is None:
-            holder.communicate("no\n", timeout=120)
+            holder.communicate(b"no\n", timeout=120)
     assert holder.returncode != 0  # "Apply cancelled."
     # The lock is free again: the next run goes through and changes nothing.
     again = deployment.playbook("provision.yml")
-    assert all(counts["changed"] == 0 for counts in recap(again.stdout).values()), again.stdout[-4000:]
+    assert all(counts["changed"] == 0 for counts in recap(again.stdout).values()), changed_tasks(again.stdout)
 
 
 def test_teardown_destroys_the_pod_through_the_backend(deployment, postgres):

@@ -31,7 +31,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.integration.helpers import REPO, VENV_BIN, changed_tasks, docker_available, free_port, recap, run, wait_for
+from tests.integration.helpers import (REPO, VENV_BIN, changed_tasks, docker_available, free_port, recap, run,
+                                       slurm_node_states, wait_for)
 
 pytestmark = [
     pytest.mark.integration,
@@ -169,8 +170,7 @@ class Cluster:
                   timeout=timeout)
 
     def node_states(self) -> dict[str, str]:
-        out = self.ctl("sinfo", "--noheader", "--Node", "--format=%N %t", check=False).stdout
-        return dict(line.split() for line in out.splitlines() if len(line.split()) == 2)
+        return slurm_node_states(self.ctl)
 
     # -- the pods ----------------------------------------------------------------------------
 

@@ -124,7 +124,7 @@ def test_no_cluster_yet(submitter):
 
 def test_job_output_exit_code_and_gpu(cluster):
     script = cluster.script("hello.sh", HELLO)
-    result = cluster.submit(script, "-e", "gpus=1")
+    result = cluster.submit(script, "-e", "gpus_per_node=1")
     assert result.returncode == 0, result.stdout[-3000:]
     jid = job_id(result.stdout)
     assert f"Job {jid} COMPLETED with exit code 0" in result.stdout
@@ -241,10 +241,12 @@ def _refused(cluster, result, message):
         (lambda s: s.script("empty.sh", ""), (), "a batch script must hold something"),
         (lambda s: s.script("big.sh", "#!/bin/sh\n" + "#" * 2048 + "\n"), ("-e", "submit_max_script_bytes=1024"),
          "at most 1024 bytes"),
-        (lambda s: s.script("ok.sh", HELLO), ("-e", "gpus=-1"), "Impossible request"),
+        (lambda s: s.script("ok.sh", HELLO), ("-e", "gpus_per_node=-1"), "Impossible request"),
         (lambda s: s.script("ok.sh", HELLO), ("-e", "nodes=3"), "This cluster has 2 node(s)"),
         (lambda s: s.script("ok.sh", HELLO), ("-e", "nodes=0"), "Impossible request"),
-        (lambda s: s.script("ok.sh", HELLO), ("-e", "gpus=3"), "2 GPU(s)"),
+        # Two one-GPU pods: 2 GPUs in all, but at most 1 on a node.
+        (lambda s: s.script("ok.sh", HELLO), ("-e", "gpus_per_node=2"), "can have at most 1 GPU(s) per node"),
+        (lambda s: s.script("ok.sh", HELLO), ("-e", "gpus=1"), "Ask for gpus_per_node=N instead"),
         (lambda s: s.script("ok.sh", HELLO), ("-e", '{"job_name": "two\\nlines"}'), "job_name must be one line"),
         (lambda s: _symlink(s), (), "is a symbolic link"),
         # The local cloud's API key, a file this user can read: never a job script.
@@ -260,7 +262,7 @@ def _refused(cluster, result, message):
         (lambda s: s.script("bin.sh", "#!/bin/sh\n\udcff\n", errors="surrogateescape"), (), "is not UTF-8 text"),
     ],
     ids=["missing", "directory", "empty", "too-big", "gpus-negative", "too-many-nodes", "zero-nodes",
-         "too-many-gpus", "newline-name", "symlink", "state-dir", "linked-parent", "wait-timeout-zero", "awx-path",
+         "too-many-gpus-per-node", "gpus-renamed", "newline-name", "symlink", "state-dir", "linked-parent", "wait-timeout-zero", "awx-path",
          "relative-missing", "partition",
          "time", "wait", "not-utf8"],
 )

@@ -79,3 +79,19 @@ def test_no_copy_of_a_script_text_is_left_when_a_later_play_fails(dep, tmp_path)
             if p.is_file() and MARKER in p.read_text(errors="replace")]
     assert not left, left
     assert not [p for p in temp["tmpdir"].iterdir() if p.name.startswith("gpuops-submit-")]
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (("-e", "gpus=1"), "gpus is not an input of a job request: it was read as GPUs for the whole job here and as "
+                       "GPUs per node elsewhere. Ask for gpus_per_node=N instead"),
+    (("-e", "gpus_per_node=2"), "Impossible request: gpus_per_node=2 with nodes=1 is 2 GPU(s) on each of 1 node(s), "
+                                "2 in all. This cluster's nodes have GPUs: 1, so a job on 1 node(s) can have at most "
+                                "1 GPU(s) per node: ask for gpus_per_node 0 to 1. Nothing was submitted."),
+])
+def test_gpus_are_asked_for_per_node_by_that_name(dep, tmp_path, extra, message):
+    """submit_job.yml hands job_request each node's GPUs (one node with one GPU here)."""
+    (tmp_path / "job.sh").write_text("#!/bin/sh\necho hi\n")
+    result = _submit(dep, tmp_path, "-e", "script=job.sh", *extra)
+    assert result.returncode != 0
+    assert message in result.stdout, result.stdout[-3000:]
+    assert "TASK [Submit the script to Slurm]" not in result.stdout

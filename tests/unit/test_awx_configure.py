@@ -10,6 +10,7 @@ playbook, or changing its default or its bounds, breaks these tests.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -180,7 +181,7 @@ def test_submit_job_checks_the_request_with_the_job_request_module(submit):
 
 def test_submit_survey_asks_only_for_what_submit_job_takes(templates, submit):
     asked = {q["variable"] for q in templates["submit_job.yml"]["survey"]["spec"]}
-    assert {"script", "gpus", "nodes", "partition", "wait", "job_name"} <= asked
+    assert {"script", "gpus_per_node", "nodes", "partition", "wait", "job_name"} <= asked
     unknown = asked - submit.inputs - set(job_request().INPUTS)
     assert not unknown, (f"the survey sets {sorted(unknown)}, which submit_job.yml never reads (it reads "
                          f"{sorted(submit.inputs | set(job_request().INPUTS))})")
@@ -196,7 +197,7 @@ def test_submit_survey_script_is_a_required_textarea_as_large_as_submit_job_allo
 def test_submit_survey_numbers_match_submit_job_validation(templates):
     questions = {q["variable"]: q for q in templates["submit_job.yml"]["survey"]["spec"]}
     counts = job_request().COUNTS
-    assert {"gpus", "nodes"} <= set(counts)
+    assert {"gpus_per_node", "nodes"} <= set(counts)
     for name in set(counts) & set(questions):
         question = questions[name]
         default, lowest = counts[name]
@@ -206,6 +207,32 @@ def test_submit_survey_numbers_match_submit_job_validation(templates):
         assert question["min"] >= lowest, name
     for name in set(questions) - set(counts):
         assert questions[name]["type"] != "integer", f"{name} is not checked as a number by job_request"
+
+
+def test_submit_survey_asks_for_gpus_per_node_and_never_for_gpus(templates):
+    """`gpus` meant GPUs for the whole job here and per node in the web app: job_request refuses it by name."""
+    module = job_request()
+    questions = {q["variable"]: q for q in templates["submit_job.yml"]["survey"]["spec"]}
+    assert "gpus" not in questions and "gpus" in module.RENAMED
+    gpus = questions["gpus_per_node"]
+    assert "each of the job's nodes" in gpus["question_description"] and "--gpus-per-node" in gpus["question_description"]
+    order = list(questions)
+    assert order.index("nodes") < order.index("gpus_per_node"), "ask for the nodes first: GPUs are per node"
+    # What the survey sends is what job_request takes: nodes=2, gpus_per_node=2 is 4 GPUs in all.
+    request = module.check({"script": "#!/bin/sh\ntrue\n", "nodes": 2, "gpus_per_node": 2}, [2, 2], 1024, [], "/", True)
+    assert request["gpus_total"] == 4
+    with pytest.raises(module.Refusal, match="^gpus is not an input of a job request.*gpus_per_node=N"):
+        module.check({"script": "#!/bin/sh\ntrue\n", "gpus": 2}, [2, 2], 1024, [], "/", True)
+
+
+def test_submit_survey_numbers_match_the_web_form_and_the_api(templates):
+    """The survey offers the bounds the web form offers (app/web/src/lib/jobRequestLimits.json, which
+    tests/unit/api/test_api_job_gpus.py checks against the API's JobRequest)."""
+    web = json.loads((REPO / "app/web/src/lib/jobRequestLimits.json").read_text())
+    questions = {q["variable"]: q for q in templates["submit_job.yml"]["survey"]["spec"]}
+    for name in ("nodes", "gpus_per_node"):
+        question = questions[name]
+        assert {"min": question["min"], "max": question["max"], "default": question["default"]} == web[name], name
 
 
 def test_submit_survey_wait_choices_are_what_submit_job_accepts(templates):

@@ -58,7 +58,9 @@ class Settings(BaseModel):
     # A key that can read pods (on RunPod: one with Read Only permission, never the account-wide key that
     # creates them). None: the API has no key, and every answer that needs the cloud's view of a pod says so.
     cloud_api_key_file: Path | None = None
-    terraform_state_file: Path
+    # The deployment's pods as the inventory knows them (ids, Slurm node names, GPUs, price, SSH endpoints), a
+    # JSON file the app role renders from the inventory at every deployment; read again when it changes.
+    pods_file: Path
     ssh_private_key_file: Path
     ssh_known_hosts_file: Path
     ssh_user: str = "root"

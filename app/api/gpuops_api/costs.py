@@ -37,7 +37,7 @@ def spend_by_day_and_user(jobs: Iterable[Job], now: float) -> dict[tuple[str, st
 
 
 async def running_pods(fleet: Fleet) -> list[dict[str, Any]] | None:
-    """The running pods (name, cost_per_hr, ...), or None when the cloud or Terraform's state cannot be read."""
+    """The running pods (name, cost_per_hr, ...), or None when the cloud or the pods file cannot be read."""
     try:
         pods = await fleet.pods()
     except (UpstreamError, OSError, ValueError):
@@ -52,7 +52,7 @@ class CostCollector(Collector):
         self.running = running
 
     def collect(self) -> Iterator[Metric]:
-        yield GaugeMetricFamily("gpuops_cloud_up", "1 when the cloud and Terraform's state were read this scrape",
+        yield GaugeMetricFamily("gpuops_cloud_up", "1 when the cloud and the pods file were read this scrape",
                                 value=0 if self.running is None else 1)
         if self.running is None:
             return

@@ -17,7 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("gpuops_api")
 
-UpstreamName = Literal["prometheus", "slurmrestd", "cloud", "ssh", "alertmanager"]
+#: "inventory": the pods file the deployment renders (podsfile.py), missing pieces or broken.
+UpstreamName = Literal["prometheus", "slurmrestd", "cloud", "ssh", "alertmanager", "inventory"]
 
 
 class UpstreamError(Exception):

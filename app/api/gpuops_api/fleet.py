@@ -1,4 +1,4 @@
-"""The deployment's pods: Terraform's record of them joined with the cloud's live view (REST v2)."""
+"""The deployment's pods: the inventory's record of them (the pods file) joined with the cloud's live view (REST v2)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from .upstreams import _runpod_api as runpod
 from .upstreams.cloud import CloudClient
-from .upstreams.terraform import TerraformState, TfPod
+from .podsfile import InventoryPod, PodsFile
 
 STATUSES = (*runpod.POD_STATUSES, "UNKNOWN")
 
@@ -16,18 +16,23 @@ STATUSES = (*runpod.POD_STATUSES, "UNKNOWN")
 class Fleet:
     """Pods with status, uptime and cost.
 
-    Cost is the pod's ``cost`` (USD/h, 0 once stopped), else Terraform's figure. Uptime comes from the
+    Cost is the pod's ``cost`` (USD/h, 0 once stopped), else the inventory's figure. Uptime comes from the
     cloud (``runtime.uptime``, else ``startedAt``), else from the first time this process saw the pod running.
+    The SSH endpoint is the inventory's (ssh.direct when the pods file was rendered), shown while the pod runs.
     """
 
-    def __init__(self, state: TerraformState, cloud: CloudClient, clock: Callable[[], float]) -> None:
+    def __init__(self, state: PodsFile, cloud: CloudClient, clock: Callable[[], float]) -> None:
         self.state = state
         self.cloud = cloud
         self.clock = clock
         self._first_seen: dict[str, float] = {}
 
-    def names(self) -> dict[str, TfPod]:
+    def names(self) -> dict[str, InventoryPod]:
         return self.state.pods()
+
+    def by_node(self, node: str) -> InventoryPod | None:
+        """The pod that is Slurm's node `node` (the inventory's record: no cloud request)."""
+        return self.state.by_node(node)
 
     async def pods(self) -> list[dict[str, Any]]:
         recorded = sorted(self.state.pods().values(), key=lambda pod: pod.name)
@@ -41,13 +46,14 @@ class Fleet:
             return None
         return self._view(recorded, await self.cloud.pod(recorded.id), self.clock())
 
-    def _view(self, pod: TfPod, info: runpod.Pod | None, now: float) -> dict[str, Any]:
+    def _view(self, pod: InventoryPod, info: runpod.Pod | None, now: float) -> dict[str, Any]:
         if info is None:  # the cloud no longer knows the pod: RunPod answers 404 once it is gone
             status, cost = "TERMINATED", None
         else:
             status = info.status if info.status in STATUSES else "UNKNOWN"
             cost = info.cost
-        cost = pod.cost_per_hr if cost is None else cost
+        if cost is None:
+            cost = pod.cost_per_hr if pod.cost_per_hr is not None else 0.0
         uptime = None
         if info is not None and status == "RUNNING":
             if info.uptime is not None and info.uptime >= 0:
@@ -67,6 +73,7 @@ class Fleet:
             "cost_per_hr": cost,
             "uptime_seconds": uptime,
             "cost_so_far": round(cost * uptime / 3600, 4) if uptime is not None else None,
-            "public_ip": info.ssh_host if info is not None else None,
-            "ssh_port": info.ssh_port if info is not None else None,
+            # A stopped pod's recorded address is no longer its address.
+            "public_ip": pod.ssh_host if status == "RUNNING" else None,
+            "ssh_port": pod.ssh_port if status == "RUNNING" else None,
         }

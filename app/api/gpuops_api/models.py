@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from .slurmdata import Job  # the API's one job type: the routes' schema is the record slurmdata reads
 
 NAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 MAX_SCRIPT_BYTES = 1024 * 1024
+#: Fields of a job request that are refused by name, with what to send instead.
+RENAMED_JOB_FIELDS = {
+    "gpus": ("gpus is not a field of a job request: it was read as GPUs for the whole job in some places and as GPUs "
+             "per node in others. Send gpus_per_node: the GPUs on each of the job's nodes (nodes x gpus_per_node in "
+             "all)"),
+}
 
 
 class ErrorBody(BaseModel):
     detail: str = Field(description="What went wrong, and what to do about it")
-    upstream: Literal["prometheus", "slurmrestd", "cloud", "ssh", "alertmanager"] | None = Field(
+    upstream: Literal["prometheus", "slurmrestd", "cloud", "ssh", "alertmanager", "inventory"] | None = Field(
         None, description="The upstream that is down or misbehaving (503 only)")
 
 
@@ -88,32 +97,6 @@ class History(BaseModel):
     series: list[Series]
 
 
-class Job(BaseModel):
-    id: int
-    name: str
-    user: str
-    state: str = Field(description="Slurm's job state: PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT...")
-    reason: str | None
-    exit_code: int | None = Field(description="Once finished: the exit code, or 128 + the signal that ended it")
-    nodes: str
-    node_count: int
-    gpus: int = Field(description="GPUs of the whole job (per node times nodes)")
-    partition: str
-    submit_time: int | None
-    start_time: int | None
-    end_time: int | None
-    time_limit_minutes: int | None
-    stdout_path: str | None
-    batch_host: str | None
-    usd_per_gpu_hour: float | None = Field(None, description=(
-        "What one of the job's GPUs cost per hour (USD) when it was allocated, as Slurm's accounting recorded it"))
-    cost_usd: float | None = Field(None, description=(
-        "The job's GPU-hours times usd_per_gpu_hour (up to now while it runs); null without a recorded price"))
-    requeues: int = Field(0, description="Times Slurm requeued the job (after a pod it ran on was lost, or by hand)")
-    failed_node: str | None = Field(None, description=(
-        "The node that failed under the job (it was then requeued, or ended NODE_FAIL); null when none did"))
-
-
 class UserSpend(BaseModel):
     user: str
     usd: float
@@ -149,9 +132,20 @@ class JobRequest(BaseModel):
                         description='The batch script; its first line must be an interpreter line ("#!/bin/bash")')
     name: str = Field(pattern=NAME_PATTERN, description="1-64 letters, digits, '.', '_' or '-'")
     nodes: int = Field(1, ge=1, le=64)
-    gpus: int = Field(0, ge=0, le=64, description="GPUs per node")
+    gpus_per_node: int = Field(0, ge=0, le=64, description=(
+        "GPUs on each of the job's nodes (Slurm's --gpus-per-node); the job gets nodes x gpus_per_node. At most the "
+        "GPUs of the job's nodes (a pod's GPU count)"))
     time_limit_minutes: int = Field(60, ge=1, le=10080)
     partition: str | None = Field(None, pattern=NAME_PATTERN)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for name, instead in RENAMED_JOB_FIELDS.items():
+                if name in data:
+                    raise PydanticCustomError("renamed_field", instead)
+        return data
 
     @field_validator("script")
     @classmethod

@@ -20,8 +20,8 @@ from .upstreams.http import HttpUpstream
 from .upstreams.prometheus import PrometheusClient
 from .upstreams.slurm import SlurmClient
 from .joboutput import OutputStore
+from .podsfile import PodsFile
 from .upstreams.ssh import SshTail, Tail
-from .upstreams.terraform import TerraformState
 
 
 class TailReader(Protocol):
@@ -78,7 +78,7 @@ def build_services(settings: Settings, transports: Transports | None = None, ssh
         slurm=SlurmClient(slurm_http, settings.slurm_api_version, settings.slurm_user,
                           SecretFile(settings.slurm_jwt_key_file, "Slurm JWT key", strip=False), clock=clock),
         cloud=cloud,
-        fleet=Fleet(TerraformState(settings.terraform_state_file), cloud, clock),
+        fleet=Fleet(PodsFile(settings.pods_file), cloud, clock),
         ssh=ssh or SshTail(settings.ssh_user, settings.ssh_private_key_file, settings.ssh_known_hosts_file, timeout),
         outputs=OutputStore(settings.job_output_store) if settings.job_output_store is not None else None,
         grafana=GrafanaProbe(settings.grafana_url, timeout, transports.grafana),

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from .errors import UpstreamError
 
@@ -86,17 +87,21 @@ class JobSpec:
     environment: Mapping[str, str] = field(default_factory=lambda: dict(JOB_ENVIRONMENT))
 
 
-@dataclass(frozen=True)
+# A Slurm job, from slurmctld's record or accounting's: the API's one job type (the routes' schema and JSON, the
+# metrics, the job history's cache). No docstring: it would become a description in the OpenAPI document.
+@pydantic_dataclass(frozen=True)
 class Job:
     id: int
     name: str
     user: str
-    state: str
+    state: Annotated[str, Field(
+        description="Slurm's job state: PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT...")]
     reason: str | None
-    exit_code: int | None
+    exit_code: Annotated[int | None, Field(
+        description="Once finished: the exit code, or 128 + the signal that ended it")]
     nodes: str
     node_count: int
-    gpus: int
+    gpus: Annotated[int, Field(description="GPUs of the whole job (per node times nodes)")]
     partition: str
     submit_time: int | None
     start_time: int | None
@@ -104,15 +109,18 @@ class Job:
     time_limit_minutes: int | None
     stdout_path: str | None
     batch_host: str | None
-    #: What one of the job's GPUs cost per hour when slurmctld allocated it (USD; the AdminComment gpuops'
-    #: PrologSlurmctld records, which slurmdbd keeps), and the job's cost: its GPU-hours times that price
-    #: (up to now for a running job). None without a recorded price.
-    usd_per_gpu_hour: float | None = None
-    cost_usd: float | None = None
-    #: How many times Slurm requeued the job (``restart_cnt``), and the node whose failure last requeued it or
-    #: ended it NODE_FAIL (``failed_node``; None when no node failed under it: a requeue by hand, or none).
-    requeues: int = 0
-    failed_node: str | None = None
+    #: The AdminComment gpuops' PrologSlurmctld records, which slurmdbd keeps.
+    usd_per_gpu_hour: Annotated[float | None, Field(description=(
+        "What one of the job's GPUs cost per hour (USD) when it was allocated, as Slurm's accounting recorded it"
+    ))] = None
+    cost_usd: Annotated[float | None, Field(description=(
+        "The job's GPU-hours times usd_per_gpu_hour (up to now while it runs); null without a recorded price"))] = None
+    #: Slurm's ``restart_cnt``.
+    requeues: Annotated[int, Field(
+        description="Times Slurm requeued the job (after a pod it ran on was lost, or by hand)")] = 0
+    #: Slurm's ``failed_node``: None when no node failed under the job (a requeue by hand, or none).
+    failed_node: Annotated[str | None, Field(description=(
+        "The node that failed under the job (it was then requeued, or ended NODE_FAIL); null when none did"))] = None
 
     @property
     def finished(self) -> bool:

@@ -103,7 +103,7 @@ def test_one_stage_by_tag(converged):
 
 
 def test_submit_job_on_the_site(converged):
-    result = converged.playbook("./submit_job.yml", "-e", "script=examples/hello.sh", "-e", "gpus=1")
+    result = converged.playbook("./submit_job.yml", "-e", "script=examples/hello.sh", "-e", "gpus_per_node=1")
     job_id = re.search(r"Submitted batch job (\d+)", result.stdout).group(1)
     out = (converged.results_dir / job_id / f"slurm-{job_id}.out").read_text()
     assert "hello from" in out and "CUDA_VISIBLE_DEVICES=0" in out

@@ -53,7 +53,7 @@ def test_gpus_now_and_over_time_from_prometheus(converged):
 
 def test_submit_follow_output_and_gpu_series_of_a_job(converged):
     with converged.api_client() as api:
-        answer = api.post("/api/v1/jobs", json={"script": HELLO + "sleep 15\n", "name": "api-it", "gpus": 1,
+        answer = api.post("/api/v1/jobs", json={"script": HELLO + "sleep 15\n", "name": "api-it", "gpus_per_node": 1,
                                                 "time_limit_minutes": 5})
         assert answer.status_code == 201, answer.text
         job_id = answer.json()["id"]
@@ -108,7 +108,7 @@ def test_bad_input_gets_a_clear_4xx(converged):
     with converged.api_client() as api:
         no_shebang = api.post("/api/v1/jobs", json={"script": "echo hi", "name": "x"})
         assert no_shebang.status_code == 422 and "#!" in no_shebang.text
-        too_many = api.post("/api/v1/jobs", json={"script": HELLO, "name": "x", "gpus": 1000})
+        too_many = api.post("/api/v1/jobs", json={"script": HELLO, "name": "x", "gpus_per_node": 1000})
         assert too_many.status_code == 422
         assert api.get("/api/v1/jobs/999999").status_code == 404
         assert api.get("/api/v1/pods/nope").status_code == 404

@@ -32,7 +32,7 @@ def report(converged):
         {"kind": "no_token", "name": "no_token"},
         {"kind": "overview", "name": "overview",
          "expect": {"pods": 2, "gpus": 2, "podNames": [f"{site.prefix}-0", f"{site.prefix}-1"], "grafanaFleet": None}},
-        {"kind": "submit_job", "name": "hello_job", "gpus": 1, "expect": {"state": "COMPLETED", "exitCode": 0}},
+        {"kind": "submit_job", "name": "hello_job", "gpusPerNode": 1, "expect": {"state": "COMPLETED", "exitCode": 0}},
         {"kind": "submit_job", "name": "failing_job", "jobName": "browser-exit3",
          "script": "#!/bin/bash\necho about to fail\nsleep 2\nexit 3\n",
          "expect": {"state": "FAILED", "exitCode": 3, "outputContains": ["about to fail"]}},

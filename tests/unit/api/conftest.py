@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
 import shutil
 import sys
@@ -35,9 +37,10 @@ def write_config(directory: Path, **overrides: Any) -> Path:
     (directory / "api_token").write_text(secrets.token_urlsafe(32) + "\n")
     (directory / "slurm_jwt_hs256.key").write_bytes(secrets.token_bytes(64))
     (directory / "cloud_api_key").write_text("test-cloud-key\n")
-    (directory / "terraform").mkdir(exist_ok=True)
+    (directory / "inventory").mkdir(exist_ok=True)
     (directory / "job-output" / "tokens").mkdir(parents=True, exist_ok=True)
-    shutil.copy(FIXTURES / "terraform" / "outputs.json", directory / "terraform" / "terraform.tfstate")
+    # The pods file the app role renders from the recorded deployment's inventory (record_pods_file.py).
+    shutil.copy(FIXTURES / "inventory" / "pods.json", directory / "inventory" / "pods.json")
     config = {
         "listen_host": "127.0.0.1",
         "listen_port": 8081,
@@ -54,7 +57,7 @@ def write_config(directory: Path, **overrides: Any) -> Path:
         "slurm_jwt_key_file": str(directory / "slurm_jwt_hs256.key"),
         "cloud_api_url": "http://127.0.0.1:8765/v2",
         "cloud_api_key_file": str(directory / "cloud_api_key"),
-        "terraform_state_file": str(directory / "terraform" / "terraform.tfstate"),
+        "pods_file": str(directory / "inventory" / "pods.json"),
         "ssh_private_key_file": str(directory / "id_ed25519"),
         "ssh_known_hosts_file": str(directory / "known_hosts"),
         "ssh_user": "root",
@@ -66,6 +69,17 @@ def write_config(directory: Path, **overrides: Any) -> Path:
     path = directory / "api.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def read_pods_file(settings: Settings) -> dict[str, Any]:
+    return json.loads(settings.pods_file.read_text())
+
+
+def replace_pods_file(settings: Settings, data: dict[str, Any]) -> None:
+    """Write the pods file as the role's template module does: a new file renamed over the old one."""
+    tmp = settings.pods_file.with_name(".pods.json.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, settings.pods_file)
 
 
 @dataclass

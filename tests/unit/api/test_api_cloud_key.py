@@ -18,12 +18,13 @@ from .fakes import INDEX, recorded_job
 
 RUNNING = INDEX["jobs"]["running"]
 COMPLETED = INDEX["jobs"]["completed"]
-#: Every route that asks the cloud (a job's output that its node did not hand over: its pod's SSH address).
-CLOUD_ROUTES = ["/api/v1/pods", "/api/v1/pods/gpuopsapirec-0", f"/api/v1/jobs/{COMPLETED}/output", "/readyz"]
+#: Every route that asks the cloud (a job's output read on its pod does not: its SSH endpoint is the pods file's).
+CLOUD_ROUTES = ["/api/v1/pods", "/api/v1/pods/gpuopsapirec-0", "/readyz"]
+OUTPUT = f"/api/v1/jobs/{COMPLETED}/output"
 
 
 def _output_on_its_pod(env: Env) -> None:
-    """The completed job's output is only on its pod (read over SSH at the address the cloud gives)."""
+    """The completed job's output is only on its pod (read over SSH at the endpoint of the pods file)."""
     env.slurm.use_final_jobs()
     host = recorded_job("completed")["batch_host"]
     pod = env.cloud.pods[host]
@@ -41,7 +42,7 @@ def test_every_request_the_api_sends_the_cloud_is_a_read(env: Env, client: TestC
     assert client.post("/api/v1/jobs", json={"script": "#!/bin/sh\necho hi\n", "name": "x"}).status_code < 300
     assert client.delete(f"/api/v1/jobs/{RUNNING}").status_code < 300
     _output_on_its_pod(env)
-    for path in CLOUD_ROUTES:
+    for path in [*CLOUD_ROUTES, OUTPUT]:
         assert client.get(path).status_code == 200, path
     assert env.ssh.reads, "the job's output was not read on its pod"
     assert env.cloud.requests, "the routes above did not ask the cloud"
@@ -64,11 +65,13 @@ def test_without_a_key_every_cloud_answer_says_what_is_missing(keyless: Env) -> 
         ready = client.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["upstreams"]["cloud"] == {"ok": False, "detail": NO_KEY}
-        # What needs no cloud still works.
+        # What needs no cloud still works: a job's output is read on its pod at the pods file's endpoint.
         assert client.get("/api/v1/jobs").status_code == 200
         assert client.get("/api/v1/info").json()["cloud"] == "runpod"
+        assert client.get(OUTPUT).json()["text"] == "done\n"
     assert "Read Only" in NO_KEY and "app_runpod_read_key_file" in NO_KEY
-    assert not keyless.cloud.requests and not keyless.ssh.reads  # nothing was sent, not even without a key
+    assert not keyless.cloud.requests  # nothing was sent, not even without a key
+    assert len(keyless.ssh.reads) == 1
 
 
 def test_an_empty_cloud_key_file_is_named_and_never_sent(env: Env, client: TestClient) -> None:

@@ -27,7 +27,7 @@ slurm_user: root
 slurm_jwt_key_file: /run/gpuops/slurm_jwt_hs256.key
 cloud_api_url: http://127.0.0.1:8765/v2
 cloud_api_key_file: /run/gpuops/cloud_api_key
-terraform_state_file: /var/lib/gpuops/terraform/terraform.tfstate
+pods_file: /var/lib/gpuops/inventory/pods.json
 ssh_private_key_file: /run/gpuops/ssh/id_ed25519
 ssh_known_hosts_file: /run/gpuops/ssh/known_hosts
 ssh_user: root

@@ -11,7 +11,7 @@ import pytest
 from gpuops_api.slurmdata import exit_code, gpu_count, parse_job
 from gpuops_api.upstreams.slurm import TOKEN_LIFESPAN_SECONDS
 
-from .conftest import Env, TestClient
+from .conftest import Env, TestClient, read_pods_file, replace_pods_file
 from .fakes import INDEX, recorded_job
 
 JOBS = INDEX["jobs"]
@@ -103,8 +103,9 @@ def test_slurm_tokens_are_short_lived_hs256_for_the_configured_user(client: Test
     ({"name": "x" * 65}, "body field 'name'"),
     ({"nodes": 0}, "body field 'nodes'"),
     ({"nodes": 65}, "body field 'nodes'"),
-    ({"gpus": -1}, "body field 'gpus'"),
-    ({"gpus": 65}, "body field 'gpus'"),
+    ({"gpus_per_node": -1}, "body field 'gpus_per_node'"),
+    ({"gpus_per_node": 65}, "body field 'gpus_per_node'"),
+    ({"gpus": 1}, "body: gpus is not a field of a job request"),
     ({"time_limit_minutes": 0}, "body field 'time_limit_minutes'"),
     ({"time_limit_minutes": 10081}, "body field 'time_limit_minutes'"),
     ({"partition": "a b"}, "body field 'partition'"),
@@ -176,19 +177,51 @@ def test_output_of_a_job_slurm_refused_to_place_is_404(client: TestClient, env: 
     assert not env.ssh.reads
 
 
-def test_output_when_the_pod_has_no_ssh_address_is_503(client: TestClient, env: Env) -> None:
-    env.cloud.pods[FAILED_HOST] = {**env.cloud.pods[FAILED_HOST], "status": "STARTING",
-                                   "ssh": {**env.cloud.pods[FAILED_HOST]["ssh"], "direct": None}}
+def test_output_when_the_pods_file_has_no_ssh_endpoint_is_503(client: TestClient, env: Env) -> None:
+    data = read_pods_file(env.settings)
+    for pod in data["pods"]:
+        if pod["id"] == FAILED_HOST:
+            pod["ssh"] = {"host": None, "port": None, "host_key_alias": None}
+    replace_pods_file(env.settings, data)
     response = client.get(f"/api/v1/jobs/{JOBS['failed']}/output")
-    assert response.status_code == 503 and response.json()["upstream"] == "cloud"
-    assert "no ssh.direct" in response.json()["detail"]
+    assert response.status_code == 503 and response.json()["upstream"] == "inventory"
+    assert "no SSH endpoint in the pods file" in response.json()["detail"]
+    assert "playbooks/stack.yml" in response.json()["detail"]
     assert not env.ssh.reads
+
+
+def test_output_is_read_at_the_inventorys_endpoint_without_asking_the_cloud(client: TestClient, env: Env) -> None:
+    """The cloud, even one that no longer gives the pod an ssh.direct, is not asked where the pod's sshd is."""
+    env.slurm.use_final_jobs()
+    live = env.cloud.pods[HOST]
+    env.cloud.pods[HOST] = {**live, "ssh": {**live["ssh"], "direct": None}}
+    pod = next(p for p in read_pods_file(env.settings)["pods"] if p["id"] == HOST)
+    path = f"/var/lib/gpuops/jobs/api/slurm-{JOBS['completed']}.out"
+    env.ssh.files[(pod["ssh"]["host_key_alias"], path)] = "done\n"
+    assert client.get(f"/api/v1/jobs/{JOBS['completed']}/output").json()["text"] == "done\n"
+    assert env.ssh.reads == [(pod["ssh"]["host"], pod["ssh"]["port"], pod["ssh"]["host_key_alias"], path, 200)]
+    assert not env.cloud.requests
+
+
+def test_output_finds_the_pod_by_its_slurm_node_name(client: TestClient, env: Env) -> None:
+    """Slurm's batch host is the pod's node name (slurm_node_name, else its inventory name)."""
+    env.slurm.use_final_jobs()
+    data = read_pods_file(env.settings)
+    pod = next(p for p in data["pods"] if p["id"] == HOST)
+    pod["node"] = "gpu-node-7"
+    replace_pods_file(env.settings, data)
+    job = env.slurm.jobs[JOBS["completed"]]
+    env.slurm.jobs[JOBS["completed"]] = {**job, "batch_host": "gpu-node-7"}
+    path = f"/var/lib/gpuops/jobs/api/slurm-{JOBS['completed']}.out"
+    env.ssh.files[(pod["ssh"]["host_key_alias"], path)] = "done\n"
+    assert client.get(f"/api/v1/jobs/{JOBS['completed']}/output").status_code == 200
+    assert env.ssh.reads[0][:3] == (pod["ssh"]["host"], pod["ssh"]["port"], pod["ssh"]["host_key_alias"])
 
 
 def test_output_from_a_host_that_is_not_a_pod_is_503(client: TestClient, env: Env) -> None:
     env.slurm.jobs[JOBS["failed"]] = {**env.slurm.jobs[JOBS["failed"]], "batch_host": "somewhere-else"}
     response = client.get(f"/api/v1/jobs/{JOBS['failed']}/output")
-    assert response.status_code == 503
+    assert response.status_code == 503 and response.json()["upstream"] == "inventory"
     assert "somewhere-else" in response.json()["detail"]
 
 

@@ -1,22 +1,21 @@
-"""Pods: Terraform's outputs joined with the cloud's live view; uptime and cost."""
+"""Pods: the inventory's pods file joined with the cloud's live view; uptime and cost."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 import httpx
 import pytest
 
-from .conftest import Env, TestClient
+from .conftest import Env, TestClient, read_pods_file, replace_pods_file
 from .fakes import INDEX, load
 
 
-def _tf_pods(env: Env) -> dict:
-    return json.loads(env.settings.terraform_state_file.read_text())["outputs"]["pods"]["value"]
+def _file_pods(env: Env) -> dict:
+    return {pod["name"]: pod for pod in read_pods_file(env.settings)["pods"]}
 
 
-def test_pods_join_terraform_and_the_cloud(client: TestClient, env: Env) -> None:
+def test_pods_join_the_inventory_and_the_cloud(client: TestClient, env: Env) -> None:
     body = client.get("/api/v1/pods").json()
     assert [pod["name"] for pod in body["pods"]] == sorted(INDEX["pods"])
     controller = body["pods"][0]
@@ -71,7 +70,7 @@ def test_a_pod_the_cloud_no_longer_knows_is_terminated(client: TestClient, env: 
     del env.cloud.pods[INDEX["pods"]["gpuopsapirec-1"]]
     pod = client.get("/api/v1/pods/gpuopsapirec-1").json()
     assert pod["status"] == "TERMINATED"
-    assert pod["cost_per_hr"] == _tf_pods(env)["gpuopsapirec-1"]["cost_per_hr"]
+    assert pod["cost_per_hr"] == _file_pods(env)["gpuopsapirec-1"]["cost_per_hr"]
 
 
 def test_uptime_without_started_at_counts_from_first_sight(env: Env) -> None:
@@ -102,11 +101,25 @@ def test_uptime_reported_by_the_cloud_wins(client: TestClient, env: Env) -> None
     assert (pod["uptime_seconds"], pod["cost_so_far"]) == (7200, round(2 * pod["cost_per_hr"], 4))
 
 
-def test_the_state_file_is_read_again_when_it_changes(client: TestClient, env: Env) -> None:
-    state = json.loads(env.settings.terraform_state_file.read_text())
-    del state["outputs"]["pods"]["value"]["gpuopsapirec-1"]
-    env.settings.terraform_state_file.write_text(json.dumps(state, indent=4))
+def test_the_ssh_endpoint_is_the_inventorys_not_the_clouds(client: TestClient, env: Env) -> None:
+    """The cloud is asked for status and cost only: the SSH endpoint shown is the pods file's."""
+    pod_id = INDEX["pods"]["gpuopsapirec-1"]
+    live = env.cloud.pods[pod_id]
+    env.cloud.pods[pod_id] = {**live, "ssh": {**live["ssh"], "direct": {**live["ssh"]["direct"], "port": 1}}}
+    pod = client.get("/api/v1/pods/gpuopsapirec-1").json()
+    recorded = _file_pods(env)["gpuopsapirec-1"]["ssh"]
+    assert (pod["public_ip"], pod["ssh_port"]) == (recorded["host"], recorded["port"]) != (live["ssh"]["direct"]["host"], 1)
+
+
+def test_the_pods_file_is_read_again_when_it_is_replaced(client: TestClient, env: Env) -> None:
+    assert len(client.get("/api/v1/pods").json()["pods"]) == 2
+    data = read_pods_file(env.settings)
+    data["pods"] = [pod for pod in data["pods"] if pod["name"] != "gpuopsapirec-1"]
+    replace_pods_file(env.settings, data)
     assert [pod["name"] for pod in client.get("/api/v1/pods").json()["pods"]] == ["gpuopsapirec-0"]
+    data["pods"][0]["ssh"]["port"] = 23000
+    replace_pods_file(env.settings, data)
+    assert client.get("/api/v1/pods/gpuopsapirec-0").json()["ssh_port"] == 23000
 
 
 def test_info_without_and_with_grafana(client: TestClient, env: Env) -> None:

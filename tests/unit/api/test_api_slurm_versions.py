@@ -21,7 +21,7 @@ from gpuops_api.slurmdata import SLURM_API_VERSIONS, JobSpec, dialect, parse_job
 from gpuops_api.upstreams.http import HttpUpstream
 from gpuops_api.upstreams.slurm import SlurmClient, SlurmRefused, choose_version, offered_versions
 
-from .conftest import Env, TestClient, make_env
+from .conftest import Env, TestClient, make_env, read_pods_file, replace_pods_file
 from .fakes import SLURM_V38, load, recorded_job, slurm_fixture, slurm_index
 
 NEW = ("v0.0.40", "v0.0.41", "v0.0.42")
@@ -204,7 +204,7 @@ def test_the_list_reads_every_recorded_job(vclient: TestClient, venv: Env, versi
 def test_submit_sends_the_versions_body_and_reads_the_id(vclient: TestClient, venv: Env, version: str) -> None:
     with_global_networking(venv)  # 2 nodes: the pods must reach each other
     response = vclient.post("/api/v1/jobs", json={"script": "#!/bin/bash\necho hi\n", "name": "train.v1_a-b",
-                                                  "nodes": 2, "gpus": 1, "time_limit_minutes": 30,
+                                                  "nodes": 2, "gpus_per_node": 1, "time_limit_minutes": 30,
                                                   "partition": "gpu"})
     assert response.status_code == 201
     assert response.json() == {"id": jobs(version)["running"]}  # what the recorded submission answered
@@ -234,19 +234,21 @@ def test_the_recorded_job_is_what_the_body_asked_for(version: str) -> None:
         assert raw["standard_output"] == f"{JOB_DIR}/slurm-{raw['job_id']}.out"  # 24.11 sends it expanded
 
 
-def with_global_networking(env: Env, enabled: bool = True) -> None:
-    """The deployment's Terraform state with every pod's global_networking set (the module's output field)."""
-    state = json.loads(env.settings.terraform_state_file.read_text())
-    for pod in state["outputs"]["pods"]["value"].values():
-        pod["global_networking"] = enabled
-    env.settings.terraform_state_file.write_text(json.dumps(state))
+def with_global_networking(env: Env, enabled: bool | None = True) -> None:
+    """The deployment's pods file with every pod's global_networking.enabled set (None: the key left out)."""
+    data = read_pods_file(env.settings)
+    for pod in data["pods"]:
+        if enabled is None:
+            pod.pop("global_networking", None)
+        else:
+            pod["global_networking"]["enabled"] = enabled
+    replace_pods_file(env.settings, data)
 
 
 @pytest.mark.parametrize("enabled", [False, None], ids=["off", "unrecorded"])
 def test_a_multi_node_job_is_refused_when_the_pods_cannot_reach_each_other(
         vclient: TestClient, venv: Env, version: str, enabled: bool | None) -> None:
-    if enabled is not None:
-        with_global_networking(venv, enabled)
+    with_global_networking(venv, enabled)
     response = vclient.post("/api/v1/jobs", json={"script": "#!/bin/sh\n", "name": "x", "nodes": 2})
     assert response.status_code == 400
     detail = response.json()["detail"]
@@ -264,10 +266,13 @@ def test_submit_defaults_ask_for_no_gpu_and_no_partition(vclient: TestClient, ve
 
 @pytest.mark.parametrize(("body", "reason"), [
     ({"partition": "nosuch"}, "Invalid partition name specified"),
-    ({"gpus": 8}, "Requested node configuration is not available"),
+    # More GPUs per node than the pods file says the pods have is refused before Slurm (test_api_job_gpus.py):
+    # here the recorded deployment's pods file is gone, so Slurm judges.
+    ({"gpus_per_node": 8}, "Requested node configuration is not available"),
 ])
-def test_slurm_refusals_are_400_with_slurms_reason(vclient: TestClient, version: str, body: dict,
+def test_slurm_refusals_are_400_with_slurms_reason(vclient: TestClient, venv: Env, version: str, body: dict,
                                                    reason: str) -> None:
+    venv.settings.pods_file.unlink()
     response = vclient.post("/api/v1/jobs", json={"script": "#!/bin/sh\n", "name": "x", **body})
     assert response.status_code == 400
     # 24.11 adds a description of the call that failed.

@@ -13,14 +13,14 @@ from .conftest import Env, TestClient, make_env
 from .fakes import INDEX
 
 RUNNING = INDEX["jobs"]["running"]
-#: Routes that need each upstream (the running job's output needs Slurm, the cloud and SSH).
+#: Routes that need each upstream (the running job's output needs Slurm and SSH: its pod's SSH endpoint is the
+#: pods file's, not the cloud's).
 ROUTES_BY_UPSTREAM = {
     "prometheus": [("GET", "/api/v1/gpus"), ("GET", "/api/v1/gpus/history?range=15m"),
                    ("GET", f"/api/v1/jobs/{RUNNING}/gpus")],
     "slurmrestd": [("GET", "/api/v1/jobs"), ("GET", f"/api/v1/jobs/{RUNNING}"), ("DELETE", f"/api/v1/jobs/{RUNNING}"),
                    ("GET", f"/api/v1/jobs/{RUNNING}/output"), ("POST", "/api/v1/jobs")],
-    "cloud": [("GET", "/api/v1/pods"), ("GET", "/api/v1/pods/gpuopsapirec-0"),
-              ("GET", f"/api/v1/jobs/{RUNNING}/output")],
+    "cloud": [("GET", "/api/v1/pods"), ("GET", "/api/v1/pods/gpuopsapirec-0")],
 }
 CASES = [(upstream, method, path) for upstream, routes in ROUTES_BY_UPSTREAM.items() for method, path in routes]
 
@@ -113,16 +113,27 @@ def test_keys_are_read_again_when_their_files_change(env: Env, client: TestClien
     assert client.get("/api/v1/pods").status_code == 200
 
 
-@pytest.mark.parametrize("content", ["{not json", '{"outputs": []}', '{"outputs": {"pods": {"value": {"p": {}}}}}'])
-def test_a_broken_terraform_state_is_a_503_naming_the_file(env: Env, client: TestClient, content: str) -> None:
-    env.settings.terraform_state_file.write_text(content)
+@pytest.mark.parametrize(("content", "why"), [
+    ("{not json", "not JSON"),
+    ('{"format": 1, "pods": {}}', "pods: Input should be a valid list"),
+    ('{"format": 1, "pods": [{"name": "p"}]}', "pods.0.id: Field required"),
+    ('{"format": 2, "pods": []}', "format 2, this API reads format 1"),
+    ('{"format": 1, "pods": [{"name": "p", "id": "a", "node": "p"}, {"name": "p", "id": "b", "node": "q"}]}',
+     "pod 'p' is listed twice"),
+], ids=["not-json", "not-a-list", "no-id", "newer-format", "twice"])
+def test_a_broken_pods_file_is_a_503_naming_the_file_and_the_fix(env: Env, client: TestClient, content: str,
+                                                                 why: str) -> None:
+    env.settings.pods_file.write_text(content)
     response = client.get("/api/v1/pods")
     assert response.status_code == 503
-    assert str(env.settings.terraform_state_file) in response.json()["detail"]
+    assert response.json()["upstream"] == "inventory"
+    detail = response.json()["detail"]
+    assert f"cannot read the deployment's pods file {env.settings.pods_file}: {why}" in detail
+    assert "playbooks/stack.yml" in detail
 
 
-def test_no_terraform_state_means_no_pods(env: Env, client: TestClient) -> None:
-    env.settings.terraform_state_file.unlink()
+def test_no_pods_file_means_no_pods(env: Env, client: TestClient) -> None:
+    env.settings.pods_file.unlink()
     assert client.get("/api/v1/pods").json() == {"pods": [], "cost_per_hr_total": 0.0}
 
 

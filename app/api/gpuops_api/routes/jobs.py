@@ -104,18 +104,33 @@ async def get_job(job_id: JobId, svc: ServicesDep) -> dict[str, Any]:
 
 @router.post("/jobs", response_model=JobCreated, status_code=status.HTTP_201_CREATED, summary="Submit a batch job",
              responses={400: {"model": ErrorBody,
-                              "description": "Slurm refused the job (e.g. no such partition, too many GPUs)"}})
+                              "description": "More GPUs per node than the pods have, more nodes than are networked, "
+                                             "or Slurm refused the job (e.g. no such partition)"}})
 async def submit_job(request: JobRequest, svc: ServicesDep) -> dict[str, int]:
+    pods = list(svc.fleet.names().values())
     if request.nodes > 1:
-        pods = list(svc.fleet.names().values())
         if not pods or not all(pod.global_networking for pod in pods):
             raise HTTPException(400, f"nodes={request.nodes}: this cluster's pods have no network between them, so a "
                                      "job runs on one node. Multi-node jobs need RunPod's global networking: provision "
                                      "the pods with -e provision_global_networking=true (NVIDIA on-demand pods in a "
                                      "data centre that offers it), or ask for 1 node.")
+    # gpus_per_node GPUs on each of `nodes` pods: that many pods must have that many GPUs. Without a pods file
+    # (nothing deployed yet) Slurm judges alone.
+    counts = sorted((pod.gpu_count for pod in pods), reverse=True)
+    if counts:
+        if request.nodes > len(counts):
+            raise HTTPException(400, f"nodes={request.nodes}: this cluster has {len(counts)} pod(s), so a job can run "
+                                     f"on 1 to {len(counts)} node(s).")
+        most = counts[request.nodes - 1]
+        if request.gpus_per_node > most:
+            raise HTTPException(400, f"gpus_per_node={request.gpus_per_node} with nodes={request.nodes} is "
+                                     f"{request.gpus_per_node} GPU(s) on each of {request.nodes} node(s), "
+                                     f"{request.gpus_per_node * request.nodes} in all. This cluster's pods have GPUs: "
+                                     f"{', '.join(map(str, counts))}, so a job on {request.nodes} node(s) can have at "
+                                     f"most {most} GPU(s) per node: ask for gpus_per_node 0 to {most}.")
     out_dir = svc.settings.job_output_dir
     spec = JobSpec(script=request.script, name=request.name, working_directory=out_dir,
-                   standard_output=f"{out_dir}/slurm-%j.out", nodes=request.nodes, gpus_per_node=request.gpus,
+                   standard_output=f"{out_dir}/slurm-%j.out", nodes=request.nodes, gpus_per_node=request.gpus_per_node,
                    time_limit_minutes=request.time_limit_minutes, partition=request.partition)
     try:
         job_id = await svc.slurm.submit(spec)
@@ -164,18 +179,19 @@ async def job_output(job_id: JobId, svc: ServicesDep,
     if not path.startswith(job_dirs + "/") or not job.user or not USER_NAME.match(job.user):
         raise HTTPException(404, f"job {job_id}'s output file {job.stdout_path} is not in the pods' job directories "
                                  f"({job_dirs}): gpuops does not read it")
-    pods = svc.fleet.names()
-    pod = next((p for p in pods.values() if p.id == job.batch_host), None) or pods.get(job.batch_host)
+    # The pod and its SSH endpoint are the inventory's (the pods file): the cloud is not asked.
+    pod = svc.fleet.by_node(job.batch_host)
     if pod is None:
-        raise UpstreamError("cloud", f"job {job_id} ran on {job.batch_host}, which is not a pod of this deployment "
-                                     "(Terraform state): cannot reach its output")
-    info = await svc.cloud.pod(pod.id)
-    alias = info.host_key_alias if info is not None else None
-    if info is None or not info.ssh_ready or info.ssh_host is None or info.ssh_port is None or alias is None:
-        raise UpstreamError("cloud", f"pod {pod.name} ({pod.id}) has no SSH address now (stopped or starting: "
-                                     f"no ssh.direct): cannot read job {job_id}'s output")
-    # The host key is pinned under the alias of this start of the pod (runpod-<id>-<startedAt epoch>).
-    tail = await svc.ssh.tail(info.ssh_host, info.ssh_port, alias, path, lines, job.user)
+        raise UpstreamError("inventory", f"job {job_id} ran on {job.batch_host}, which is not a pod of this "
+                                         f"deployment (pods file {svc.settings.pods_file}): cannot reach its output")
+    if pod.ssh_host is None or pod.ssh_port is None or pod.host_key_alias is None:
+        raise UpstreamError("inventory", f"pod {pod.name} ({pod.id}) has no SSH endpoint in the pods file "
+                                         f"{svc.settings.pods_file} (no ssh.direct when the inventory was read): "
+                                         f"cannot read job {job_id}'s output; run ansible-playbook "
+                                         "playbooks/stack.yml once the pod runs")
+    # The host key is pinned under the alias of this start of the pod (runpod-<id>-<startedAt epoch>); a pod
+    # restarted since the file was rendered has a new alias and new keys, which SSH refuses until a redeploy.
+    tail = await svc.ssh.tail(pod.ssh_host, pod.ssh_port, pod.host_key_alias, path, lines, job.user)
     if tail is None:
         raise HTTPException(404, f"job {job_id}'s output file {job.stdout_path} does not exist on {pod.name}, or "
                                  f"is not a regular file that {job.user} can read")

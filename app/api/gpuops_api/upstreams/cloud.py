@@ -26,7 +26,7 @@ BACKOFF_BASE = 0.25
 
 #: What the API says where it needs the cloud's view of a pod and was given no key.
 NO_KEY = ("the API was given no key for the cloud's API (cloud_api_key_file is not set): it does not read the pods' "
-          "status, cost or SSH address. On RunPod, create an API key with Read Only permission (console > Settings "
+          "status or cost. On RunPod, create an API key with Read Only permission (console > Settings "
           "> API Keys) and deploy with -e app_runpod_read_key_file=<file holding it>")
 
 

@@ -52,7 +52,7 @@ describe("ApiClient", () => {
     const { client, calls } = setup(async () => jsonResponse(201, { id: 7 }));
     await client.jobs({ state: undefined, limit: 20, offset: 0 });
     expect(calls[0]?.url).toBe("http://127.0.0.1:8081/api/v1/jobs?limit=20&offset=0");
-    const body = { script: "#!/bin/sh\n", name: "a", nodes: 1, gpus: 0, time_limit_minutes: 5, partition: null };
+    const body = { script: "#!/bin/sh\n", name: "a", nodes: 1, gpus_per_node: 0, time_limit_minutes: 5, partition: null };
     expect(await client.submitJob(body)).toEqual({ id: 7 });
     expect(calls[1]?.init?.method).toBe("POST");
     expect(JSON.parse(String(calls[1]?.init?.body))).toEqual(body);
@@ -120,7 +120,7 @@ describe("ApiClient", () => {
       }),
     );
     const error = (await client
-      .submitJob({ script: "#!/bin/sh", name: "bad name", nodes: 1, gpus: 0, time_limit_minutes: 1, partition: null })
+      .submitJob({ script: "#!/bin/sh", name: "bad name", nodes: 1, gpus_per_node: 0, time_limit_minutes: 1, partition: null })
       .catch((e: unknown) => e)) as ApiError;
     expect(error.status).toBe(422);
     expect(error.fieldErrors).toEqual({ name: "String should match pattern" });

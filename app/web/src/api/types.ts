@@ -72,6 +72,7 @@ export interface Job {
   exit_code: number | null;
   nodes: string;
   node_count: number;
+  /** GPUs of the whole job (per node × nodes), as Slurm allocated them. */
   gpus: number;
   partition: string | null;
   submit_time: number | null;
@@ -99,7 +100,8 @@ export interface JobSubmit {
   script: string;
   name: string;
   nodes: number;
-  gpus: number;
+  /** GPUs on each of the job's nodes (Slurm's --gpus-per-node); the job gets nodes × this many. */
+  gpus_per_node: number;
   time_limit_minutes: number;
   partition: string | null;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_FORM, formErrorsFromApi, validateJobForm, type JobFormValues } from "./validation";
+import REQUEST_LIMITS from "./jobRequestLimits.json";
+import { DEFAULT_FORM, formErrorsFromApi, LIMITS, totalGpus, validateJobForm, type JobFormValues } from "./validation";
 
 const form = (over: Partial<JobFormValues> = {}): JobFormValues => ({ ...DEFAULT_FORM, ...over });
 
@@ -12,7 +13,7 @@ describe("validateJobForm", () => {
         script: DEFAULT_FORM.script,
         name: "hello",
         nodes: 1,
-        gpus: 0,
+        gpus_per_node: 0,
         time_limit_minutes: 60,
         partition: "debug",
       },
@@ -56,8 +57,8 @@ describe("validateJobForm", () => {
     ["nodes", "0"],
     ["nodes", "65"],
     ["nodes", "1.5"],
-    ["gpus", "-1"],
-    ["gpus", "65"],
+    ["gpusPerNode", "-1"],
+    ["gpusPerNode", "65"],
     ["timeLimit", "0"],
     ["timeLimit", "10081"],
     ["timeLimit", "abc"],
@@ -69,8 +70,8 @@ describe("validateJobForm", () => {
 
   it.each([
     ["nodes", "64"],
-    ["gpus", "0"],
-    ["gpus", "64"],
+    ["gpusPerNode", "0"],
+    ["gpusPerNode", "64"],
     ["timeLimit", "1"],
     ["timeLimit", "10080"],
   ] as const)("accepts the bound %s=%s", (field, value) => {
@@ -78,8 +79,24 @@ describe("validateJobForm", () => {
   });
 
   it("reports every bad field at once", () => {
-    const result = validateJobForm(form({ script: "echo", name: "", nodes: "0", gpus: "x", timeLimit: "" }));
-    expect(!result.ok && Object.keys(result.errors).sort()).toEqual(["gpus", "name", "nodes", "script", "timeLimit"]);
+    const result = validateJobForm(form({ script: "echo", name: "", nodes: "0", gpusPerNode: "x", timeLimit: "" }));
+    expect(!result.ok && Object.keys(result.errors).sort()).toEqual(["gpusPerNode", "name", "nodes", "script", "timeLimit"]);
+  });
+
+  it("asks for GPUs per node, sent as gpus_per_node: 2 nodes x 2 is 4 GPUs", () => {
+    const result = validateJobForm(form({ nodes: "2", gpusPerNode: "2" }));
+    expect(result.ok && result.body).toMatchObject({ nodes: 2, gpus_per_node: 2 });
+    expect(result.ok && "gpus" in result.body).toBe(false);
+    expect(totalGpus({ nodes: "2", gpusPerNode: "2" })).toBe(4);
+    expect(totalGpus({ nodes: "2", gpusPerNode: "" })).toBeNull();
+    expect(formErrorsFromApi({ gpus_per_node: "too many" })).toEqual({ gpusPerNode: "too many" });
+  });
+
+  it("takes its limits and defaults from jobRequestLimits.json (the API's JobRequest bounds)", () => {
+    expect(LIMITS.gpusPerNode).toEqual(REQUEST_LIMITS.gpus_per_node);
+    expect(LIMITS.nodes).toEqual(REQUEST_LIMITS.nodes);
+    expect(LIMITS.timeLimit).toEqual(REQUEST_LIMITS.time_limit_minutes);
+    expect([DEFAULT_FORM.nodes, DEFAULT_FORM.gpusPerNode, DEFAULT_FORM.timeLimit]).toEqual(["1", "0", "60"]);
   });
 
   it("maps API field names onto form fields", () => {

@@ -1,13 +1,17 @@
 // Client-side checks of the submit form; they mirror the API's rules so most
 // mistakes are caught before a request (the API stays the authority).
+// The number limits are jobRequestLimits.json, keyed by the API's body fields;
+// tests/unit/test_job_request_limits.py checks it against the API's JobRequest.
 
 import type { JobSubmit } from "../api/types";
+import REQUEST_LIMITS from "./jobRequestLimits.json";
 
 export interface JobFormValues {
   script: string;
   name: string;
   nodes: string;
-  gpus: string;
+  /** GPUs on each of the job's nodes (the job gets nodes × this many). */
+  gpusPerNode: string;
   timeLimit: string;
   partition: string;
 }
@@ -21,9 +25,9 @@ export type JobFormResult = { ok: true; body: JobSubmit } | { ok: false; errors:
 export const JOB_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 export const MAX_SCRIPT_BYTES = 1024 * 1024;
 export const LIMITS = {
-  nodes: { min: 1, max: 64 },
-  gpus: { min: 0, max: 64 },
-  timeLimit: { min: 1, max: 10080 },
+  nodes: REQUEST_LIMITS.nodes,
+  gpusPerNode: REQUEST_LIMITS.gpus_per_node,
+  timeLimit: REQUEST_LIMITS.time_limit_minutes,
 } as const;
 
 /** API body field -> form field, to place server-side 422 messages. */
@@ -31,7 +35,7 @@ export const API_FIELD_TO_FORM: Record<string, JobFormField> = {
   script: "script",
   name: "name",
   nodes: "nodes",
-  gpus: "gpus",
+  gpus_per_node: "gpusPerNode",
   time_limit_minutes: "timeLimit",
   partition: "partition",
 };
@@ -48,9 +52,9 @@ echo "done"
 export const DEFAULT_FORM: JobFormValues = {
   script: HELLO_SCRIPT,
   name: "hello",
-  nodes: "1",
-  gpus: "0",
-  timeLimit: "60",
+  nodes: String(LIMITS.nodes.default),
+  gpusPerNode: String(LIMITS.gpusPerNode.default),
+  timeLimit: String(LIMITS.timeLimit.default),
   partition: "",
 };
 
@@ -91,8 +95,8 @@ export function validateJobForm(values: JobFormValues): JobFormResult {
 
   const nodes = parseInteger(values.nodes, "Nodes", LIMITS.nodes);
   if ("error" in nodes) errors.nodes = nodes.error;
-  const gpus = parseInteger(values.gpus, "GPUs per node", LIMITS.gpus);
-  if ("error" in gpus) errors.gpus = gpus.error;
+  const gpusPerNode = parseInteger(values.gpusPerNode, "GPUs per node", LIMITS.gpusPerNode);
+  if ("error" in gpusPerNode) errors.gpusPerNode = gpusPerNode.error;
   const timeLimit = parseInteger(values.timeLimit, "Time limit", LIMITS.timeLimit);
   if ("error" in timeLimit) errors.timeLimit = timeLimit.error;
 
@@ -101,7 +105,7 @@ export function validateJobForm(values: JobFormValues): JobFormResult {
     errors.partition = "A partition name is 1 to 64 letters, digits, dots, underscores or hyphens.";
   }
 
-  if (Object.keys(errors).length > 0 || "error" in nodes || "error" in gpus || "error" in timeLimit) {
+  if (Object.keys(errors).length > 0 || "error" in nodes || "error" in gpusPerNode || "error" in timeLimit) {
     return { ok: false, errors };
   }
   return {
@@ -110,11 +114,19 @@ export function validateJobForm(values: JobFormValues): JobFormResult {
       script: values.script,
       name,
       nodes: nodes.value,
-      gpus: gpus.value,
+      gpus_per_node: gpusPerNode.value,
       time_limit_minutes: timeLimit.value,
       partition: partition === "" ? null : partition,
     },
   };
+}
+
+/** GPUs of the whole job the form asks for (nodes × GPUs per node), or null while either is not a number. */
+export function totalGpus(values: Pick<JobFormValues, "nodes" | "gpusPerNode">): number | null {
+  const nodes = values.nodes.trim();
+  const perNode = values.gpusPerNode.trim();
+  if (!/^\d+$/.test(nodes) || !/^\d+$/.test(perNode)) return null;
+  return Number(nodes) * Number(perNode);
 }
 
 /** Map an API 422's per-field messages onto the form's fields. */

@@ -143,7 +143,7 @@ function JobSummary({ job, onCancelled }: { job: Job; onCancelled: () => void })
           </dd>
         </div>
         <div>
-          <dt>GPUs</dt>
+          <dt>GPUs (all nodes)</dt>
           <dd>{job.gpus}</dd>
         </div>
         <div>

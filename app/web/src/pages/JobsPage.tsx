@@ -97,7 +97,7 @@ export function JobsPage() {
                   <th>State</th>
                   <th>User</th>
                   <th>Nodes</th>
-                  <th className="num">GPUs</th>
+                  <th className="num">GPUs (total)</th>
                   <th>Submitted</th>
                   <th className="num">Exit</th>
                 </tr>

@@ -7,6 +7,7 @@ import {
   DEFAULT_FORM,
   formErrorsFromApi,
   LIMITS,
+  totalGpus,
   validateJobForm,
   type JobFormErrors,
   type JobFormField,
@@ -56,6 +57,7 @@ export function SubmitJobPage() {
     "aria-describedby": errors[name] ? `job-${name}-error` : undefined,
     "data-testid": `job-form-${name}`,
   });
+  const total = totalGpus(values);
   const errorFor = (name: JobFormField) =>
     errors[name] ? (
       <p className="field-error" id={`job-${name}-error`} data-testid={`job-form-${name}-error`}>
@@ -99,9 +101,17 @@ export function SubmitJobPage() {
             {errorFor("nodes")}
           </div>
           <div>
-            <label htmlFor="job-gpus">GPUs per node</label>
-            <input {...field("gpus")} type="number" min={LIMITS.gpus.min} max={LIMITS.gpus.max} />
-            {errorFor("gpus")}
+            <label htmlFor="job-gpusPerNode">GPUs per node</label>
+            <input
+              {...field("gpusPerNode")}
+              type="number"
+              min={LIMITS.gpusPerNode.min}
+              max={LIMITS.gpusPerNode.max}
+            />
+            <p className="help" data-testid="job-form-gpus-total">
+              {total === null ? "On each node." : `On each node; nodes × GPUs per node = ${total} in all.`}
+            </p>
+            {errorFor("gpusPerNode")}
           </div>
           <div>
             <label htmlFor="job-timeLimit">Time limit (minutes)</label>

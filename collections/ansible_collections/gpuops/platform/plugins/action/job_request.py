@@ -21,9 +21,16 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.unsafe_proxy import wrap_var
 from ansible_collections.gpuops.platform.plugins.module_utils._slurm import validate_time_spec
 
-INPUTS = ("script", "job_name", "nodes", "ntasks", "gpus", "partition", "time", "wait", "wait_timeout")
+INPUTS = ("script", "job_name", "nodes", "ntasks", "gpus_per_node", "partition", "time", "wait", "wait_timeout")
 # Whole numbers: name -> (default, smallest accepted). The AWX survey is checked against these.
-COUNTS = {"nodes": (1, 1), "ntasks": (1, 1), "gpus": (0, 0), "wait_timeout": (3600, 1)}
+COUNTS = {"nodes": (1, 1), "ntasks": (1, 1), "gpus_per_node": (0, 0), "wait_timeout": (3600, 1)}
+# Inputs that are refused by name, with what to ask for instead. `gpus` meant GPUs for the whole job on the command
+# line and GPUs per node in the web app: with nodes=2 gpus=2 that is 2 GPUs one way and 4 the other.
+RENAMED = {
+    "gpus": ("gpus is not an input of a job request: it was read as GPUs for the whole job here and as GPUs per node "
+             "elsewhere. Ask for gpus_per_node=N instead: N GPUs on each of the job's nodes, nodes x N in all "
+             "(-e nodes=2 -e gpus_per_node=1 is 2 GPUs)."),
+}
 # Booleans: name -> default.
 FLAGS = {"wait": True}
 TRUE, FALSE = ("true", "yes", "1"), ("false", "no", "0")
@@ -76,8 +83,17 @@ def _inside(path, directory):
     return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
-def check(raw, max_nodes, max_gpus, max_bytes, state_dirs, cwd, under_awx, multi_node=True):
-    """The request as data, or Refusal. raw: the extra vars as given."""
+def gpus_per_node_limit(node_gpus, nodes):
+    """The most GPUs per node a job on `nodes` nodes can have: the `nodes`-th largest node's GPU count."""
+    ranked = sorted(node_gpus, reverse=True)
+    return ranked[nodes - 1] if 0 < nodes <= len(ranked) else 0
+
+
+def check(raw, node_gpus, max_bytes, state_dirs, cwd, under_awx, multi_node=True):
+    """The request as data, or Refusal. raw: the extra vars as given; node_gpus: each node's GPU count."""
+    for name, instead in RENAMED.items():
+        if _given(raw, name) is not None:
+            raise Refusal(instead + NOTHING)
     script = raw.get("script")
     if script is None or not isinstance(script, str) or not script.strip():
         raise Refusal("Name the batch script to run: ansible-playbook submit_job.yml -e script=PATH "
@@ -146,8 +162,10 @@ def check(raw, max_nodes, max_gpus, max_bytes, state_dirs, cwd, under_awx, multi
         raise Refusal("%s is %d bytes: a batch script must hold something and at most %d bytes (ship data "
                       "separately; raise submit_max_script_bytes if you must)." % (source, size, max_bytes) + NOTHING)
 
-    limits = ("This cluster has %d node(s) and %d GPU(s): nodes must be 1 to %d, ntasks at least 1, gpus 0 to %d."
-              % (max_nodes, max_gpus, max_nodes, max_gpus))
+    max_nodes = len(node_gpus)
+    sizes = ", ".join(str(count) for count in sorted(node_gpus, reverse=True)) or "none"
+    limits = ("This cluster has %d node(s), with GPUs: %s. nodes must be 1 to %d, ntasks at least 1, gpus_per_node "
+              "(GPUs on each of the job's nodes) 0 to %d." % (max_nodes, sizes, max_nodes, max(node_gpus or [0])))
     nodes = _count(raw, "nodes", *COUNTS["nodes"], max_nodes, limits)
     if nodes > 1 and not multi_node:
         raise Refusal(
@@ -155,7 +173,16 @@ def check(raw, max_nodes, max_gpus, max_bytes, state_dirs, cwd, under_awx, multi
             "need RunPod's global networking: provision the pods with -e provision_global_networking=true (NVIDIA "
             "on-demand pods in a data centre that offers it), or ask for nodes=1." % nodes + NOTHING)
     ntasks = _count(raw, "ntasks", *COUNTS["ntasks"], 100000, limits)
-    gpus = _count(raw, "gpus", *COUNTS["gpus"], max_gpus, limits)
+    gpus_per_node = _count(raw, "gpus_per_node", *COUNTS["gpus_per_node"], 10 ** 6, limits)
+    most = gpus_per_node_limit(node_gpus, nodes)
+    if gpus_per_node > most:
+        raise Refusal(
+            "Impossible request: gpus_per_node=%d with nodes=%d is %d GPU(s) on each of %d node(s), %d in all. This "
+            "cluster's nodes have GPUs: %s, so a job on %d node(s) can have at most %d GPU(s) per node: ask for "
+            "gpus_per_node 0 to %d%s." % (
+                gpus_per_node, nodes, gpus_per_node, nodes, gpus_per_node * nodes, sizes, nodes, most, most,
+                "" if nodes == 1 or max(node_gpus) <= most else
+                ", or for fewer nodes (nodes=1 allows up to %d per node)" % max(node_gpus)) + NOTHING)
 
     job_name = _given(raw, "job_name")
     if job_name is not None:
@@ -181,7 +208,8 @@ def check(raw, max_nodes, max_gpus, max_bytes, state_dirs, cwd, under_awx, multi
         "job_name": job_name if job_name is not None else name,
         "nodes": nodes,
         "ntasks": ntasks,
-        "gpus": gpus,
+        "gpus_per_node": gpus_per_node,
+        "gpus_total": gpus_per_node * nodes,
         "partition": _plain(str(partition)) if partition is not None else None,
         "time": _plain(str(time)).strip() if time is not None else None,
         "wait": wait,
@@ -191,29 +219,34 @@ def check(raw, max_nodes, max_gpus, max_bytes, state_dirs, cwd, under_awx, multi
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("max_nodes", "max_gpus", "max_script_bytes", "state_dirs", "multi_node"))
+    _VALID_ARGS = frozenset(("node_gpus", "max_script_bytes", "state_dirs", "multi_node"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         args = self._task.args
-        if "max_nodes" not in args or "max_gpus" not in args:
-            result.update(failed=True, msg="job_request needs max_nodes and max_gpus (the cluster's nodes and GPUs)")
+        node_gpus = args.get("node_gpus")
+        if not isinstance(node_gpus, (list, tuple)):
+            result.update(failed=True, msg="job_request needs node_gpus: a list of the GPU count of each of the "
+                                           "cluster's nodes (e.g. [2, 1])")
             return result
         try:
-            max_nodes = int(args["max_nodes"])
-            max_gpus = int(args["max_gpus"])
+            node_gpus = [int(count) for count in node_gpus]
             max_bytes = int(args.get("max_script_bytes", 1048576))
             multi_node = boolean(args.get("multi_node", True), strict=True)
         except (TypeError, ValueError):
-            result.update(failed=True, msg="max_nodes, max_gpus and max_script_bytes must be integers, multi_node a boolean")
+            result.update(failed=True, msg="node_gpus must be a list of whole numbers, max_script_bytes an integer, "
+                                           "multi_node a boolean")
+            return result
+        if any(count < 0 for count in node_gpus):
+            result.update(failed=True, msg="node_gpus must hold GPU counts of 0 or more, not %s" % node_gpus)
             return result
         state_dirs = [str(d) for d in args.get("state_dirs") or []]
-        raw = {name: task_vars.get(name) for name in INPUTS}
+        raw = {name: task_vars.get(name) for name in (*INPUTS, *RENAMED)}
         under_awx = any(name in task_vars for name in ("awx_job_id", "tower_job_id"))
         cwd = os.getcwd()
         try:
-            request = check(raw, max_nodes, max_gpus, max_bytes, state_dirs, cwd, under_awx, multi_node)
+            request = check(raw, node_gpus, max_bytes, state_dirs, cwd, under_awx, multi_node)
         except Refusal as refusal:
             result.update(failed=True, msg=str(refusal))
             return wrap_var(result)

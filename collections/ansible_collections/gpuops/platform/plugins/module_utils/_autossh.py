@@ -291,13 +291,17 @@ class TunnelSpec:
     retry_max_interval: int = 30
     connect_timeout: int = 15
     reverse_forwards: tuple[ReverseForward, ...] = ()
+    # True: the host key must already be pinned in known_hosts (by another
+    # channel); False: pinned on first contact.
+    strict_host_key_checking: bool = False
 
     def ssh_args(self) -> list[str]:
         """ssh's arguments (after autossh's own ``-M 0``); no secret is ever part of them."""
         args = ["-N", "-T", "-F", "none",
                 "-o", "BatchMode=yes",
-                # Pinned on first contact, checked on every (re)connection, never ignored.
-                "-o", "StrictHostKeyChecking=accept-new",
+                # Checked on every (re)connection, never ignored: already pinned
+                # (strict), or pinned on first contact.
+                "-o", "StrictHostKeyChecking=%s" % ("yes" if self.strict_host_key_checking else "accept-new"),
                 "-o", "UserKnownHostsFile=%s" % self.known_hosts,
                 "-o", "UpdateHostKeys=no"]
         if self.host_key_alias:

@@ -167,7 +167,9 @@ class SbatchRequest:
     partition: str | None = None
     nodes: int | None = None
     ntasks: int | None = None
+    # GPUs for the whole job (--gpus), or on each of its nodes (--gpus-per-node); 0 or None adds nothing.
     gpus: int | None = None
+    gpus_per_node: int | None = None
     time: str | None = None
     chdir: str | None = None
     output: str | None = None
@@ -184,6 +186,7 @@ class SbatchRequest:
             ("--nodes", self.nodes),
             ("--ntasks", self.ntasks),
             ("--gpus", self.gpus or None),
+            ("--gpus-per-node", self.gpus_per_node or None),
             ("--time", self.time),
             ("--export", "ALL" if self.env else None),
             ("--chdir", self.chdir),

@@ -24,9 +24,11 @@ description:
     starts it again if it died.
   - The module records the tunnel's configuration in O(state_dir). An unchanged configuration with a running tunnel is
     no change; a changed configuration, or a tunnel whose autossh is no longer running, restarts the tunnel.
-  - Host keys are pinned on first contact in O(known_hosts) (C(StrictHostKeyChecking=accept-new)) and checked on every
-    connection after it; a host that presents another key fails the task and stops the tunnel. Host key checking is
-    never turned off.
+  - Host keys are checked on every connection against O(known_hosts); a host that presents another key fails the task
+    and stops the tunnel. With O(strict_host_key_checking=true) the key must already be pinned there
+    (C(StrictHostKeyChecking=yes)), for example by M(gpuops.platform.runpod_host_keys) from the pod's own log;
+    otherwise it is pinned on first contact (C(StrictHostKeyChecking=accept-new)). Host key checking is never turned
+    off.
   - Listeners only bind to the address given in each forward, V(127.0.0.1) by default. Wildcard addresses
     (V(0.0.0.0), V(::), V(*), an empty address) are refused, since they would expose the pod's services to the network.
     The same holds for the pod's listeners of reverse forwards; C(GatewayPorts) on the pod's sshd decides the rest
@@ -163,6 +165,13 @@ options:
         directory must exist; ssh adds the key on first contact and checks it on every connection after.
       - Required unless O(state=absent).
     type: path
+  strict_host_key_checking:
+    description:
+      - Refuse a host whose key is not pinned in O(known_hosts) yet (C(StrictHostKeyChecking=yes)), instead of pinning
+        the key it presents on first contact (C(StrictHostKeyChecking=accept-new)).
+      - Use it when the keys are pinned through another channel, as gpuops does from each pod's log.
+    type: bool
+    default: false
   host_key_alias:
     description:
       - The name under which the host key is pinned in O(known_hosts) (C(HostKeyAlias)), for example
@@ -520,6 +529,7 @@ class TunnelModule:
             forwards=forwards,
             known_hosts=known_hosts,
             host_key_alias=alias,
+            strict_host_key_checking=p["strict_host_key_checking"],
             server_alive_interval=self._positive("server_alive_interval", 1),
             server_alive_count_max=self._positive("server_alive_count_max", 1),
             exit_on_forward_failure=p["exit_on_forward_failure"],
@@ -845,6 +855,7 @@ def main() -> None:
             ),
             known_hosts=dict(type="path"),
             host_key_alias=dict(type="str", no_log=False),
+            strict_host_key_checking=dict(type="bool", default=False),
             server_alive_interval=dict(type="int", default=10),
             server_alive_count_max=dict(type="int", default=3),
             exit_on_forward_failure=dict(type="bool", default=True),

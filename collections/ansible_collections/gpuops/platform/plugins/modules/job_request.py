@@ -15,8 +15,8 @@ author:
   - gpuops maintainers (@gpuops)
 description:
   - The one check of a batch job request that C(submit_job.yml) gets from the command line or an AWX survey. Reads the
-    extra vars C(script), C(job_name), C(nodes), C(ntasks), C(gpus), C(partition), C(time), C(wait) and
-    C(wait_timeout) as they were given, before any templating, so that C({{ ... }}) in a job name or in a script's
+    extra vars C(script), C(job_name), C(nodes), C(ntasks), C(gpus_per_node), C(partition), C(time), C(wait)
+    and C(wait_timeout) as they were given, before any templating, so that C({{ ... }}) in a job name or in a script's
     text stays text and never runs on the control host.
   - Returns them in RV(request) as data that Ansible never templates again; the playbook uses only that.
   - The script is either its text (starting with C(#!), as an AWX survey sends it) or a path on the control host.
@@ -25,17 +25,23 @@ description:
     working directory. Under AWX (the extra var C(awx_job_id) or C(tower_job_id) is set) only the script's
     text is accepted, never a path.
   - Optional inputs given as an empty string count as not given (AWX surveys send them so).
+  - C(gpus_per_node) is the number of GPUs on each of the job's nodes (Slurm's C(--gpus-per-node)); the job gets
+    C(nodes) times that many. It must be at most the GPU count of the C(nodes)-th largest node of O(node_gpus), so
+    that C(nodes) nodes with that many GPUs exist.
+  - The extra var C(gpus) is refused with a message naming C(gpus_per_node) (it was read as GPUs for the whole job
+    in some places and per node in others).
   - Every refusal says what was wrong and what to do, and ends with C(Nothing was submitted.).
 version_added: 0.1.0
 options:
-  max_nodes:
-    description: Nodes of the cluster; C(nodes) must be 1 to this.
-    type: int
+  node_gpus:
+    description:
+      - The GPU count of each node of the cluster (each pod's), for example V([2, 1]).
+      - Its length is the cluster's nodes; C(nodes) must be 1 to that.
+      - C(gpus_per_node) must be at most the C(nodes)-th largest count.
+    type: list
+    elements: int
     required: true
-  max_gpus:
-    description: GPUs of the cluster; C(gpus) must be 0 to this.
-    type: int
-    required: true
+    version_added: 0.2.0
   multi_node:
     description:
       - Whether a job may span nodes. V(false) when the pods have no network between them (RunPod without global
@@ -78,8 +84,7 @@ notes:
 EXAMPLES = r"""
 - name: Check the job request
   gpuops.platform.job_request:
-    max_nodes: "{{ groups['slurm_compute'] | length }}"
-    max_gpus: 2
+    node_gpus: "{{ groups['slurm_compute'] | map('extract', hostvars, 'runpod_gpu_count') | map('int') | list }}"
     state_dirs: ["{{ gpuops_state_dir }}"]
   register: job
 
@@ -116,10 +121,14 @@ request:
       description: Tasks asked for (default 1).
       type: int
       sample: 1
-    gpus:
-      description: GPUs asked for (default 0).
+    gpus_per_node:
+      description: GPUs asked for on each of the job's nodes (default 0).
       type: int
       sample: 1
+    gpus_total:
+      description: GPUs of the whole job, RV(request.nodes) times RV(request.gpus_per_node).
+      type: int
+      sample: 2
     partition:
       description: The partition, or null for the default one.
       type: str

@@ -23,8 +23,8 @@ description:
     session is opened and nothing is sent to the pod.
   - A key presented by the endpoint that the log does not show fails the module, naming the pod and both
     fingerprints, and nothing is pinned.
-  - Runs on the control host (C(delegate_to: localhost)). Waits until the pod's sshd answers and its log shows the
-    fingerprints, up to O(timeout) seconds.
+  - "Runs on the control host (C(delegate_to: localhost)). Waits until the pod's sshd answers and its log shows the
+    fingerprints, up to O(timeout) seconds."
 author:
   - gpuops maintainers (@gpuops)
 extends_documentation_fragment:

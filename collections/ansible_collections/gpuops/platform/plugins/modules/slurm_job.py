@@ -90,8 +90,19 @@ options:
     type: int
   gpus:
     description:
-      - Number of GPUs for the whole job (C(--gpus)). V(0) requests none and adds no option.
+      - Number of GPUs for the whole job, spread over its nodes as Slurm sees fit (C(--gpus)). V(0) requests none
+        and adds no option.
+      - Mutually exclusive with O(gpus_per_node). gpuops' own playbooks, API and web form ask for O(gpus_per_node).
     type: int
+  gpus_per_node:
+    description:
+      - Number of GPUs on each of the job's nodes (C(--gpus-per-node)); the job gets O(nodes) times this many.
+        V(0) requests none and adds no option.
+      - It must be at most the GPUs of the job's nodes (a RunPod pod's GPU count), or C(sbatch) refuses the job
+        with C(Requested node configuration is not available).
+      - Mutually exclusive with O(gpus).
+    type: int
+    version_added: 0.2.0
   time:
     description:
       - Time limit (C(--time)) in one of Slurm's formats, V(MINUTES), V(MINUTES:SECONDS), V(HOURS:MINUTES:SECONDS),
@@ -178,13 +189,13 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Train on two GPUs and wait for the result
+- name: Train on two nodes with two GPUs each and wait for the result
   gpuops.platform.slurm_job:
     script: /data/jobs/train.sh
     job_name: train-resnet
     partition: gpu
-    nodes: 1
-    gpus: 2
+    nodes: 2
+    gpus_per_node: 2  # 4 GPUs in all
     time: "04:00:00"
     output: /data/logs/%x-%j.out
     env:
@@ -206,7 +217,7 @@ EXAMPLES = r"""
       nvidia-smi
       python3 /data/bench.py
     job_name: bench
-    gpus: 1
+    gpus_per_node: 1
     sbatch_args:
       - --mem=16G
   register: bench
@@ -331,7 +342,7 @@ cmd:
   returned: when a command was built
   type: list
   elements: str
-  sample: [/usr/bin/sbatch, --parsable, --job-name=train-resnet, --gpus=2, /data/jobs/train.sh]
+  sample: [/usr/bin/sbatch, --parsable, --job-name=train-resnet, --nodes=2, --gpus-per-node=2, /data/jobs/train.sh]
 timed_out:
   description: Whether O(wait_timeout) passed before the job ended. The job was not cancelled.
   returned: after waiting
@@ -377,7 +388,7 @@ def _fail(module: AnsibleModule, err: SlurmError, **result: t.Any) -> t.NoReturn
 def _validate(module: AnsibleModule) -> dict:
     """Check the options that the argument spec cannot check; returns cleaned values."""
     p = module.params
-    for name, minimum in (("nodes", 1), ("ntasks", 1), ("gpus", 0), ("job_id", 1), ("wait_timeout", 1),
+    for name, minimum in (("nodes", 1), ("ntasks", 1), ("gpus", 0), ("gpus_per_node", 0), ("job_id", 1), ("wait_timeout", 1),
                           ("poll_interval", 1), ("tail_lines", 0)):
         if p[name] is not None and p[name] < minimum:
             module.fail_json(msg="%s must be %d or more, got %d" % (name, minimum, p[name]))
@@ -468,6 +479,7 @@ def _submit(module: AnsibleModule, commands: SlurmCommands, env: dict) -> None:
         nodes=p["nodes"],
         ntasks=p["ntasks"],
         gpus=p["gpus"],
+        gpus_per_node=p["gpus_per_node"],
         time=p["time"],
         chdir=p["chdir"],
         output=p["output"],
@@ -543,6 +555,7 @@ def main() -> None:
             nodes=dict(type="int"),
             ntasks=dict(type="int"),
             gpus=dict(type="int"),
+            gpus_per_node=dict(type="int"),
             time=dict(type="str"),
             env=dict(type="dict"),
             chdir=dict(type="path"),
@@ -555,7 +568,7 @@ def main() -> None:
             poll_interval=dict(type="int", default=5),
             tail_lines=dict(type="int", default=50),
         ),
-        mutually_exclusive=[("script", "content")],
+        mutually_exclusive=[("script", "content"), ("gpus", "gpus_per_node")],
         required_if=[
             ("state", "submitted", ("script", "content"), True),
             ("state", "cancelled", ("job_id",)),

@@ -87,7 +87,7 @@ EXAMPLES = r"""
       #!/bin/bash
       python3 /data/bench.py
     job_name: bench
-    gpus: 1
+    gpus_per_node: 1
   register: bench
 
 - name: Look at it later

@@ -38,6 +38,7 @@ from ansible_collections.gpuops.platform.plugins.module_utils._autossh import (
     systemd_booted,
     systemd_quote,
 )
+from ansible_collections.gpuops.platform.tests.unit.plugins.fake_systemctl import FakeSystemctl
 
 
 def make_spec(**changes) -> TunnelSpec:
@@ -166,6 +167,9 @@ def test_command_pins_host_keys_and_never_disables_checking():
     joined = " ".join(cmd)
     assert "StrictHostKeyChecking=accept-new" in joined
     assert "StrictHostKeyChecking=no" not in joined
+    # Keys pinned through another channel: an unknown key is refused, never pinned.
+    strict = make_spec(strict_host_key_checking=True).command()
+    assert "StrictHostKeyChecking=yes" in strict and "StrictHostKeyChecking=accept-new" not in strict
     assert "UserKnownHostsFile=/state/local/ssh/known_hosts" in cmd
     assert "HostKeyAlias=runpod-abc123" in cmd
     assert ["-i", "/state/local/ssh/id_ed25519"] == cmd[cmd.index("-i"):cmd.index("-i") + 2]
@@ -224,34 +228,17 @@ def test_render_unit():
     assert "WantedBy=default.target" in render_unit(spec, {}, "/s/t.log", "user")
 
 
-class FakeSystemctl:
-    def __init__(self):
-        self.calls = []
-        self.active = False
-
-    def __call__(self, cmd):
-        self.calls.append(cmd)
-        verb = cmd[2] if cmd[1] == "--user" else cmd[1]
-        if verb == "show":
-            return 0, "ActiveState=%s\nMainPID=%d\n" % (("active", 4242) if self.active else ("inactive", 0)), ""
-        if verb in ("restart", "start"):
-            self.active = True
-        if verb == "stop":
-            self.active = False
-        return 0, "", ""
-
-
 def test_systemd_supervisor_lifecycle(tmp_path):
     fake = FakeSystemctl()
     files = TunnelFiles(str(tmp_path / "state"), "t1")
     sup = SystemdSupervisor(files, fake, "/bin/systemctl", "user", str(tmp_path / "units"))
     assert sup.status().running is False
-    assert sup.start(make_spec()) == 4242
+    assert sup.start(make_spec()) == fake.main_pid
     unit = (tmp_path / "units" / "gpuops-tunnel-t1.service").read_text()
     assert unit == sup.unit_text(make_spec())
     verbs = [c[2] for c in fake.calls if c[1] == "--user"]
     assert verbs[:4] == ["show", "daemon-reload", "enable", "restart"]
-    assert sup.status().running and sup.status().pid == 4242
+    assert sup.status().running and sup.status().pid == fake.main_pid
     assert sup.stop() is True
     sup.remove()
     assert not (tmp_path / "units" / "gpuops-tunnel-t1.service").exists()
@@ -260,11 +247,14 @@ def test_systemd_supervisor_lifecycle(tmp_path):
 
 
 def test_systemd_supervisor_failure_is_reported(tmp_path):
-    def run(cmd):
-        return (1, "", "Failed to connect to bus") if "daemon-reload" in cmd else (0, "", "")
-    sup = SystemdSupervisor(TunnelFiles(str(tmp_path), "t1"), run, "/bin/systemctl", "system", str(tmp_path / "u"))
-    with pytest.raises(TunnelError, match="daemon-reload failed .*Failed to connect to bus"):
+    """systemctl --user of a login with no user manager (as recorded): the supervisor says what systemctl said."""
+    fake = FakeSystemctl(user_manager=False)
+    sup = SystemdSupervisor(TunnelFiles(str(tmp_path), "t1"), fake, "/bin/systemctl", "user", str(tmp_path / "u"))
+    assert sup.status().running is False
+    with pytest.raises(TunnelError) as raised:
         sup.start(make_spec())
+    assert raised.value.message == fake.no_manager_error
+    assert "daemon-reload failed (rc 1): Failed to connect to user scope bus" in fake.no_manager_error
 
 
 def test_systemd_booted(tmp_path):

@@ -442,6 +442,16 @@ def test_test_only():
     assert err.value.message == record("22.05/sbatch_test_only_err")["stderr"].strip()
 
 
+def test_gpus_per_node_is_one_sbatch_option():
+    request = SbatchRequest(script="/work/train.sh", nodes=2, gpus_per_node=2)
+    assert request.options() == ["--nodes=2", "--gpus-per-node=2"]
+    assert SbatchRequest(script="/s.sh", gpus_per_node=0).options() == []
+    fake = FakeSlurm(sbatch_test=record("24.11/sbatch_test_only_gpus_two_nodes"))
+    said = SlurmCommands(fake).test_only(SbatchRequest(script="/work/train.sh", nodes=2, gpus=2))
+    assert said.startswith("sbatch: Job 69 to start at") and "nodes gpuops-[0-1]" in said
+    assert fake.calls[0][0] == ["/usr/bin/sbatch", "--test-only", "--nodes=2", "--gpus=2", "/work/train.sh"]
+
+
 def test_missing_binary():
     with pytest.raises(SlurmNotFound) as err:
         SlurmCommands(FakeSlurm(missing={"sbatch"})).submit(SbatchRequest(script="/s.sh"))

@@ -9,8 +9,8 @@ The daemon path runs for real (double fork, pidfile, /proc) with a fake
 autossh: a small Python program that honours AUTOSSH_PIDFILE, starts a fake
 ssh child that listens on the -L ports (or prints what ssh prints when it
 fails, as the file ``mode`` next to it says) and restarts it when it exits.
-No network and no SSH server are involved. The systemd path runs with a fake
-systemctl.
+No network and no SSH server are involved. The systemd path runs with the fake
+systemctl that replays the real one's recorded answers (tests/unit/plugins/fake_systemctl.py).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.gpuops.platform.plugins.module_utils._autossh import ProcessTable
 from ansible_collections.gpuops.platform.plugins.modules import autossh_tunnel
+from ansible_collections.gpuops.platform.tests.unit.plugins.fake_systemctl import FakeSystemctl
 from ansible_collections.gpuops.platform.tests.unit.plugins.modules.module_harness import ExitJson, FailJson, patch_module_exits
 
 
@@ -557,26 +558,6 @@ def test_absent_without_state_dir_is_no_change(env):
 # -- systemd -------------------------------------------------------------------------------------
 
 
-class FakeSystemctl:
-    def __init__(self):
-        self.calls = []
-        self.active = False
-
-    def run_command(self, cmd, **kwargs):
-        self.calls.append(cmd)
-        verb = cmd[2] if len(cmd) > 2 and cmd[1] == "--user" else cmd[1]
-        if verb == "show":
-            return 0, "ActiveState=%s\nMainPID=%d\n" % (("active", 999999) if self.active else ("inactive", 0)), ""
-        if verb in ("restart", "start"):
-            self.active = True
-        if verb == "stop":
-            self.active = False
-        return 0, "", ""
-
-    def verbs(self):
-        return [c[2] if c[1] == "--user" else c[1] for c in self.calls]
-
-
 @pytest.fixture
 def systemd(monkeypatch, tmp_path):
     fake = FakeSystemctl()
@@ -601,7 +582,7 @@ def test_systemd_unit_lifecycle(env, systemd, tmp_path):
 
     result = ok(args)
     assert result["changed"] is True
-    assert result["pid"] == 999999
+    assert result["pid"] == systemd.main_pid
     unit_path = result["unit_path"]
     root = os.geteuid() == 0
     assert unit_path.startswith(str(tmp_path / ("system-units" if root else "config/systemd/user")))

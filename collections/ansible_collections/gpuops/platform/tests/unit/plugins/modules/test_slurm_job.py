@@ -83,6 +83,8 @@ JSON_UNSUPPORTED = record("22.05/scontrol_json_unsupported")
     (dict(content="#!/bin/sh\n", nodes=0), "nodes must be 1 or more, got 0"),
     (dict(content="#!/bin/sh\n", ntasks=0), "ntasks must be 1 or more, got 0"),
     (dict(content="#!/bin/sh\n", gpus=-1), "gpus must be 0 or more, got -1"),
+    (dict(content="#!/bin/sh\n", gpus_per_node=-1), "gpus_per_node must be 0 or more, got -1"),
+    (dict(content="#!/bin/sh\n", gpus=2, gpus_per_node=1), "parameters are mutually exclusive: gpus|gpus_per_node"),
     (dict(content="#!/bin/sh\n", wait_timeout=0), "wait_timeout must be 1 or more"),
     (dict(content="#!/bin/sh\n", poll_interval=0), "poll_interval must be 1 or more"),
     (dict(content="#!/bin/sh\n", tail_lines=-1), "tail_lines must be 0 or more"),
@@ -209,6 +211,38 @@ def test_check_mode_runs_test_only(monkeypatch, script):
     assert result["cmd"] == ["/usr/bin/sbatch", "--parsable", "--job-name=t", "--gpus=1", script]
     assert fake.argvs() == [["/usr/bin/sbatch", "--test-only", "--job-name=t", "--gpus=1", script]]
     assert "sbatch: Job 12 to start at" in result["msg"]
+
+
+def test_gpus_per_node_asks_sbatch_for_gpus_on_each_node(monkeypatch, script):
+    """--gpus-per-node, recorded on Slurm 24.11 with two one-GPU nodes: 1 per node on 2 nodes fits (2 GPUs)."""
+    rec = record("24.11/sbatch_test_only_gpus_per_node")
+    assert rec["cmd"][1:4] == ["--test-only", "--nodes=2", "--gpus-per-node=1"]
+    fake = FakeSlurm(sbatch_test=rec)
+    failed, result = run_module(monkeypatch, fake, script=script, nodes=2, gpus_per_node=1, _ansible_check_mode=True)
+    assert not failed, result
+    assert result["cmd"] == ["/usr/bin/sbatch", "--parsable", "--nodes=2", "--gpus-per-node=1", script]
+    assert fake.argvs() == [["/usr/bin/sbatch", "--test-only", "--nodes=2", "--gpus-per-node=1", script]]
+    assert "using 2 processors on nodes gpuops-[0-1]" in result["msg"]
+
+
+def test_gpus_per_node_zero_adds_no_option(monkeypatch, script):
+    fake = FakeSlurm(sbatch_test=record("24.11/sbatch_test_only"))
+    failed, result = run_module(monkeypatch, fake, script=script, gpus_per_node=0, _ansible_check_mode=True)
+    assert not failed, result
+    assert result["cmd"] == ["/usr/bin/sbatch", "--parsable", script]
+
+
+@pytest.mark.parametrize("name, args", [
+    # 2 per node on two one-GPU nodes: more than any node has.
+    ("24.11/sbatch_test_only_gpus_per_node_over", dict(nodes=2, gpus_per_node=2)),
+    # 2 for the whole job on one node, where the cluster holds 2 GPUs but no node has 2.
+    ("24.11/sbatch_test_only_gpus_one_node", dict(nodes=1, gpus=2)),
+])
+def test_more_gpus_than_a_node_has_is_slurms_refusal_verbatim(monkeypatch, script, name, args):
+    rec = record(name)
+    failed, result = run_module(monkeypatch, FakeSlurm(sbatch_test=rec), script=script, _ansible_check_mode=True, **args)
+    assert failed
+    assert result["msg"] == "allocation failure: Requested node configuration is not available"
 
 
 def test_check_mode_reports_test_only_failure(monkeypatch, script):
