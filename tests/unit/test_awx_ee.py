@@ -80,7 +80,7 @@ def test_ee_build_context_is_created_offline(context):
     assert "install -m 0755 /output/terraform/terraform /usr/local/bin/terraform" in containerfile
     # autossh comes from EPEL, enabled in the base stage that every stage builds on.
     base_stage = containerfile.split("# Galaxy build stage")[0]
-    assert "epel-release" in base_stage
+    assert "gpuops-install-epel.sh" in base_stage  # EPEL, verified first (test_supply_chain.py)
 
 
 def test_ee_pins_the_versions_the_repository_tests(context, ee):
