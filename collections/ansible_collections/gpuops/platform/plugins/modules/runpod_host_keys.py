@@ -258,7 +258,7 @@ def main() -> None:
     argument_spec = runpod_argument_spec()
     argument_spec.update(
         pod_id=dict(type="str", required=True),
-        host_key_alias=dict(type="str"),
+        host_key_alias=dict(type="str", no_log=False),
         known_hosts=dict(type="path", required=True),
         trust=dict(type="str", choices=["logs", "tofu"], default="logs"),
         timeout=dict(type="int", default=300),

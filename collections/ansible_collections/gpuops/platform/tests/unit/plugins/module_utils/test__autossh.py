@@ -412,6 +412,7 @@ def test_spawn_daemon_detaches_with_a_clean_environment(tmp_path, monkeypatch):
             assert table._stat(pid)[1] != os.getpid()  # pylint: disable=protected-access
             assert os.getsid(pid) != os.getsid(0)  # a session of its own
             assert os.getsid(pid) != pid  # and not its leader: it can never get a terminal
+
             # The dynamic loader of `sleep` opens (and closes) its libraries
             # right after exec: an inherited descriptor stays, those go.
             def open_fds():
