@@ -39,7 +39,7 @@ test-unit: ## Unit tests (no Docker needed); the collection's also on each later
 	$(BIN)/python -m pytest -m "not integration" tests/unit $(COLLECTION)/tests/unit
 	@set -e; for venv in $(ANSIBLE_CORE_VENVS); do \
 		[ -x $$venv/bin/python ] || { echo "$$venv is missing: run make setup"; exit 1; }; \
-		echo "== collection unit tests on $$($$venv/bin/ansible --version | head -n1)"; \
+		echo "== collection unit tests on ansible-core $$($$venv/bin/python -c "import ansible.release; print(ansible.release.__version__)")"; \
 		$$venv/bin/python -m pytest -q -m "not integration" $(COLLECTION)/tests/unit; \
 	done
 
@@ -67,7 +67,7 @@ sanity: ## ansible-test sanity on the collection, on each ansible-core it claims
 	@set -e; for venv in $(ANSIBLE_CORE_VENVS); do \
 		[ -x $$venv/bin/ansible-test ] || { echo "$$venv is missing: run make setup"; exit 1; }; \
 		py=$$($$venv/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
-		echo "== ansible-test sanity on $$($$venv/bin/ansible --version | head -n1), Python $$py"; \
+		echo "== ansible-test sanity on ansible-core $$($$venv/bin/python -c "import ansible.release; print(ansible.release.__version__)"), Python $$py"; \
 		(cd $(COLLECTION) && $(CURDIR)/$$venv/bin/ansible-test sanity --python $$py --color no); \
 	done
 
