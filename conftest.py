@@ -6,7 +6,7 @@ green run. Skips are forbidden where GPUOPS_NO_SKIP=1, which `make test` and
 .ci/run set, and wherever the CI variable is true (as CI services set it).
 Run pytest by hand without either to allow skips while developing.
 
-Forbidden, every kind of skip fails: a skip mark or a pytest.skip() in a test
+Forbidden, every kind of skip fails: a skip mark or a call of pytest.skip in a test
 or a fixture (the test is reported failed, or as an error where it was
 skipped in setup), and a module skipped at collection (pytest.skip(...,
 allow_module_level=True), a module-level importorskip). The run ends with a

@@ -59,7 +59,7 @@ class Submitter:
         return sorted(pod["id"] for pod in self.dep.pods().values())
 
     def job_dirs(self) -> dict[str, list[str]]:
-        """Job directories on each pod (every submission makes one on every pod; api/ is the API's)."""
+        """Job directories on each pod (Slurm's Prolog makes a submission's on the job's nodes; api/ is the API's)."""
         dirs = {}
         for pod_id in self.pod_ids():
             out = self.dep.pod_exec(pod_id, f"ls {JOBS} 2>/dev/null || true").stdout
@@ -124,6 +124,7 @@ def test_no_cluster_yet(submitter):
 
 def test_job_output_exit_code_and_gpu(cluster):
     script = cluster.script("hello.sh", HELLO)
+    before = cluster.job_dirs()
     result = cluster.submit(script, "-e", "gpus_per_node=1")
     assert result.returncode == 0, result.stdout[-3000:]
     jid = job_id(result.stdout)
@@ -133,14 +134,15 @@ def test_job_output_exit_code_and_gpu(cluster):
     assert "gpus=0" in out  # Slurm bound the (simulated) GPU 0
     assert f"user={JOB_USER}\n" in out  # the job account ran it, never root
     assert (cluster.results / jid / f"slurm-{jid}.err").read_text() == "oops\n"
-    # The job ran from its own directory, made on every pod and owned by the job account.
-    dirs = cluster.job_dirs()
+    # The job ran from its own directory, which Slurm's Prolog made on the job's node only, as the job
+    # account, mode 0700.
+    dirs = {pod_id: sorted(set(pod_dirs) - set(before[pod_id])) for pod_id, pod_dirs in cluster.job_dirs().items()}
     names = set().union(*dirs.values())
-    assert names and all(re.match(r"^\d{8}T\d{6}-\d+$", d) for d in names)
-    assert all(pod_dirs == sorted(names) for pod_dirs in dirs.values()), dirs
-    for pod_id in dirs:
-        owners = cluster.dep.pod_exec(pod_id, f"cd {JOBS} && stat -c %U " + " ".join(sorted(names))).stdout.split()
-        assert set(owners) == {JOB_USER}, (pod_id, owners)
+    assert len(names) == 1 and all(re.match(r"^\d{8}T\d{6}-\d+$", d) for d in names), dirs
+    holders = [pod_id for pod_id, pod_dirs in dirs.items() if pod_dirs]
+    assert len(holders) == 1, dirs
+    made = cluster.dep.pod_exec(holders[0], f"cd {JOBS} && stat -c '%U %a' " + " ".join(sorted(names))).stdout.split()
+    assert made == [JOB_USER, "700"], (holders, made)
 
 
 def test_two_node_job_is_refused_without_global_networking(cluster):
