@@ -35,6 +35,8 @@ test: setup lint sanity test-unit test-integration ## Set up, then run every gat
 # Under make test (and so in CI) a skipped test fails (conftest.py).
 test: export GPUOPS_NO_SKIP = 1
 
+# The collection's unit tests load it with Ansible's own collection loader (its
+# tests/unit/conftest.py), so plain pytest runs them; `ansible-test units` does too.
 test-unit: ## Unit tests (no Docker needed); the collection's also on each later ansible-core it claims
 	$(BIN)/python -m pytest -m "not integration" tests/unit $(COLLECTION)/tests/unit
 	@set -e; for venv in $(ANSIBLE_CORE_VENVS); do \

@@ -94,7 +94,7 @@ def create_pods(cloud: MemoryCloud, count: int) -> dict[str, dict[str, Any]]:
             pod = answer.json()
             pods[name] = {
                 "id": pod["id"], "gpu_type_id": GPU_TYPE, "gpu_count": 1,
-                "cost_per_hr": pod.get("cost") or 0.0, "role": "controller" if index == 0 else "compute",
+                "cost_per_hr": pod.get("cost") or 0.0, "index": index,
             }
     return pods
 
@@ -109,7 +109,7 @@ def terraform_version() -> str:
 
 def write_state(path: Path, pods: dict[str, dict[str, Any]], version: str) -> None:
     """A Terraform state (format version 4) whose only content is the `pods` output."""
-    attribute_types = {"id": "string", "gpu_type_id": "string", "gpu_count": "number", "cost_per_hr": "number", "role": "string"}
+    attribute_types = {"id": "string", "gpu_type_id": "string", "gpu_count": "number", "cost_per_hr": "number", "index": "number"}
     state = {
         "version": 4,
         "terraform_version": version,

@@ -7,6 +7,7 @@ developer's own deployment. SiteSession.close() always tears it down.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -199,7 +200,9 @@ def tunnel(session: SiteSession, runs: int, settle_s: float = 5, timeout_s: floa
     site = session.site
     names = sorted(pod["name"] for pod in site.pod_list())
     pod = names[-1]
-    local_port = site.tunnel_base + 2 * names.index(pod)
+    # The exporter's port as the tunnel has it (from the pod's slot, never its position).
+    config = json.loads((site.tunnel_dir / f"gpuops-local-{pod}.json").read_text())
+    local_port = config["forwards"][0]["local_port"]
     rows: list[dict[str, Any]] = []
     for index in range(runs):
         autossh = site.tunnel_pid(pod)

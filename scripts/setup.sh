@@ -3,8 +3,12 @@
 # and its tests. Idempotent: a second run only reports what is already there.
 #
 # Steps (each prints one "[setup] <step>: <what it did>" line):
-#   system     Debian packages (python3-venv, docker.io, debootstrap, autossh, ...)
-#   venv       .venv with the pinned Python dependencies (requirements.txt)
+#   system     python3 and python3-venv (what the venv step needs)
+#   venv       .venv with the pinned Python dependencies (requirements.txt, with
+#              hashes: pip --require-hashes)
+#   packages   the Debian packages of the bindep files: the collection's
+#              meta/ee-bindep.txt (also what the execution environment gets)
+#              and bindep.txt (the development machine's tools)
 #   ansible_core  .venv/ansible-core-X.Y for each later ansible-core the collection
 #              claims (requirements-ansible-core-X.Y.txt; make sanity, make test-unit)
 #   collections  collections from requirements.yml (Galaxy), or the offline fallback
@@ -75,37 +79,43 @@ apt_install() {
 }
 
 step_system() {
+    # What the venv step needs; every other Debian package comes from the
+    # bindep files (step packages), once the venv has bindep.
     local missing=()
     command -v "$PY" >/dev/null || missing+=(python3)
     "$PY" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
-    command -v debootstrap >/dev/null || missing+=(debootstrap)
-    command -v autossh >/dev/null || missing+=(autossh)
-    command -v ssh >/dev/null || missing+=(openssh-client)
-    command -v ssh-keygen >/dev/null || missing+=(openssh-client)
-    command -v git >/dev/null || missing+=(git)
-    command -v curl >/dev/null || missing+=(curl)
-    command -v make >/dev/null || missing+=(make)
-    # The unit tests build the local cloud's stand-in NVML (images/nvidia-standin).
-    command -v gcc >/dev/null || missing+=(gcc)
-    [ -e /usr/include/stdio.h ] || missing+=(libc6-dev)
-    # ansible-test sanity checks the collection's shell scripts with shellcheck.
-    command -v shellcheck >/dev/null || missing+=(shellcheck)
-    # The pg backend test (tests/integration/test_provision_pg_backend.py)
-    # starts a throwaway PostgreSQL cluster of its own with initdb and pg_ctl.
-    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
-    # The docs build (scripts/docs-build.sh) links to Python's and Jinja's
-    # docs through the intersphinx inventories these packages carry.
-    [ -s /usr/share/doc/python3/html/objects.inv ] || missing+=(python3-doc)
-    [ -s /usr/share/doc/python-jinja2-doc/html/objects.inv ] || missing+=(python-jinja2-doc)
     if [ ${#missing[@]} -eq 0 ]; then
-        say system "all system packages present"
+        say system "python3 and its venv module present"
+        return
+    fi
+    apt_install "${missing[@]}" ||
+        die system "could not install ${missing[*]}: install them with your package manager (apt-get install ${missing[*]}) and rerun make setup"
+    say system "installed ${missing[*]}"
+}
+
+# The Debian packages that the bindep files declare and that are missing:
+# the collection's own (the same file any execution environment that includes
+# the collection installs) and the development machine's (bindep.txt).
+BINDEP_FILES=("$ROOT/collections/ansible_collections/gpuops/platform/meta/ee-bindep.txt" "$ROOT/bindep.txt")
+step_packages() {
+    local file missing=() out
+    [ -x "$VENV/bin/bindep" ] || die packages "$VENV/bin/bindep is missing: run scripts/setup.sh venv first"
+    for file in "${BINDEP_FILES[@]}"; do
+        # bindep -b prints the missing packages, one per line, and exits 1 when there are some.
+        out=$("$VENV/bin/bindep" -b -f "$file") || [ -n "$out" ] ||
+            die packages "bindep could not read ${file#"$ROOT/"}"
+        # shellcheck disable=SC2206
+        missing+=($out)
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        say packages "all packages of ${BINDEP_FILES[*]#"$ROOT/"} present"
         return
     fi
     # shellcheck disable=SC2207
     missing=($(printf '%s\n' "${missing[@]}" | sort -u))
     apt_install "${missing[@]}" ||
-        die system "could not install ${missing[*]}: install them with your package manager (apt-get install ${missing[*]}) and rerun make setup"
-    say system "installed ${missing[*]}"
+        die packages "could not install ${missing[*]}: install them with your package manager (apt-get install ${missing[*]}) and rerun make setup"
+    say packages "installed ${missing[*]}"
 }
 
 # pip, without the notices some machines' pip.conf prints for every package.
@@ -124,10 +134,9 @@ step_venv() {
         return
     fi
     [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV" || die venv "python3 -m venv failed: install python3-venv"
-    pip_quiet install --upgrade pip >/dev/null ||
-        die venv "pip could not reach the package index: check network access to PyPI"
-    pip_quiet install -r "$ROOT/requirements.txt" ||
-        die venv "pip install -r requirements.txt failed (see above)"
+    # Every file pip installs must match a sha256 of the lock (scripts/lock.sh).
+    pip_quiet install --require-hashes -r "$ROOT/requirements.txt" ||
+        die venv "pip install --require-hashes -r requirements.txt failed (see above): a hash mismatch means a file differs from the one locked; check network access to PyPI otherwise"
     echo "$want" >"$VENV/.requirements.sha256"
     say venv "installed requirements.txt into $VENV"
 }
@@ -166,8 +175,8 @@ step_ansible_core() {
         py=$(python312) ||
             die ansible_core "ansible-core $version needs Python >= 3.12 and none was found (python3.12 or python3.13 on PATH, or installed by pyenv): install one, or set PYTHON312=/path/to/python3.12"
         [ -x "$dir/bin/python" ] || "$py" -m venv "$dir" || die ansible_core "$py -m venv $dir failed"
-        "$dir/bin/pip" -q --disable-pip-version-check install -r "$lock" 2> >(grep -v '^WARNING: Location .* is ignored' >&2) ||
-            die ansible_core "pip install -r ${lock##*/} into $dir failed (see above)"
+        "$dir/bin/pip" -q --disable-pip-version-check install --require-hashes -r "$lock" 2> >(grep -v '^WARNING: Location .* is ignored' >&2) ||
+            die ansible_core "pip install --require-hashes -r ${lock##*/} into $dir failed (see above)"
         echo "$want" >"$dir/.requirements.sha256"
         say ansible_core "installed ${lock##*/} into $dir ($("$dir/bin/python" --version))"
     done
@@ -417,34 +426,54 @@ step_ansible_test() {
     done
 }
 
+# The first line of the stand-in below: what marks a cached script as ours.
+ANSIBLE_TEST_STANDIN_MARK="# gpuops stand-in for ansible-test's pip bootstrap script"
+
 ansible_test_bootstrap() {
-    # ansible-test bootstraps pip in its sanity venvs with a script it
-    # downloads from a host outside PyPI. Where that host is unreachable, an
-    # equivalent stand-in (ensurepip + pip install from PyPI) is cached in its
-    # place; a real download, when possible, always wins.
-    local version cache
-    version=$("$1" - <<'PYEOF'
-import ansible_test._internal.python_requirements as r, inspect, re
-m = re.search(r"pip='([0-9.]+)'", inspect.getsource(r))
-print(m.group(1) if m else "")
+    # ansible-test bootstraps pip in its sanity venvs with a get-pip script that
+    # it downloads, from the address its own code names, into its cache. Where
+    # that address is unreachable, a stand-in (ensurepip, then pip installs the
+    # packages ansible-test asks for) is cached in its place, marked as ours.
+    # Every run tries the real download again while the stand-in is cached and
+    # replaces it when the download succeeds; a real script is kept.
+    local found version url cache
+    found=$("$1" - <<'PYEOF'
+import os, re
+import ansible_test
+source = open(os.path.join(os.path.dirname(ansible_test.__file__), "_util", "target", "setup", "requirements.py")).read()
+import ansible_test._internal.python_requirements as r, inspect
+version = re.search(r"pip='([0-9.]+)'", inspect.getsource(r))
+url = re.search(r"url = '(https://[^']+)' % pip_version", source)
+print(version.group(1) if version else "", url.group(1) if url else "")
 PYEOF
 )
-    [ -n "$version" ] || die ansible-test "cannot find the pip version that the ansible-test of $1 bootstraps"
+    read -r version url <<<"$found"
+    [ -n "$version" ] && [ -n "$url" ] ||
+        die ansible_test "cannot find the pip version and bootstrap script address in the ansible-test of $1"
+    url=${url//%s/$version}
     cache="$HOME/.ansible/test/cache/get_pip_${version//./_}.py"
-    if [ -s "$cache" ]; then
-        say ansible-test "pip $version bootstrap script cached at $cache"
+    # (An earlier setup marked its stand-in "# Offline stand-in for ...".)
+    if [ -s "$cache" ] && ! head -n1 "$cache" | grep -qxF -e "$ANSIBLE_TEST_STANDIN_MARK" \
+        -e "# Offline stand-in for ansible-test's pip bootstrap script, written by gpuops"; then
+        say ansible_test "pip $version bootstrap script cached at $cache"
         return
     fi
     mkdir -p "$(dirname "$cache")"
-    if curl -fsS --max-time 10 -o "$cache.download" "https://ci-files.testing.ansible.com/ansible-test/get-pip-$version.py" 2>/dev/null; then
+    if curl -fsS --connect-timeout 5 --max-time 20 -o "$cache.download" "$url" 2>/dev/null; then
         mv "$cache.download" "$cache"
-        say ansible-test "downloaded the pip $version bootstrap script"
+        say ansible_test "downloaded the pip $version bootstrap script into $cache"
         return
     fi
     rm -f "$cache.download"
-    cat >"$cache" <<'PYEOF'
-# Offline stand-in for ansible-test's pip bootstrap script, written by gpuops
-# scripts/setup.sh because the original could not be downloaded.
+    if [ -s "$cache" ]; then
+        say ansible_test "pip $version bootstrap script: $url unreachable, the stand-in cached at $cache stays"
+        return
+    fi
+    {
+        echo "$ANSIBLE_TEST_STANDIN_MARK"
+        cat <<'PYEOF'
+# Written by gpuops scripts/setup.sh because the original could not be
+# downloaded; setup replaces it with the original once that can be.
 import subprocess
 import sys
 
@@ -452,7 +481,8 @@ subprocess.check_call([sys.executable, "-m", "ensurepip", "--upgrade", "--defaul
 args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
 subprocess.check_call([sys.executable, "-m", "pip", "install", *args])
 PYEOF
-    say ansible-test "bootstrap host unreachable; cached an ensurepip-based stand-in for the pip $version bootstrap script"
+    } >"$cache"
+    say ansible_test "pip $version bootstrap script: $url unreachable, cached a stand-in at $cache"
 }
 
 step_app() {
@@ -485,7 +515,7 @@ step_app() {
     say app "$(IFS=,; echo "${did[*]}" | sed 's/,/, /g') ready"
 }
 
-ALL=(system venv ansible_core collections terraform docker compose images standin slurm ansible_test app)
+ALL=(system venv packages ansible_core collections terraform docker compose images standin slurm ansible_test app)
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=("${ALL[@]}")
 for s in "${steps[@]}"; do

@@ -4,7 +4,8 @@
 #   DIR/gpuops_api/        (the package; gpuops_api/upstreams/_runpod_api.py is the
 #                          collection's RunPod client, a link in the checkout,
 #                          copied here as a file: one source for both)
-#   DIR/requirements.txt   (app/api/requirements.txt: every runtime dependency, pinned)
+#   DIR/requirements.txt   (app/api/requirements.txt: every runtime dependency, pinned
+#                          with the sha256 of each file: scripts/lock.sh)
 #   DIR/wheels/            (those pins as wheels for CPython 3.11 on x86_64 Linux)
 # Wheels are downloaded on this machine (it reaches PyPI; docker build does not),
 # only when the pinned set is not already in DIR/wheels; wheels of other
@@ -35,7 +36,7 @@ cmp -s "$root/$client" "$ctx/gpuops_api/upstreams/_runpod_api.py" ||
 
 # name==version -> the wheel file name prefix (PEP 427: name normalised to lower case and _).
 wanted() {
-  grep -Ev '^[[:space:]]*(#|$)' "$here/requirements.txt" | sed -E 's/[[:space:]]+//g' |
+  sed -nE 's/^([A-Za-z0-9][A-Za-z0-9._-]*)==([^ ;\\]+).*/\1==\2/p' "$here/requirements.txt" |
     awk -F'==' '{ name = tolower($1); gsub(/[-.]+/, "_", name); print name "-" $2 "-" }'
 }
 have() { find "$ctx/wheels" -maxdepth 1 -name '*.whl' -printf '%f\n' | tr '[:upper:]' '[:lower:]'; }
@@ -48,7 +49,7 @@ missing() {
 }
 
 if [ -n "$(missing)" ]; then
-  "$pip" download --quiet --disable-pip-version-check --only-binary=:all: \
+  "$pip" download --quiet --disable-pip-version-check --only-binary=:all: --require-hashes \
     --implementation cp --python-version 3.11 --abi cp311 --abi abi3 --abi none \
     --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux_2_34_x86_64 \
     -r "$here/requirements.txt" -d "$ctx/wheels"

@@ -169,7 +169,7 @@ class AwxJob:
         hosts.chmod(0o700)
         dep = cluster.dep
         # The job template's extra vars (awx/configure.yml), trusted, and AWX's own variables.
-        template_vars = {"gpuops_cloud": "local", "gpuops_state_dir": str(dep.state_dir),
+        template_vars = {"gpuops_state_dir": str(dep.state_dir),
                          "provision_terraform_binary": str(VENV_BIN / "terraform"), **dep.service_plane_vars}
         awx_vars = {f"{prefix}_{name}": value for prefix in ("awx", "tower") for name, value in {
             "job_id": self.id, "job_launch_type": "manual", "job_template_id": 7,

@@ -93,7 +93,7 @@ def pods(tmp_path_factory):
     ids=["public-address", "nvml-without-gpu", "dcgm-without-gpu", "auto-without-gpu", "no-sim-backend"],
 )
 def test_preflight_stops_with_an_actionable_message(pods, args, message):
-    result = pods.dep.playbook("exporter.yml", "--tags", "preflight", *args, check=False)
+    result = pods.dep.playbook("exporter.yml", "--tags", "dcgm_exporter_preflight", *args, check=False)
     assert result.returncode != 0
     assert " ".join(message.split()) in " ".join(result.stdout.split()), result.stdout[-3000:]
 
@@ -108,6 +108,18 @@ def test_converge(pods):
     assert f"(auto, {GPUS_PER_POD} GPU(s) from nvidia-smi" in said, said[-3000:]
     # The RunPod image stand-in has a (empty) CUDA source: auto tries DCGM there, then falls back to nvml.
     assert "backend nvml (auto" in said or "backend auto continues with nvml" in said, said[-3000:]
+
+
+def test_a_cached_wheel_with_another_hash_reaches_no_pod(pods):
+    """The nvml backend's wheel (in the control host's cache since test_converge) must have the pinned sha256."""
+    other = "0" * 64
+    result = pods.dep.playbook("exporter.yml", "-e", "dcgm_exporter_backend=nvml",
+                               "-e", f"dcgm_exporter_nvml_sha256={other}", check=False)
+    said = " ".join(result.stdout.split())
+    assert result.returncode != 0, said[-3000:]
+    assert f"not the pinned {other} (dcgm_exporter_nvml_sha256): no host gets it" in said, said[-3000:]
+    counts = recap(result.stdout)
+    assert all(c["changed"] == 0 for c in counts.values()), counts
 
 
 def test_every_standin_gpu_has_dcgm_exporters_metrics_and_labels(pods):

@@ -163,6 +163,7 @@ def test_inventory_groups(deployment):
     assert sorted(inventory["gpu_pods"]["hosts"]) == [f"{PREFIX}-0", f"{PREFIX}-1"]
     # Slurm's controller is the service plane's container, never a pod.
     assert inventory["slurm_controller"]["hosts"] == ["slurmctld"]
+    # Every pod is a Slurm node: the inventory's configuration says so (groups:), not the plugin.
     assert sorted(inventory["slurm_compute"]["hosts"]) == [f"{PREFIX}-0", f"{PREFIX}-1"]
     gpu_groups = [g for g in inventory if g.startswith("gpu_") and g != "gpu_pods"]
     assert gpu_groups, "no keyed group by GPU type"
@@ -172,7 +173,9 @@ def test_inventory_groups(deployment):
     hostvars = _plain(hostvars)
     assert hostvars["ansible_host"] == "127.0.0.1"
     assert isinstance(hostvars["ansible_port"], int)
-    assert hostvars["runpod_role"] == "compute"
+    assert "runpod_role" not in hostvars
+    # The pod's slot, from Terraform's pod map: the number in its name.
+    assert hostvars["runpod_pod_index"] == 1
     assert hostvars["runpod_pod_id"] in deployment.seen_ids
 
 
@@ -261,9 +264,9 @@ def test_runpod_without_api_key_stops_before_terraform(deployment, tmp_path):
 def test_site_on_runpod_with_unreachable_api_stops_before_terraform(deployment, tmp_path):
     env = {**os.environ, "RUNPOD_API_KEY": "rpa_gpuops_test_not_a_key"}
     closed = free_port()
-    # The default (local) inventory: -e gpuops_cloud=runpod alone switches to RunPod.
+    # RunPod's own inventory: -i chooses the cloud.
     result = run(
-        [str(VENV_BIN / "ansible-playbook"), "site.yml", "-e", "gpuops_cloud=runpod",
+        [str(VENV_BIN / "ansible-playbook"), "-i", str(REPO / "inventories/runpod"), "site.yml",
          "-e", f"gpuops_state_dir={tmp_path}", "-e", f"provision_runpod_base_url=http://127.0.0.1:{closed}/v2"],
         check=False, env=env,
     )
@@ -273,8 +276,18 @@ def test_site_on_runpod_with_unreachable_api_stops_before_terraform(deployment, 
     assert not (tmp_path / "runpod" / "terraform").exists()
 
 
+def test_the_old_extra_var_is_refused_before_anything_runs(deployment, tmp_path):
+    """-e gpuops_cloud=runpod no longer switches the inventory: with the local inventory it is refused, naming -i."""
+    result = deployment.playbook(str(REPO / "site.yml"), "-e", "gpuops_cloud=runpod", check=False)
+    assert result.returncode != 0
+    out = " ".join(result.stdout.split())
+    assert "gpuops_cloud is 'runpod', but this inventory is the one of the cloud 'local'" in out, out[-3000:]
+    assert "ansible-playbook -i inventories/runpod" in out and "Nothing was changed" in out
+    assert "PLAY [Provision the pods]" not in result.stdout and "PLAY [Start the local" not in result.stdout
+
+
 def test_runpod_with_invalid_gpu_type_stops_before_terraform(deployment, tmp_path):
-    # gpuops_cloud=runpod against a real v2 API: the local cloud's, with its key as RUNPOD_API_KEY.
+    # RunPod's inventory against a real v2 API: the local cloud's, with its key as RUNPOD_API_KEY.
     env = {**os.environ, "RUNPOD_API_KEY": deployment.api_key_file.read_text().strip()}
     result = run(
         [str(VENV_BIN / "ansible-playbook"), "-i", str(REPO / "inventories/runpod"), "playbooks/provision.yml",

@@ -244,7 +244,7 @@ def test_exporter_reuses_the_cuda_source_and_leaves_apt_working(standin: Standin
             - role: gpuops.platform.dcgm_exporter
               dcgm_exporter_nvidia_smi: /usr/local/bin/fake-nvidia-smi
               dcgm_exporter_wheel_cache_dir: {tmp_path}/wheels
-        """), "--tags", "install")
+        """), "--tags", "dcgm_exporter_install")
     assert result.returncode == 0, result.stdout[-6000:]
     said = " ".join(result.stdout.split())  # messages are folded over lines
     assert f"CUDA repository already configured in {CUDA_LIST}" in said, result.stdout[-6000:]

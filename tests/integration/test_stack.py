@@ -38,9 +38,10 @@ pytestmark = [
     pytest.mark.skipif(not docker_available(), reason="needs a Docker engine (scripts/setup.sh)"),
 ]
 
-GRAFANA_IMAGE = yaml.safe_load(
-    (REPO / "collections/ansible_collections/gpuops/platform/roles/observability/defaults/main.yml").read_text()
-)["observability_grafana_image"]
+_DEFAULTS = yaml.safe_load(
+    (REPO / "collections/ansible_collections/gpuops/platform/roles/observability/defaults/main.yml").read_text())
+# Grafana as the role pulls and runs it: <repository>@<digest>.
+GRAFANA_IMAGE = _DEFAULTS["observability_grafana_image"].rsplit(":", 1)[0] + "@" + _DEFAULTS["observability_grafana_image_digest"]
 GRAFANA_WARNING = "WARNING: Grafana is not deployed"
 
 # Fake pods: name -> (pod id, GPU type, role, GPUs as (index, hpc_job or None)).
@@ -124,8 +125,10 @@ class Stack:
         self.api_port = free_port()
         self.inventory = root / "inventory.yml"
         self.inventory.write_text(yaml.safe_dump({"all": {"children": {
-            "gpu_pods": {"hosts": {name: {"runpod_pod_id": pid, "runpod_gpu_type_id": gpu, "runpod_role": role}
-                                   for name, (pid, gpu, role, _) in PODS.items()}},
+            # Each pod's exporter port is its own host variable (gpuops' inventories: from the pod's slot).
+            "gpu_pods": {"hosts": {name: {"runpod_pod_id": pid, "runpod_gpu_type_id": gpu,
+                                          "gpuops_tunnel_exporter_local_port": self.base + 2 * i}
+                                   for i, (name, (pid, gpu, _role, _)) in enumerate(sorted(PODS.items()))}},
             "slurm_controller": {"hosts": {"itpod-0": None}},
         }}}))
         extra = {
@@ -449,7 +452,8 @@ def fake_grafana_image(tmp_path):
 
 
 def test_grafana_gets_its_provisioning_and_a_private_password(make_stack, fake_grafana_image):
-    stack = make_stack(observability_grafana_image=fake_grafana_image)
+    # A local image has no registry digest: pinned by tag only ('').
+    stack = make_stack(observability_grafana_image=fake_grafana_image, observability_grafana_image_digest="")
     first = stack.playbook()
     assert GRAFANA_WARNING not in first.stdout
     assert "grafana:" in (stack.stack_dir / "compose.yaml").read_text()

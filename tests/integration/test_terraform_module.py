@@ -243,13 +243,15 @@ def _our_pods(cloud: LocalCloud, prefix: str) -> list[dict[str, Any]]:
 def test_lifecycle(terraform: Terraform, localcloud: LocalCloud) -> None:
     prefix = terraform.variables["name_prefix"]
 
-    # Create: two pods with the API's ids and the controller/compute roles.
+    # Create: two pods with the API's ids, each with the index in its name. The module describes pods
+    # only: no role, no Slurm (the inventory's configuration groups them).
     out = terraform.ok("apply", "-auto-approve")
     assert "2 added, 0 changed, 0 destroyed" in out
     pods = json.loads(terraform.ok("output", "-json", "pods"))
     assert sorted(pods) == [f"{prefix}-0", f"{prefix}-1"]
-    assert pods[f"{prefix}-0"]["role"] == "controller"
-    assert pods[f"{prefix}-1"]["role"] == "compute"
+    assert {name: pod["index"] for name, pod in pods.items()} == {f"{prefix}-0": 0, f"{prefix}-1": 1}
+    assert not any("role" in pod for pod in pods.values())
+    assert "controller" not in json.loads(terraform.ok("output", "-json"))
     api = {p["name"]: p for p in _our_pods(localcloud, prefix)}
     assert sorted(api) == sorted(pods)
     for name, pod in pods.items():
@@ -276,8 +278,11 @@ def test_lifecycle(terraform: Terraform, localcloud: LocalCloud) -> None:
     assert f'runpod_pod.pod["{prefix}-1"] will be created' in out
     assert "1 to add, 0 to change, 0 to destroy" in out
     terraform.ok("apply", "-auto-approve")
-    new_id = json.loads(terraform.ok("output", "-json", "pods"))[f"{prefix}-1"]["id"]
+    replaced = json.loads(terraform.ok("output", "-json", "pods"))
+    new_id = replaced[f"{prefix}-1"]["id"]
     assert new_id != pods[f"{prefix}-1"]["id"] and localcloud.pod(new_id) is not None
+    # The replacement takes its index over; the other pod keeps its own.
+    assert {name: pod["index"] for name, pod in replaced.items()} == {f"{prefix}-0": 0, f"{prefix}-1": 1}
     code, out = terraform.plan_exit_code()
     assert code == 0, out
 

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import jinja2
+import jinja2.sandbox
 import jinja2.meta
 import pytest
 import yaml
@@ -278,7 +279,7 @@ def test_site_template_skips_stages_site_yml_has(templates):
 
 def test_job_template_extra_vars_are_variables_the_playbooks_know(play):
     job_vars = play["vars"]["_gpuops_awx_job_vars"]
-    assert set(job_vars) == {"gpuops_cloud", "gpuops_state_dir", "provision_terraform_binary"}
+    assert set(job_vars) == {"gpuops_state_dir", "provision_terraform_binary"}
     defaults = yaml.safe_load((REPO / "collections/ansible_collections/gpuops/platform/roles/provision/defaults/main.yml").read_text())
     assert "provision_terraform_binary" in defaults
     common = yaml.safe_load((REPO / "inventories/common.yml").read_text())
@@ -297,10 +298,38 @@ def test_runpod_credential_type_injects_what_the_playbooks_read(play):
     assert "lookup('ansible.builtin.env', 'RUNPOD_API_KEY')" in preflight
 
 
+def test_read_only_credential_gives_the_api_its_key_as_a_file(play, templates, tmp_path):
+    """AWX renders the injectors: the key into a file of the job, its path as app_runpod_read_key_file."""
+    awx_vars = yaml.safe_load((REPO / "awx/vars.yml").read_text())
+    task = next(t["awx.awx.credential_type"] for t in play["tasks"]
+                if "awx.awx.credential_type" in t and "read_credential_type" in t["awx.awx.credential_type"]["name"])
+    assert task["kind"] == "cloud"
+    (field,) = task["inputs"]["fields"]
+    assert field["id"] == "read_key" and field["secret"] is True and task["inputs"]["required"] == ["read_key"]
+    injectors = task["injectors"]
+    assert set(injectors) == {"file", "extra_vars"}, "the key must not reach the job's environment"
+    # What AWX does with them (awx/main/models/credential: a Jinja sandbox over the inputs and tower.filename).
+    env = jinja2.sandbox.ImmutableSandboxedEnvironment()
+    key_file = tmp_path / "read_key"
+    key_file.write_text(env.from_string(env.from_string(injectors["file"]["template.read_key"]).render()).render(
+        read_key="rpa_READONLY"))
+    extra_vars = {name: env.from_string(env.from_string(value).render()).render(
+        tower={"filename": {"read_key": str(key_file)}}) for name, value in injectors["extra_vars"].items()}
+    assert extra_vars == {"app_runpod_read_key_file": str(key_file)}
+    assert key_file.read_text() == "rpa_READONLY"
+    spec = yaml.safe_load((REPO / "collections/ansible_collections/gpuops/platform/roles/app/meta/argument_specs.yml").read_text())
+    assert "app_runpod_read_key_file" in spec["argument_specs"]["main"]["options"]
+    # Only the site template (the one that deploys the stack, with the API) gets it.
+    assert "_gpuops_awx_read_creds" in templates["site.yml"]["credentials"]
+    assert all("_gpuops_awx_read_creds" not in t["credentials"] for name, t in templates.items() if name != "site.yml")
+    assert awx_vars["gpuops_awx_runpod_read_api_key"] == ""
+
+
 def test_tasks_that_handle_secrets_never_log(play):
     for task in play["tasks"]:
         text = yaml.safe_dump(task)
-        if "gpuops_awx_runpod_api_key" in text or "gpuops_awx_ssh_private_key" in text:
+        if any(secret in text for secret in ("gpuops_awx_runpod_api_key", "gpuops_awx_ssh_private_key",
+                                             "gpuops_awx_runpod_read_api_key")):
             assert task.get("no_log") is True, task["name"]
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import locks
+
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
 EE_FILE = REPO / "execution-environment.yml"
@@ -30,13 +32,8 @@ OFFLINE = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:
 
 
 def locked_versions() -> dict[str, str]:
-    """requirements.txt as {lowercase name: version}."""
-    pins = {}
-    for line in (REPO / "requirements.txt").read_text().splitlines():
-        if line and not line.startswith("#"):
-            name, _, version = line.partition("==")
-            pins[name.lower().replace("_", "-")] = version
-    return pins
+    """requirements.txt as {normalised name: version}."""
+    return locks.versions("requirements.txt")
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +59,9 @@ def test_ee_build_context_is_created_offline(context):
     build = context / "_build"
     # The collections, Python and system requirements are copied as they are.
     assert (build / "requirements.yml").read_text() == (REPO / "requirements.yml").read_text()
-    assert (build / "requirements.txt").read_text() == (REPO / "awx/ee/requirements.txt").read_text()
-    bindep = (build / "bindep.txt").read_text()
-    assert re.search(r"^autossh \[platform:rpm\]$", bindep, re.M)
-    assert re.search(r"^openssh-clients \[platform:rpm\]$", bindep, re.M)
+    assert (build / "python" / "requirements.txt").read_text() == (REPO / "awx/ee/requirements.txt").read_text()
+    # No bindep file of our own: the system packages are the collections' (test below).
+    assert not (build / "bindep.txt").exists()
     # The gpuops.platform collection of this checkout, installed in the galaxy stage.
     copied = build / "gpuops_platform"
     assert (copied / "galaxy.yml").read_text() == (COLLECTION / "galaxy.yml").read_text()
@@ -86,16 +82,81 @@ def test_ee_build_context_is_created_offline(context):
 def test_ee_pins_the_versions_the_repository_tests(context, ee):
     containerfile = (context / "Containerfile").read_text()
     pins = locked_versions()
+    ee_pins = locks.versions("awx/ee/requirements.txt")
     refs = re.search(r'^ARG ANSIBLE_INSTALL_REFS="(.*)"$', containerfile, re.M).group(1).split()
     assert refs == [f"ansible-core=={pins['ansible-core']}", f"ansible-runner=={pins['ansible-runner']}"]
-    # Every Python requirement of the EE is pinned as in requirements.txt.
-    for line in (REPO / "awx/ee/requirements.txt").read_text().splitlines():
-        if line and not line.startswith("#"):
-            name, sep, version = line.partition("==")
-            assert sep, f"{line} is not pinned"
-            assert pins[name.lower()] == version, f"{name}: EE {version}, requirements.txt {pins[name.lower()]}"
+    assert refs == [f"ansible-core=={ee_pins['ansible-core']}", f"ansible-runner=={ee_pins['ansible-runner']}"]
+    # Every Python package of the EE that the repository also installs has the version the tests run.
+    shared = sorted(set(ee_pins) & set(pins))
+    assert {"ansible-core", "ansible-runner", "docker", "requests"} <= set(shared)
+    assert {name: ee_pins[name] for name in shared} == {name: pins[name] for name in shared}
     base = ee["images"]["base_image"]["name"]
-    assert re.search(r":\d+\.\d+(-\d+)?$", base), f"base image {base} is not pinned to a release tag"
+    assert re.search(r":\d+\.\d+(-\d+)?@sha256:[0-9a-f]{64}$", base), f"base image {base} is not pinned to a release tag and digest"
+
+
+def test_ee_installs_every_python_package_by_hash_first(context, ee):
+    """The base stage installs the hashed lock before ansible-builder's own pip steps, which then fetch nothing."""
+    containerfile = (context / "Containerfile").read_text()
+    base_stage = containerfile.split("# Galaxy build stage")[0]
+    hashed = base_stage.index("-m pip install --no-cache-dir --require-hashes -r /usr/local/share/gpuops/ee-requirements.txt")
+    assert "COPY _build/python/requirements.txt /usr/local/share/gpuops/ee-requirements.txt" in base_stage
+    assert hashed < base_stage.index("RUN $PYCMD -m pip install --no-cache-dir $ANSIBLE_INSTALL_REFS")
+    # No Python requirements file of our own goes through ansible-builder's unhashed introspection.
+    assert "python" not in ee["dependencies"]
+    assert "--user-pip" not in containerfile
+    # What the final stage and the builder stage pip-install by name is in the lock, at the same version.
+    ee_pins = locks.versions("awx/ee/requirements.txt")
+    init = re.search(r"^RUN \$PYCMD -m pip install --no-cache-dir '(dumb-init)==([^']+)'$", containerfile, re.M)
+    assert init and ee_pins[init.group(1)] == init.group(2), "dumb-init is not the locked version"
+    tools = re.search(r"^RUN \$PYCMD -m pip install --no-cache-dir (bindep pyyaml packaging)$", containerfile, re.M)
+    assert tools and {locks.normalise(n) for n in tools.group(1).split()} <= set(ee_pins)
+    # The builder stage stops when ansible-builder had to fetch a package (a need the lock lacks).
+    builder = containerfile.split("# Builder build stage")[1].split("# Final build stage")[0]
+    assert builder.index("RUN /output/scripts/assemble") < builder.index("find /output/wheels -type f")
+
+
+def introspect(context: Path, tmp_path: Path) -> tuple[list[str], str, str]:
+    """ansible-builder's own introspection of the EE's collections: requirements.yml's (those in .venv) and ours."""
+    wanted = {entry["name"] for entry in yaml.safe_load((REPO / "requirements.yml").read_text())["collections"]}
+    bundled = REPO / ".venv" / "lib" / "python3.11" / "site-packages" / "ansible_collections"
+    root = tmp_path / "collections" / "ansible_collections"
+    found = []
+    for name in sorted(wanted):
+        namespace, collection = name.split(".")
+        if (bundled / namespace / collection).is_dir():
+            (root / namespace).mkdir(parents=True, exist_ok=True)
+            (root / namespace / collection).symlink_to(bundled / namespace / collection)
+            found.append(name)
+    (root / "gpuops").mkdir(parents=True)
+    (root / "gpuops" / "platform").symlink_to(context / "_build" / "gpuops_platform")
+    pip, bindep = tmp_path / "pip.txt", tmp_path / "bindep.txt"
+    result = subprocess.run(
+        [str(VENV_BIN / "python"), str(context / "_build" / "scripts" / "introspect.py"), "introspect",
+         "--write-pip", str(pip), "--write-bindep", str(bindep), str(tmp_path / "collections")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return found, pip.read_text(), bindep.read_text()
+
+
+def test_the_collections_python_needs_are_in_the_ee_lock(context, tmp_path):
+    """ansible-builder's introspection of the collections of requirements.yml finds nothing the lock lacks."""
+    found, pip, _ = introspect(context, tmp_path)
+    assert "community.docker" in found, "community.docker (which declares Python needs) is not in .venv"
+    needs = {locks.normalise(re.split(r"[\s<>=!~;\[]", line, maxsplit=1)[0])
+             for line in pip.splitlines() if line.strip() and not line.startswith("#")}
+    assert "docker" in needs, pip
+    missing = needs - set(locks.versions("awx/ee/requirements.txt"))
+    assert not missing, f"declared by {found}, not in awx/ee/requirements.txt: {sorted(missing)}"
+
+
+def test_the_ee_gets_the_system_packages_gpuops_platform_declares(context, tmp_path):
+    """The collection's meta/ee-bindep.txt (also what scripts/setup.sh installs) reaches the EE's bindep step."""
+    _, _, bindep = introspect(context, tmp_path)
+    ours = [line.split("#")[0].strip() for line in bindep.splitlines() if "gpuops.platform" in line]
+    assert "openssh-clients [platform:rpm]" in ours, bindep
+    assert "autossh" in ours, bindep
+    assert "openssh-client [platform:dpkg]" in ours, bindep
 
 
 # -- install-terraform.sh -----------------------------------------------------

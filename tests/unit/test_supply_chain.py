@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import locks
+
 REPO = Path(__file__).resolve().parents[2]
 VENV = REPO / ".venv"
 BUNDLED = VENV / "lib" / "python3.11" / "site-packages" / "ansible_collections"
@@ -61,6 +63,97 @@ def test_pins_are_the_versions_the_tests_run():
 def test_the_ee_installs_the_pinned_requirements():
     ee = yaml.safe_load((REPO / "execution-environment.yml").read_text())
     assert ee["dependencies"]["galaxy"] == "requirements.yml"
+
+
+# --- Python packages: every lock hashed, every install checks the hashes ---------
+
+@pytest.mark.parametrize("lock", sorted(locks.LOCKS))
+def test_every_lock_pins_each_package_with_its_hashes(lock):
+    pins = locks.read(lock)
+    assert pins, f"{lock} pins nothing"
+    unhashed = sorted(pin.name for pin in pins.values() if not pin.hashes)
+    assert not unhashed, f"{lock}: no --hash for {unhashed}: run scripts/lock.sh"
+    # Each lock is compiled from its .in file: everything the .in names is locked.
+    source = REPO / locks.LOCKS[lock]
+    direct = {locks.normalise(re.split(r"[\s<>=!~;\[]", line.strip(), maxsplit=1)[0])
+              for line in source.read_text().splitlines() if line.strip() and not line.lstrip().startswith(("#", "-"))}
+    assert direct and direct <= set(pins), f"{lock} lacks {sorted(direct - set(pins))} of {source.name}"
+
+
+def test_a_lock_line_without_hashes_is_refused_by_the_parser(tmp_path):
+    lock = tmp_path / "requirements.txt"
+    lock.write_text("idna==3.20 \\\n    --hash=sha256:" + "a" * 64 + "\nrequests==2.34.2\n")
+    pins = locks.read(lock)
+    assert pins["idna"].hashes == ["a" * 64] and pins["requests"].hashes == []
+    lock.write_text("requests>=2\n")
+    with pytest.raises(ValueError, match="not a pinned requirement"):
+        locks.read(lock)
+
+
+# Every place that installs Python packages, and how it must call pip.
+PIP_INSTALLS = {
+    "scripts/setup.sh": [r'pip_quiet install --require-hashes -r "\$ROOT/requirements.txt"',
+                         r'install --require-hashes -r "\$lock"'],
+    "images/api/Dockerfile": [r"pip install --no-index --no-cache-dir --require-hashes --find-links /wheels"],
+    "app/api/build-context.sh": [r"download .*--require-hashes"],
+    "execution-environment.yml": [r"-m pip install --no-cache-dir --require-hashes -r /usr/local/share/gpuops/ee-requirements.txt"],
+    "scripts/lock.sh": [r"install --require-hashes -r scripts/lock-tools.txt"],
+    # The nvml backend's wheel: pip download with its pinned hash, read from stdin.
+    "collections/ansible_collections/gpuops/platform/roles/dcgm_exporter/tasks/nvml.yml": [
+        r"- --require-hashes\n\s+- --dest", r"- -r\n\s+- /dev/stdin",
+        r'stdin: "nvidia-ml-py==\{\{ dcgm_exporter_nvml_version \}\} --hash=sha256:\{\{ dcgm_exporter_nvml_sha256 \}\}"'],
+}
+
+
+@pytest.mark.parametrize("path", sorted(PIP_INSTALLS))
+def test_every_pip_install_requires_hashes(path):
+    text = (REPO / path).read_text()
+    for pattern in PIP_INSTALLS[path]:
+        assert re.search(pattern, text), f"{path}: no {pattern}"
+    # No other pip install or download there (one without --require-hashes would slip through).
+    calls = re.findall(r"pip(?:_quiet)?\"?[ \t]+(?:-\S+[ \t]+)*(?:install|download)\b[^\n]*", text)
+    assert all("--require-hashes" in call for call in calls), calls
+
+
+def test_no_other_file_runs_pip_install():
+    """A new pip install elsewhere must join PIP_INSTALLS (and require hashes)."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    found = set()
+    for path in tracked:
+        if path.startswith(("tests/", "docs/")) or not path.endswith((".sh", ".yml", ".yaml", "Dockerfile", "Makefile", ".j2")):
+            continue
+        text = (REPO / path).read_text(errors="replace")
+        if re.search(r"\bpip3?(?:_quiet)?\"?\s+(?:-\S+\s+)*(?:install|download)\b", text) or re.search(
+                r"- pip\n\s+- (?:install|download)\n", text):
+            found.add(path)
+    assert found == set(PIP_INSTALLS), f"pip installs in {sorted(found - set(PIP_INSTALLS))}, not checked"
+
+
+# --- Upstream images, pinned by digest where they are pulled ----------------------
+
+OBSERVABILITY = REPO / "collections/ansible_collections/gpuops/platform/roles/observability"
+
+
+def test_every_pulled_observability_image_is_pinned_by_digest():
+    defaults = yaml.safe_load((OBSERVABILITY / "defaults" / "main.yml").read_text())
+    images = {key: value for key, value in defaults.items()
+              if key.endswith("_image") and "offline" not in key}
+    assert set(images) == {"observability_prometheus_image", "observability_grafana_image",
+                           "observability_alertmanager_image"}
+    for key, image in images.items():
+        assert re.fullmatch(r"[a-z0-9./-]+:v?\d+\.\d+\.\d+", image), f"{key} {image} is not a release tag"
+        assert re.fullmatch(r"sha256:[0-9a-f]{64}", defaults[f"{key}_digest"]), f"{key} has no digest"
+    # The pulls and the Compose service use <repository>@<digest> (vars/main.yml's upstream refs).
+    install = (OBSERVABILITY / "tasks" / "install.yml").read_text()
+    pull = install.split("- name: Pull the upstream images that are missing")[1].split("\n- name:")[0]
+    for service in ("prometheus", "grafana", "alertmanager"):
+        assert f"_observability_{service}_upstream_ref | trim" in pull
+        assert f"observability_{service}_image " not in pull and f"[observability_{service}_image]" not in pull
+
+
+def test_the_ee_base_image_is_pinned_by_digest():
+    ee = yaml.safe_load((REPO / "execution-environment.yml").read_text())
+    assert re.fullmatch(r"[a-z0-9./-]+:\d+\.\d+@sha256:[0-9a-f]{64}", ee["images"]["base_image"]["name"])
 
 
 # --- NVIDIA's CUDA repository key ----------------------------------------------

@@ -21,7 +21,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "app" / "api"))
 
 from gpuops_api.app import create_app
 from gpuops_api.config import Settings, load_settings
-from gpuops_api.gpus import GPU_QUERY, HISTORY_METRICS, selector
 from gpuops_api.services import Transports
 
 from .fakes import FIXTURES, SLURM_V38, FakeCloud, FakePrometheus, FakeSlurm, FakeSsh, fixed_clock
@@ -119,7 +118,7 @@ def make_env(directory: Path, slurm_version: str = SLURM_V38, **overrides: Any) 
         token=settings.token_file.read_text().strip(),
         slurm=FakeSlurm(settings.slurm_jwt_key_file.read_bytes(), fixed_clock, version=slurm_version),
         cloud=FakeCloud("test-cloud-key"),
-        prometheus=FakePrometheus(GPU_QUERY, selector(HISTORY_METRICS)),
+        prometheus=FakePrometheus(),
         ssh=FakeSsh(),
         clock=fixed_clock,
     )

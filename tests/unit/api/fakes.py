@@ -1,8 +1,9 @@
 """Fake upstreams for the API's unit tests, answering with replies recorded from real ones.
 
 The replies are in tests/fixtures/api/ (tests/fixtures/api/record_api_fixtures.py
-records them from a real deployment: slurmrestd v0.0.38, the local cloud,
-Prometheus; tests/fixtures/api/record_slurmrestd.py records slurmrestd
+records them from a real deployment: slurmrestd v0.0.38, the local cloud;
+tests/fixtures/api/record_prometheus.py records a live Prometheus answering the
+API's own requests; tests/fixtures/api/record_slurmrestd.py records slurmrestd
 24.11's v0.0.40, v0.0.41 and v0.0.42 into tests/fixtures/api/slurm/<version>/).
 Each fake is an httpx transport, so the API's own HTTP code runs
 unchanged; `down = True` makes it refuse connections, `timeout = True` time
@@ -344,32 +345,70 @@ class FakeCloud(FakeUpstream):
 
 
 class FakePrometheus(FakeUpstream):
-    """Prometheus answering the API's queries with the recorded results; other queries are bad data."""
+    """Prometheus as recorded live (tests/fixtures/api/record_prometheus.py drove the API against a real one).
 
-    def __init__(self, gpu_query: str, history_query: str) -> None:
+    A request is answered only when the recording holds a request to the same path with the same query text and
+    the same parameter names; the values of the others (time, start, end, step) may differ, since the tests run on
+    a fixed clock. One generalisation: a query for a job (`hpc_job="<id>"`) that the recording does not hold gets
+    the recorded answer for a job that held no GPU (an empty result), if the query is that one's with the id
+    changed. Any other request gets Prometheus' error envelope saying that it was not recorded, so the API answers
+    503 and the test fails until the recording is made again. `refuse = True` answers every query with
+    Prometheus' recorded refusal of an invalid one.
+    """
+
+    JOB_LABEL = re.compile(r'hpc_job="\d+"')
+
+    RECORDING = "prometheus/recording.json"
+
+    def __init__(self) -> None:
         super().__init__()
-        self.gpu_query = gpu_query
-        self.history_query = history_query
+        recording = load(self.RECORDING)
+        self.answers: dict[tuple[str, str | None, tuple[str, ...]], dict[str, Any]] = {}
+        self.no_gpu_job: dict[tuple[str, str | None, tuple[str, ...]], dict[str, Any]] = {}
+        self.refusal: dict[str, Any] | None = None
+        for exchange in recording["exchanges"]:
+            request, response = exchange["request"], exchange["response"]
+            if exchange["route"] is None and response["status"] == 400:
+                self.refusal = response
+                continue
+            self.answers[self.key(request["path"], request["params"])] = response
+            query = request["params"].get("query", "")
+            if self.JOB_LABEL.search(query) and response.get("body", {}).get("data", {}).get("result") == []:
+                self.no_gpu_job[self.key(request["path"], request["params"], any_job=True)] = response
+        assert self.refusal, f"{self.RECORDING} holds no refused query"
+        self.refuse = False
         self.ranges: list[dict[str, str]] = []
+        #: The recorded replies served, in order.
+        self.answered: list[dict[str, Any]] = []
+
+    @classmethod
+    def key(cls, path: str, params: dict[str, str], any_job: bool = False) -> tuple[str, str | None, tuple[str, ...]]:
+        query = params.get("query")
+        if any_job and query is not None:
+            query = cls.JOB_LABEL.sub('hpc_job="<any>"', query)
+        return path, query, tuple(sorted(params))
+
+    @staticmethod
+    def answer(recorded: dict[str, Any]) -> httpx.Response:
+        if "body" in recorded:
+            return httpx.Response(recorded["status"], json=recorded["body"])
+        return httpx.Response(recorded["status"], text=recorded["text"],
+                              headers={"Content-Type": recorded["content_type"]})
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         params = {key: values[-1] for key, values in parse_qs(request.url.query.decode()).items()}
         path = request.url.path
-        if path == "/-/ready":
-            return httpx.Response(200, text="Prometheus Server is Ready.\n")
-        if path == "/api/v1/query" and params.get("query") == self.gpu_query and "time" in params:
-            return self.reply(load("prometheus/query_gpus.json"))
-        if path == "/api/v1/query_range" and {"start", "end", "step"} <= set(params):
+        if path == "/api/v1/query_range":
             self.ranges.append(params)
-            query = params.get("query", "")
-            if query == self.history_query:
-                return self.reply(load("prometheus/query_range_gpus.json"))
-            job = re.fullmatch(re.escape(self.history_query[:-1]) + r',hpc_job="(\d+)"\}', query)
-            if job:
-                if int(job.group(1)) == INDEX["jobs"]["running"]:
-                    return self.reply(load("prometheus/query_range_job.json"))
-                return httpx.Response(200, json={"status": "success", "data": {"resultType": "matrix", "result": []}})
-        return self.reply(load("prometheus/query_bad.json"))
+        if self.refuse and path.startswith("/api/v1/"):
+            return self.answer(self.refusal)
+        recorded = self.answers.get(self.key(path, params)) or self.no_gpu_job.get(self.key(path, params, any_job=True))
+        if recorded is None:
+            error = (f"not in the recording {self.RECORDING}: {request.method} {path} with {params}. If the API's "
+                     f"query changed on purpose, record again: tests/fixtures/api/record_prometheus.py")
+            return httpx.Response(400, json={**self.refusal["body"], "error": error})
+        self.answered.append(recorded)
+        return self.answer(recorded)
 
 
 class FakeSsh:
@@ -397,4 +436,3 @@ def fixed_clock() -> float:
     """One hour after the recorded controller pod started (its uptime is then 3600 s)."""
     started = load("cloud/pod_0.json")["body"]["startedAt"]
     return datetime.fromisoformat(started.replace("Z", "+00:00")).timestamp() + 3600
-

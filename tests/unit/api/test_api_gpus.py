@@ -7,27 +7,29 @@ from gpuops_api.durations import DurationError, parse_duration, window
 from gpuops_api.gpus import history_series
 
 from .conftest import Env, TestClient
-from .fakes import INDEX, load, recorded_job
+from .fakes import INDEX, FakePrometheus, load, recorded_job
 
 
-def _recorded(metric: str, pod: str, gpu: str) -> float:
-    for series in load("prometheus/query_gpus.json")["body"]["data"]["result"]:
+def _recorded(env: Env, metric: str, pod: str, gpu: str) -> float:
+    """The value Prometheus answered the API's instant query with (the recording served)."""
+    [reply] = env.prometheus.answered
+    for series in reply["body"]["data"]["result"]:
         labels = series["metric"]
         if (labels["__name__"], labels["pod"], labels["gpu"]) == (metric, pod, gpu):
             return float(series["value"][1])
     raise KeyError(metric)
 
 
-def test_one_row_per_gpu_with_memory_total(client: TestClient) -> None:
+def test_one_row_per_gpu_with_memory_total(client: TestClient, env: Env) -> None:
     gpus = client.get("/api/v1/gpus").json()["gpus"]
     assert [(g["pod"], g["gpu"]) for g in gpus] == [(pod, gpu) for pod in sorted(INDEX["pods"]) for gpu in "01"]
     for row in gpus:
-        used = _recorded("DCGM_FI_DEV_FB_USED", row["pod"], row["gpu"])
-        free = _recorded("DCGM_FI_DEV_FB_FREE", row["pod"], row["gpu"])
+        used = _recorded(env, "DCGM_FI_DEV_FB_USED", row["pod"], row["gpu"])
+        free = _recorded(env, "DCGM_FI_DEV_FB_FREE", row["pod"], row["gpu"])
         assert row["mem_used_mib"] == used and row["mem_total_mib"] == used + free
-        assert row["util_percent"] == _recorded("DCGM_FI_DEV_GPU_UTIL", row["pod"], row["gpu"])
-        assert row["temp_c"] == _recorded("DCGM_FI_DEV_GPU_TEMP", row["pod"], row["gpu"])
-        assert row["power_w"] == _recorded("DCGM_FI_DEV_POWER_USAGE", row["pod"], row["gpu"])
+        assert row["util_percent"] == _recorded(env, "DCGM_FI_DEV_GPU_UTIL", row["pod"], row["gpu"])
+        assert row["temp_c"] == _recorded(env, "DCGM_FI_DEV_GPU_TEMP", row["pod"], row["gpu"])
+        assert row["power_w"] == _recorded(env, "DCGM_FI_DEV_POWER_USAGE", row["pod"], row["gpu"])
         assert row["model"] == "NVIDIA GeForce RTX 4090" and row["uuid"].startswith("GPU-")
     busy = [g for g in gpus if g["hpc_job"]]
     running = recorded_job("running")
@@ -46,6 +48,24 @@ def test_history_has_one_series_per_gpu_and_metric(client: TestClient, env: Env)
         assert stamps == sorted(stamps) and len(stamps) == len(set(stamps))
     sent = env.prometheus.ranges[0]
     assert (float(sent["end"]) - float(sent["start"]), sent["step"]) == (120, "5")
+
+
+def test_the_api_sends_the_queries_of_the_recording(client: TestClient, env: Env) -> None:
+    """Each route of the recording (tests/fixtures/api/record_prometheus.py) sends what it sent to the live
+    Prometheus: the same path, query text and parameter names. A changed query fails here until it is recorded."""
+    recording = load(FakePrometheus.RECORDING)
+    routes = [x for x in recording["exchanges"] if x["route"]]
+    assert {x["route"].split("?")[0] for x in routes} >= {"GET /api/v1/gpus", "GET /api/v1/gpus/history",
+                                                           f"GET /api/v1/jobs/{INDEX['jobs']['running']}/gpus"}
+    for exchange in routes:
+        method, route = exchange["route"].split(" ", 1)
+        sent = len(env.prometheus.requests)
+        assert client.request(method, route).status_code == 200, route
+        [request] = env.prometheus.requests[sent:]
+        params = dict(request.url.params)
+        recorded = exchange["request"]
+        assert (request.url.path, params.get("query"), sorted(params)) == (
+            recorded["path"], recorded["params"].get("query"), sorted(recorded["params"])), route
 
 
 @pytest.mark.parametrize(("range_", "step", "expected"), [

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from gpuops_api.config import ConfigError, load_settings
 
+from tests import locks
+
 from .conftest import Env, TestClient, make_env, write_config
 
 
@@ -222,7 +224,5 @@ def test_docs_static_serves_only_its_files(anonymous: TestClient) -> None:
 def test_the_api_image_installs_the_docs_assets() -> None:
     # The package that ships the assets is pinned for the image (build-context.sh downloads these wheels).
     repo = Path(__file__).resolve().parents[3]
-    image_pins = (repo / "app/api/requirements.txt").read_text()
-    lock = (repo / "requirements.txt").read_text()
-    pin = re.search(r"^fastapi-offline==\S+$", image_pins, re.MULTILINE)
-    assert pin and pin.group(0) in lock.splitlines()
+    image_pins = locks.versions(repo / "app/api/requirements.txt")
+    assert image_pins["fastapi-offline"] == locks.versions(repo / "requirements.txt")["fastapi-offline"]

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests import locks
+
 REPO = Path(__file__).resolve().parents[3]
 COLLECTION_CLIENT = REPO / "collections/ansible_collections/gpuops/platform/plugins/module_utils/_runpod_api.py"
 API_CLIENT = REPO / "app/api/gpuops_api/upstreams/_runpod_api.py"
@@ -21,12 +23,9 @@ def test_the_build_context_gets_the_same_bytes(tmp_path: Path) -> None:
     """app/api/build-context.sh copies the client as a file (wheels already there: no download)."""
     ctx = tmp_path / "ctx"
     (ctx / "wheels").mkdir(parents=True)
-    for line in (REPO / "app/api/requirements.txt").read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            name, version = line.split("==")
-            wheel = f"{re.sub(r'[-.]+', '_', name.lower())}-{version}-py3-none-any.whl"
-            (ctx / "wheels" / wheel).write_bytes(b"")
+    for name, version in locks.versions("app/api/requirements.txt").items():
+        wheel = f"{re.sub(r'[-.]+', '_', name.lower())}-{version}-py3-none-any.whl"
+        (ctx / "wheels" / wheel).write_bytes(b"")
     pip = tmp_path / "pip"
     pip.write_text("#!/bin/sh\necho 'pip must not be called' >&2\nexit 1\n")
     pip.chmod(0o755)

@@ -138,9 +138,10 @@ def test_no_pods_file_means_no_pods(env: Env, client: TestClient) -> None:
 
 
 def test_prometheus_refusing_a_query_is_a_503(env: Env, client: TestClient) -> None:
-    env.prometheus.gpu_query = "something else"
+    env.prometheus.refuse = True  # Prometheus' recorded answer to an invalid query
     response = client.get("/api/v1/gpus")
     assert response.status_code == 503
+    assert "Prometheus refused the query" in response.json()["detail"]
     assert "parse error" in response.json()["detail"]
 
 

@@ -19,16 +19,23 @@ description:
     C(GET {base_url}/pods) once per round for many pods, see O(list_threshold)) until every pod is C(RUNNING) and has
     C(ssh.direct), waiting up to O(wait_timeout) seconds for pods that are still C(PROVISIONING) or C(STARTING).
     C(ssh.proxy) is never used (it carries no SFTP and no port forwarding).
-  - Every pod is a host named after its key in the pod map, in the groups C(gpu_pods) and C(slurm_compute) (every pod
-    is a Slurm node; Slurm's controller runs on the service plane, not on a pod).
+  - Every pod is a host named after its key in the pod map, in the group C(gpu_pods), the pods of the deployment.
+    That is the only group the plugin makes itself, and it exists even when it is empty. The plugin describes pods,
+    not what runs on them; every other group comes from this file's O(groups) and O(keyed_groups) (Ansible's
+    constructed options); gpuops' inventories, for example, put every pod in the group C(slurm_compute) with the
+    condition C(true) in O(groups). A group that no pod matches is not created.
   - Host variables are C(ansible_host) and C(ansible_port) (from C(ssh.direct)), C(ansible_user),
     C(ansible_ssh_private_key_file) and facts prefixed with C(runpod_) - C(runpod_pod_id), C(runpod_pod_name),
-    C(runpod_role), C(runpod_status), C(runpod_cost_per_hr) (the pod's C(cost), USD per hour), C(runpod_gpu_type_id),
-    C(runpod_gpu_count), C(runpod_cloud), C(runpod_data_center_id), C(runpod_image),
+    C(runpod_pod_index), C(runpod_status), C(runpod_cost_per_hr) (the pod's C(cost), USD per hour),
+    C(runpod_gpu_type_id), C(runpod_gpu_count), C(runpod_cloud), C(runpod_data_center_id), C(runpod_image),
     C(runpod_global_networking) (a dictionary with C(enabled), C(ip) and C(internal_dns), the pod's
     C(<podId>.runpod.internal) name), C(runpod_started_at) (the pod's C(startedAt)) and C(runpod_host_key_alias).
-    C(runpod_gpu_type_id), C(runpod_gpu_count) and C(runpod_role) come from the Terraform output, the others from the API
-    (C(runpod_cost_per_hr) falls back to the Terraform output).
+    C(runpod_pod_index), C(runpod_gpu_type_id) and C(runpod_gpu_count) come from the Terraform output, the others from
+    the API (C(runpod_cost_per_hr) falls back to the Terraform output).
+  - C(runpod_pod_index) is the pod's C(index) in the Terraform output (gpuops' module - the number in the pod's name
+    C(<prefix>-<index>)), set only when the output has one. It is stable per pod - it never moves when another pod
+    is stopped, deleted or left out (O(unavailable_pods=warn)), and a pod that replaces it under the same name gets it
+    - so that what is numbered per pod (gpuops' tunnel ports and addresses) stays put. Added in version 0.2.0.
   - C(runpod_host_key_alias) is C(runpod-<podId>-<startedAt as UTC epoch seconds>), the SSH C(HostKeyAlias) under which
     the pod's host key is pinned. A restart gives the pod a new C(startedAt), new host keys (RunPod's images make them
     at every start) and so a new alias.
@@ -41,22 +48,24 @@ description:
   - Failures are of two kinds, so that an C(ansible-playbook) run fails on both (C(unparsed_is_failed = true) in
     C(ansible.cfg)) while C(teardown.yml) still runs when the cloud cannot answer.
   - B(Configuration errors) fail the inventory source (a parser error), whose message says what to fix. They are the
-    options of this file (a missing or wrong O(plugin), O(project_path), a base URL that is not a REST v2 URL, the
-    extra var C(gpuops_cloud) naming a cloud without a configuration), Terraform (not installed, C(terraform output)
-    failing or timing out, a state whose pod map is malformed or has not exactly one C(controller)) and an API
-    answer that is not RunPod's (not JSON, not a v2 list, a pod without an id, any other HTTP 4xx).
+    options of this file (a missing or wrong O(plugin), O(project_path), a base URL that is not a REST v2 URL),
+    Terraform (not installed, C(terraform output) failing or timing out, a state whose pod map is malformed - a pod
+    without an id, an C(index) that is not a whole number from 0, two pods with the same C(index)) and an API answer
+    that is not RunPod's (not JSON, not a v2 list, a pod without an id, any other HTTP 4xx).
   - B(The cloud cannot give the deployment's pods now), while the Terraform state lists pods. That is no API key
     (neither O(api_key), nor E(RUNPOD_API_KEY), nor a readable, non-empty O(api_key_file)), the API unreachable
     (connection refused, DNS, TLS, timeout), the key refused (HTTP 401 or 403), HTTP 5xx or 429 still after the
     retries allowed (O(max_retries), O(max_retry_wait)), pods not C(RUNNING) with C(ssh.direct) within
     O(wait_timeout), and, with O(unavailable_pods=error), a pod stopped, in C(ERROR) or gone. The plugin then builds
-    no pod host (the groups C(gpu_pods) and C(slurm_compute) are empty), prints the message once
+    no pod host (the group C(gpu_pods) is empty, and no constructed group is made), prints the message once
     as a warning and sets it as the variable C(runpod_inventory_error) of the group C(all) (so C(localhost) has it), saying
     what failed, at which URL, for which cloud and configuration file, the pods the state lists, and what to do.
     Nothing is cached then. gpuops' playbooks that need the pods start with C(playbooks/check_inventory.yml), which
     fails with that message; C(teardown.yml) does not need the pods and runs.
   - Before any deployment (no Terraform state, or no pods in it) O(missing_state) decides.
-  - Uses a YAML configuration file whose name ends with C(runpod.yml) or C(runpod.yaml).
+  - Uses a YAML configuration file whose name ends with C(runpod.yml) or C(runpod.yaml). The plugin reads no extra
+    vars - each cloud has an inventory of its own, chosen with C(-i) (C(ansible-playbook -i inventories/runpod
+    site.yml)).
 requirements:
   - Terraform (the C(terraform) CLI, or the C(make setup) launcher) and the state of a C(terraform apply).
 extends_documentation_fragment:
@@ -103,7 +112,8 @@ options:
     default: 120
   output_name:
     description:
-      - Name of the Terraform output that maps each pod name to C({id, gpu_type_id, gpu_count, cost_per_hr, role}).
+      - Name of the Terraform output that maps each pod name to C({id, index, gpu_type_id, gpu_count, cost_per_hr}).
+      - C(index) is optional; without it the pods have no C(runpod_pod_index).
     type: str
     default: pods
   base_url:
@@ -125,18 +135,10 @@ options:
     default: error
   cloud:
     description:
-      - The cloud this configuration serves, for example V(local) or V(runpod).
-      - When the playbook's extra vars set C(gpuops_cloud) to another cloud (C(-e gpuops_cloud=runpod)), the plugin
-        reads that cloud's configuration instead, found with O(cloud_config) (so that
-        C(ansible-playbook site.yml -e gpuops_cloud=runpod) works with the default local inventory).
-      - Unset, the configuration is used as it is.
+      - The cloud this configuration serves, for example V(local) or V(runpod), named in the plugin's messages.
+      - It never switches the configuration - the plugin reads no extra vars. Each cloud has an inventory of its own;
+        choose it with C(-i).
     type: str
-  cloud_config:
-    description:
-      - Where the configuration of another cloud is, relative to this file's directory; C({cloud}) is replaced by
-        the cloud's name. Used only with O(cloud).
-    type: str
-    default: ../{cloud}/runpod.yml
   unavailable_pods:
     description:
       - What to do with a pod of the Terraform state that the API reports stopped (C(EXITED), C(TERMINATED)), broken
@@ -194,6 +196,9 @@ api_key_file: ../../.gpuops/localcloud/api_key
 private_key_file: ../../.gpuops/local/ssh/id_ed25519
 wait_timeout: 120
 poll_interval: 1
+# every pod is a Slurm node: the group comes from here, not from the plugin
+groups:
+  slurm_compute: true
 
 ---
 # inventories/runpod/runpod.yml: real RunPod, key from RUNPOD_API_KEY,
@@ -225,14 +230,12 @@ cache_timeout: 600
 """
 
 import os
-import re
 import time
 
 from ansible.errors import AnsibleParserError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.utils.unsafe_proxy import wrap_var
-from ansible.utils.vars import load_extra_vars
 
 from ansible_collections.gpuops.platform.plugins.module_utils._runpod_api import (
     DEFAULT_BASE_URL,
@@ -254,12 +257,13 @@ from ansible_collections.gpuops.platform.plugins.plugin_utils._terraform import 
     backend_working_copy,
 )
 
-# version of the data this plugin writes to the inventory cache
-_CACHE_FORMAT = 3
+# version of the data this plugin writes to the inventory cache (4: the pods' index, no role)
+_CACHE_FORMAT = 4
 _TF_PATH_VARS = ("TF_DATA_DIR", "TF_CLI_CONFIG_FILE", "TF_PLUGIN_CACHE_DIR")
 _STOPPED = ("EXITED", "TERMINATED")
+# The one group the plugin makes: the deployment's pods. Any other group comes from the configuration
+# (constructed's groups and keyed_groups): the plugin describes pods, not what runs on them.
 GROUP_ALL = "gpu_pods"
-GROUP_COMPUTE = "slurm_compute"
 
 
 # The group variable that carries why the pods of an existing deployment are not in the inventory.
@@ -316,28 +320,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 "%s: declining %s: the file name must end with runpod.yml or runpod.yaml" % (self.NAME, path))
             return False
         return True
-
-    def _cloud_config(self, path, loader):
-        """The configuration of the cloud named by the extra var gpuops_cloud, when this one serves another."""
-        this_cloud = self.get_option("cloud")
-        if not this_cloud:
-            return path
-        wanted = load_extra_vars(loader).get("gpuops_cloud")
-        if not wanted or not isinstance(wanted, str) or wanted == this_cloud:
-            return path
-        if not re.match(r"^[a-z][a-z0-9_-]*$", wanted):
-            raise AnsibleParserError("gpuops_cloud %r is not a cloud name (e.g. local or runpod)" % wanted)
-        other = os.path.join(os.path.dirname(os.path.abspath(path)), self.get_option("cloud_config").format(cloud=wanted))
-        other = os.path.normpath(other)
-        if not os.path.isfile(other):
-            raise AnsibleParserError(
-                "gpuops_cloud is %r but there is no inventory configuration for it at %s (from the cloud_config option "
-                "of %s)" % (wanted, other, path))
-        self.display.vv("%s: gpuops_cloud=%s: reading %s instead of %s" % (self.NAME, wanted, other, path))
-        self._read_config_data(other)
-        if self.get_option("cloud") != wanted:
-            raise AnsibleParserError("%s does not declare cloud: %s" % (other, wanted))
-        return other
 
     def _resolve(self, value):
         """Expand ~ and $VARS; make a relative path relative to the inventory file's directory."""
@@ -423,23 +405,35 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         specs = outputs[name].value
         if not isinstance(specs, dict):
             raise AnsibleParserError(
-                "Terraform output %r at %s is not a map of pod name to {id, gpu_type_id, gpu_count, cost_per_hr, role}"
+                "Terraform output %r at %s is not a map of pod name to {id, index, gpu_type_id, gpu_count, cost_per_hr}"
                 % (name, where))
         for pod_name, spec in specs.items():
             if not isinstance(spec, dict) or not spec.get("id"):
                 raise AnsibleParserError("Terraform output %r at %s: pod %r has no id" % (name, where, pod_name))
-        self._check_controllers(specs, "Terraform output %r at %s" % (name, where))
+        self._check_specs(specs, "Terraform output %r at %s" % (name, where))
         return specs
 
     @staticmethod
-    def _check_controllers(specs, where):
+    def _check_specs(specs, where):
+        """No pods is no deployment; each pod's index, where there is one, a whole number from 0, its own."""
         if not specs:
             raise NoDeployment("%s lists no pods: %s" % (where, PROVISION_HINT))
-        controllers = sorted(name for name, spec in specs.items() if spec.get("role") == "controller")
-        if len(controllers) != 1:
-            raise AnsibleParserError(
-                "%s must list exactly one pod with role 'controller' (the Terraform module's first pod), found %d%s"
-                % (where, len(controllers), (": " + ", ".join(controllers)) if controllers else ""))
+        owners = {}
+        for name in sorted(specs):
+            index = specs[name].get("index")
+            if index is None:
+                continue
+            if isinstance(index, float) and index.is_integer():
+                index = int(index)
+            if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+                raise AnsibleParserError(
+                    "%s: pod %s has index %r, not a whole number from 0 (the number in the pod's name); "
+                    "re-run ansible-playbook playbooks/provision.yml to rewrite the output" % (where, name, index))
+            if index in owners:
+                raise AnsibleParserError(
+                    "%s: pods %s and %s have the same index %d; each pod needs an index of its own (its tunnel "
+                    "ports and address are numbered by it)" % (where, owners[index], name, index))
+            owners[index] = name
 
     def _get_pod(self, client, name, spec, listed=None):
         try:
@@ -568,12 +562,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         def first(*values):
             return next((value for value in values if value is not None), None)
 
-        return {
+        hostvars = {
             "ansible_host": pod.ssh_host,
             "ansible_port": pod.ssh_port,
             "runpod_pod_id": pod.id,
             "runpod_pod_name": pod.name or name,
-            "runpod_role": spec.get("role"),
             "runpod_status": pod.status,
             "runpod_cost_per_hr": first(pod.cost, spec.get("cost_per_hr")),
             "runpod_gpu_type_id": first(spec.get("gpu_type_id"), pod.gpu_type_id),
@@ -585,18 +578,21 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             "runpod_started_at": pod.started_at,
             "runpod_host_key_alias": host_key_alias(pod),
         }
+        if spec.get("index") is not None:
+            # Checked by _check_specs: a whole number from 0 (JSON may carry it as 1.0).
+            hostvars["runpod_pod_index"] = int(spec["index"])
+        return hostvars
 
     def _populate(self, data):
         pods = data["pods"]
-        self._check_controllers(
+        self._check_specs(
             dict({name: entry["terraform"] for name, entry in pods.items()}, **(data.get("unavailable") or {})),
             "the pod data")
         strict = self.get_option("strict")
         ssh_user = self.get_option("ssh_user")
         private_key_file = self._resolve(self.get_option("private_key_file"))
 
-        for group in (GROUP_ALL, GROUP_COMPUTE):
-            self.inventory.add_group(group)
+        self.inventory.add_group(GROUP_ALL)
         self.inventory.set_variable(GROUP_ALL, "runpod_outputs", make_unsafe(data.get("outputs") or {}))
 
         for name in sorted(pods):
@@ -606,7 +602,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             except RunPodAPIError as err:
                 raise AnsibleParserError("pod %s: %s" % (name, to_native(err))) from None
             host = self.inventory.add_host(make_unsafe(name), group=GROUP_ALL)
-            self.inventory.add_host(host, group=GROUP_COMPUTE)
 
             for var, value in self._host_vars(name, spec, pod).items():
                 self.inventory.set_variable(host, var, make_unsafe(value))
@@ -626,8 +621,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _set_inventory_error(self, message):
         """No pod host; the groups empty; ERROR_VAR on the group all says why (added to one already there)."""
         self.display.warning("%s: %s" % (self.NAME, message))
-        for group in (GROUP_ALL, GROUP_COMPUTE):
-            self.inventory.add_group(group)
+        self.inventory.add_group(GROUP_ALL)
         earlier = self.inventory.groups["all"].get_vars().get(ERROR_VAR)
         if earlier:
             message = "%s\n%s" % (earlier, message)
@@ -635,8 +629,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache=cache)
-        self._read_config_data(path)
-        path = self._cloud_config(path, loader)
+        config = self._read_config_data(path)
+        if "cloud_config" in config:
+            # Earlier versions read another cloud's configuration when the extra var gpuops_cloud named it.
+            raise AnsibleParserError(
+                "%s sets cloud_config, which this plugin no longer has: it never reads another cloud's configuration "
+                "(nor the extra var gpuops_cloud). Remove cloud_config, and choose the cloud with its own inventory, "
+                "e.g. ansible-playbook -i inventories/runpod site.yml" % path)
         self._config_path = path
         self._config_dir = os.path.dirname(os.path.abspath(path))
 
@@ -662,8 +661,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 if self.get_option("missing_state") != "warn":
                     raise
                 self.display.warning("%s: %s" % (self.NAME, to_native(err)))
-                for group in (GROUP_ALL, GROUP_COMPUTE):
-                    self.inventory.add_group(group)
+                self.inventory.add_group(GROUP_ALL)
                 return
             except CloudUnavailable as err:
                 # Not cached: the next run asks again.

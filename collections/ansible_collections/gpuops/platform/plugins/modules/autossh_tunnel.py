@@ -280,7 +280,8 @@ EXAMPLES = r"""
     known_hosts: ~/.gpuops/known_hosts
     host_key_alias: "runpod-{{ runpod_pod_id }}"
     forwards:
-      - local_port: "{{ 19400 + (groups['gpu_pods'] | sort).index(inventory_hostname) }}"
+      # One port per pod, stable while others come and go (from the pod's runpod_pod_index).
+      - local_port: "{{ 19400 + 2 * runpod_pod_index }}"
         remote_port: 9400
   delegate_to: localhost
 
@@ -293,7 +294,7 @@ EXAMPLES = r"""
     known_hosts: ~/.gpuops/known_hosts
     host_key_alias: "{{ runpod_host_key_alias }}"
     forwards:
-      - bind_address: "127.0.1.{{ (groups['gpu_pods'] | sort).index(inventory_hostname) + 1 }}"
+      - bind_address: "127.0.1.{{ runpod_pod_index + 1 }}"
         local_port: 6818
         remote_port: 6818
     reverse_forwards:

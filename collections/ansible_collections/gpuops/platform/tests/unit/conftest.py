@@ -5,13 +5,18 @@
 
 """Shared fixtures of the unit tests, and collection loading for plain pytest.
 
-``ansible-test units`` installs Ansible's collection finder itself. Under
-plain ``pytest`` (for example ``python -m pytest collections/ansible_collections/gpuops/platform/tests/unit``
-from the repository root) this file does what ansible-test's pytest plugin
-does: it installs the finder with the ``collections/`` directory that holds
-this collection, and makes pytest import the test modules by their full
-``ansible_collections.gpuops.platform.tests...`` names so that they cannot
-clash with other test modules of the same base name.
+``ansible-test units`` installs Ansible's collection finder itself. Under plain
+pytest (``make test-unit``, or ``python -m pytest collections/ansible_collections/gpuops/platform/tests/unit``
+from the repository root, on any ansible-core the collection claims) this file
+asks Ansible to install it, the way ``ansible-playbook`` does: with
+``ansible.plugins.loader.init_plugin_loader``, the ``collections/`` directory
+that holds this collection first. Nothing of pytest or Ansible is patched.
+
+pytest imports each test module by its file name (its default ``prepend``
+import mode), so a test file's name must be unique across the unit tests;
+pytest refuses a second one ("import file mismatch"). Test modules import
+what they share (the module harness, the fakes) by their full
+``ansible_collections.gpuops.platform.tests...`` names, through the finder.
 """
 
 from __future__ import annotations
@@ -27,50 +32,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from _pytest import pathlib as _pytest_pathlib
 from ansible.utils.collection_loader import AnsibleCollectionConfig
-from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder, _AnsibleCollectionPkgLoaderBase
 
 
 # .../collections/ansible_collections/gpuops/platform/tests/unit/conftest.py
-_ANSIBLE_COLLECTIONS_DIR = pathlib.Path(__file__).resolve().parents[4]
+_COLLECTIONS_DIR = pathlib.Path(__file__).resolve().parents[5]
 
+if AnsibleCollectionConfig.collection_finder is None:
+    # Not under ansible-test units, which installs the finder itself (and whose
+    # module tests cannot import controller code such as ansible.plugins).
+    from ansible.plugins.loader import init_plugin_loader
 
-def _install_collection_finder() -> None:
-    if AnsibleCollectionConfig.collection_finder is not None:
-        return  # ansible-test (or something else) already did it
-
-    _AnsibleCollectionFinder(paths=[str(_ANSIBLE_COLLECTIONS_DIR.parent)])._install()  # pylint: disable=protected-access
-
-    original_resolve = _pytest_pathlib.resolve_package_path
-
-    def resolve_package_path(path):
-        """Files inside this collections tree belong to the ansible_collections package."""
-        for parent in path.parents:
-            if parent == _ANSIBLE_COLLECTIONS_DIR:
-                return parent
-        return original_resolve(path)
-
-    _pytest_pathlib.resolve_package_path = resolve_package_path
-
-    # Keep pytest's assertion rewriting for test modules that the collection loader imports
-    # (the same trick as ansible-test's ansible_pytest_collections plugin).
-    hooks = [hook for hook in sys.meta_path if type(hook).__name__ == "AssertionRewritingHook"]
-    if len(hooks) == 1:
-        rewriter = hooks[0]
-        original_exec = _AnsibleCollectionPkgLoaderBase.exec_module
-
-        def exec_module(self, module):
-            # pylint: disable=protected-access
-            if not self._redirect_module and (self._package_to_load == "conftest" or self._package_to_load.startswith("test_")):
-                rewriter.exec_module(module)
-                return
-            original_exec(self, module)
-
-        _AnsibleCollectionPkgLoaderBase.exec_module = exec_module
-
-
-_install_collection_finder()
+    init_plugin_loader([str(_COLLECTIONS_DIR)])
 
 
 # -- a fake terraform executable --------------------------------------------------

@@ -9,8 +9,8 @@ Terraform is a fake executable that prints a recorded ``terraform output -json``
 RunPod is a real HTTP server on 127.0.0.1 that answers ``GET /v2/pods/{id}``
 and ``GET /v2/pods`` with the pods of ``fixtures/`` (see its README.md: RunPod's
 own v2 examples, or recordings of the local cloud, made by
-``tests/fixtures/record_inventory_fixtures.py``). Pod names, ids, GPU types,
-counts and roles are read from them and from the recorded Terraform output,
+``tests/fixtures/record_inventory_fixtures.py``). Pod names, ids, indexes, GPU
+types and counts are read from them and from the recorded Terraform output,
 never written here.
 """
 
@@ -64,18 +64,16 @@ def pod_specs(tf_output):
 
 
 @pytest.fixture
-def controller(pod_specs):
-    """Name of the one pod whose role is controller in the recording."""
-    names = [name for name, spec in pod_specs.items() if spec["role"] == "controller"]
-    assert len(names) == 1, "the recording must hold exactly one controller"
-    return names[0]
+def first_pod(load_fixture):
+    """Name of the pod the recording followed while it started (pod_running.json)."""
+    return load_fixture("pod_running.json")["name"]
 
 
 @pytest.fixture
-def compute_pods(pod_specs, controller):
+def other_pods(pod_specs, first_pod):
     """Names of the other pods of the recording, sorted."""
-    names = sorted(name for name in pod_specs if name != controller)
-    assert len(names) >= 2, "the recording must hold at least two compute pods"
+    names = sorted(name for name in pod_specs if name != first_pod)
+    assert len(names) >= 2, "the recording must hold at least two other pods"
     return names
 
 
@@ -90,7 +88,7 @@ def _as_pod(pod, name, spec):
 def running(load_fixture, name, spec, index):
     """The running pod of the fixtures, made into pod NAME (id from Terraform) with an SSH port of its own.
 
-    The fixture's own pod (the controller) is served exactly as it is.
+    The fixture's own pod (the first pod) is served exactly as it is.
     """
     pod = load_fixture("pod_running.json")
     if (pod["id"], pod["name"]) != (spec["id"], name):
@@ -184,9 +182,8 @@ def inventory_error(config_path, cache=True):
     """
     inventory, _plugin = parse(config_path, cache=cache)
     assert not inventory.hosts, "no pod host may be built: %s" % sorted(inventory.hosts)
-    for group in ("gpu_pods", "slurm_compute"):
-        assert hosts_of(inventory, group) == []
-    assert "slurm_controller" not in inventory.groups
+    assert hosts_of(inventory, "gpu_pods") == []
+    assert not made_for_slurm(inventory)
     message = inventory.groups["all"].get_vars()[ERROR_VAR]
     assert untrusted(message), "the message quotes the API: it must never be templated"
     return str(message)
@@ -194,6 +191,11 @@ def inventory_error(config_path, cache=True):
 
 def hosts_of(inventory, group):
     return sorted(host.name for host in inventory.groups[group].get_hosts())
+
+
+def made_for_slurm(inventory):
+    """Groups named after Slurm: the plugin describes pods and makes none (the configuration's groups do)."""
+    return sorted(group for group in inventory.groups if "slurm" in group)
 
 
 def members(inventory, group):
@@ -246,15 +248,18 @@ def test_verify_file_declines_missing_file(tmp_path, monkeypatch):
 # -- the recordings ------------------------------------------------------------------
 
 
-def test_recordings_belong_together(tf_output, tf_output_sensitive, pod_specs, controller, load_fixture):
+def test_recordings_belong_together(tf_output, tf_output_sensitive, pod_specs, first_pod, load_fixture):
     """One recording run: a partial re-record (or a hand edit) shows here first."""
-    assert tf_output["controller"]["value"] == controller
     assert not any(entry["sensitive"] for entry in tf_output.values())
     assert tf_output_sensitive["pods"] == tf_output["pods"]
     assert any(entry["sensitive"] for entry in tf_output_sensitive.values())
+    # terraform/runpod describes pods only: each has the index in its name, none a role.
+    assert {name: spec["index"] for name, spec in pod_specs.items()} == {
+        name: int(name.rsplit("-", 1)[1]) for name in pod_specs}
+    assert not any("role" in spec for spec in pod_specs.values())
 
     running_pod = load_fixture("pod_running.json")
-    assert (running_pod["name"], running_pod["id"]) == (controller, pod_specs[controller]["id"])
+    assert (running_pod["name"], running_pod["id"]) == (first_pod, pod_specs[first_pod]["id"])
     assert running_pod["status"] == "RUNNING"
     assert running_pod["ssh"]["direct"]["host"] and running_pod["ssh"]["direct"]["port"]
     assert running_pod["startedAt"]
@@ -273,14 +278,13 @@ def test_recordings_belong_together(tf_output, tf_output_sensitive, pod_specs, c
 # -- the inventory -----------------------------------------------------------------
 
 
-def test_groups_and_host_vars(site, all_running, pod_specs, controller):
+def test_groups_and_host_vars(site, all_running, pod_specs):
     inventory, _plugin = parse(site.config())
 
     names = sorted(pod_specs)
     assert hosts_of(inventory, "gpu_pods") == names
-    assert hosts_of(inventory, "slurm_compute") == names
-    # Slurm's controller runs on the service plane: no pod is one.
-    assert "slurm_controller" not in inventory.groups
+    # The plugin's one group; what the pods are for (Slurm nodes) is the configuration's business.
+    assert sorted(inventory.groups) == ["all", "gpu_pods", "ungrouped"]
 
     key_file = str(site.path / ".gpuops" / "local" / "ssh" / "id_ed25519")
     for name in names:
@@ -292,7 +296,7 @@ def test_groups_and_host_vars(site, all_running, pod_specs, controller):
         assert hostvars["ansible_ssh_private_key_file"] == key_file
         assert hostvars["runpod_pod_id"] == spec["id"]
         assert hostvars["runpod_pod_name"] == reply["name"]
-        assert hostvars["runpod_role"] == spec["role"]
+        assert hostvars["runpod_pod_index"] == spec["index"]
         assert hostvars["runpod_gpu_type_id"] == spec["gpu_type_id"]
         assert hostvars["runpod_gpu_count"] == spec["gpu_count"]
         assert hostvars["runpod_cost_per_hr"] == reply["cost"]
@@ -306,7 +310,7 @@ def test_groups_and_host_vars(site, all_running, pod_specs, controller):
         assert hostvars["runpod_host_key_alias"] == "runpod-%s-%d" % (
             spec["id"], datetime.datetime.fromisoformat(reply["startedAt"].replace("Z", "+00:00")).timestamp())
         assert not any(var in hostvars for var in ("name", "tags", "id", "image", "runpod_public_ip",
-                                                   "runpod_port_mappings", "runpod_interruptible"))
+                                                   "runpod_port_mappings", "runpod_interruptible", "runpod_role"))
 
 
 def test_each_request_carries_the_key_from_api_key_file(site, all_running):
@@ -315,9 +319,9 @@ def test_each_request_carries_the_key_from_api_key_file(site, all_running):
     assert all(auth == "Bearer test-key" for _method, _path, auth in site.api.requests)
 
 
-def test_ssh_user_and_no_private_key(site, all_running, controller):
+def test_ssh_user_and_no_private_key(site, all_running, first_pod):
     inventory, _plugin = parse(site.config(ssh_user="ubuntu", private_key_file=None))
-    hostvars = inventory.get_host(controller).get_vars()
+    hostvars = inventory.get_host(first_pod).get_vars()
     assert hostvars["ansible_user"] == "ubuntu"
     assert "ansible_ssh_private_key_file" not in hostvars
 
@@ -332,22 +336,22 @@ def test_terraform_call_paths_are_relative_to_the_inventory_file(site, all_runni
     assert call["env"]["FAKE_TF_MODE"] == "output"  # other terraform_env entries pass as they are
 
 
-def test_terraform_binary_from_path_and_env(site, all_running, controller, monkeypatch):
+def test_terraform_binary_from_path_and_env(site, all_running, first_pod, monkeypatch):
     monkeypatch.setenv("PATH", str(site.terraform.bin_dir) + os.pathsep + os.environ.get("PATH", ""))
     inventory, _plugin = parse(site.config(terraform_binary=None))
-    assert controller in inventory.hosts
+    assert first_pod in inventory.hosts
 
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.setenv("GPUOPS_TERRAFORM", str(site.terraform.path))
     inventory, _plugin = parse(site.config(terraform_binary=None))
-    assert controller in inventory.hosts
+    assert first_pod in inventory.hosts
 
 
-def test_key_and_base_url_from_environment(site, all_running, controller, monkeypatch):
+def test_key_and_base_url_from_environment(site, all_running, first_pod, monkeypatch):
     monkeypatch.setenv("RUNPOD_API_KEY", "test-key")
     monkeypatch.setenv("RUNPOD_BASE_URL", site.api.base_url)
     inventory, _plugin = parse(site.config(api_key_file=None, base_url=None))
-    assert controller in inventory.hosts
+    assert first_pod in inventory.hosts
 
 
 @pytest.mark.parametrize("output_file", ["terraform_output.json", SENSITIVE_OUTPUT_FILE])
@@ -371,12 +375,12 @@ def test_sensitive_outputs_never_become_variables(site, all_running, fixtures_di
         assert json.dumps(value).strip('"') not in dump
 
 
-def test_waits_for_provisioning_and_starting_pods(site, pod_specs, controller, compute_pods, load_fixture):
+def test_waits_for_provisioning_and_starting_pods(site, pod_specs, first_pod, other_pods, load_fixture):
     names = sorted(pod_specs)
     for index, name in enumerate(names):
         spec = pod_specs[name]
         ready = running(load_fixture, name, spec, index)
-        if name == controller:
+        if name == first_pod:
             site.api.set_pod(spec["id"], ready)
         else:
             site.api.set_pod(spec["id"], in_state(load_fixture, "provisioning", name, spec),
@@ -386,14 +390,14 @@ def test_waits_for_provisioning_and_starting_pods(site, pod_specs, controller, c
     assert hosts_of(inventory, "gpu_pods") == names
     assert all(inventory.get_host(name).get_vars()["ansible_port"] for name in names)
     # ready pods are not asked again; pending pods are polled together, round by round
-    assert site.api.gets(pod_specs[controller]["id"]) == 1
-    assert [site.api.gets(pod_specs[name]["id"]) for name in compute_pods] == [4] * len(compute_pods)
+    assert site.api.gets(pod_specs[first_pod]["id"]) == 1
+    assert [site.api.gets(pod_specs[name]["id"]) for name in other_pods] == [4] * len(other_pods)
 
 
-def test_timeout_names_the_pending_pods_and_their_status(site, pod_specs, controller, compute_pods, load_fixture):
-    states = {compute_pods[0]: "provisioning", compute_pods[1]: "starting"}
+def test_timeout_names_the_pending_pods_and_their_status(site, pod_specs, first_pod, other_pods, load_fixture):
+    states = {other_pods[0]: "provisioning", other_pods[1]: "starting"}
     for index, (name, spec) in enumerate(sorted(pod_specs.items())):
-        reply = running(load_fixture, name, spec, index) if name == controller else in_state(load_fixture, states[name], name, spec)
+        reply = running(load_fixture, name, spec, index) if name == first_pod else in_state(load_fixture, states[name], name, spec)
         site.api.set_pod(spec["id"], reply)
     started = time.monotonic()
     message = inventory_error(site.config(wait_timeout=1, poll_interval=0.2))
@@ -402,15 +406,15 @@ def test_timeout_names_the_pending_pods_and_their_status(site, pod_specs, contro
     assert "timed out after 1s" in message
     assert "wait_timeout" in message and "ssh.direct" in message
     # the message lists every pod of the state, then why: only the pending ones are waited for
-    assert controller not in message.split("Why: ", 1)[1]
+    assert first_pod not in message.split("Why: ", 1)[1]
     for name, state in states.items():
         assert "%s (%s, %s)" % (name, pod_specs[name]["id"], state.upper()) in message
     # one deadline for all pods, not one per pod
     assert elapsed < 3
 
 
-def test_a_running_pod_without_ssh_direct_is_waited_for(site, all_running, pod_specs, compute_pods):
-    name = compute_pods[0]
+def test_a_running_pod_without_ssh_direct_is_waited_for(site, all_running, pod_specs, other_pods):
+    name = other_pods[0]
     reply = dict(all_running[name], ssh={"proxy": all_running[name]["ssh"]["proxy"], "direct": None})
     site.api.set_pod(pod_specs[name]["id"], reply)
     message = inventory_error(site.config(wait_timeout=0))
@@ -427,8 +431,8 @@ def test_wait_timeout_0_asks_once(site, pod_specs, load_fixture):
 
 
 @pytest.mark.parametrize("state", ["exited", "terminated"])
-def test_stopped_pod_is_an_error(site, all_running, pod_specs, compute_pods, load_fixture, state):
-    name = compute_pods[0]
+def test_stopped_pod_is_an_error(site, all_running, pod_specs, other_pods, load_fixture, state):
+    name = other_pods[0]
     spec = pod_specs[name]
     site.api.set_pod(spec["id"], in_state(load_fixture, state, name, spec))
     message = inventory_error(site.config())
@@ -436,8 +440,8 @@ def test_stopped_pod_is_an_error(site, all_running, pod_specs, compute_pods, loa
     assert expected in message
 
 
-def test_a_pod_in_error_is_reported_clearly(site, all_running, pod_specs, compute_pods, load_fixture):
-    name = compute_pods[0]
+def test_a_pod_in_error_is_reported_clearly(site, all_running, pod_specs, other_pods, load_fixture):
+    name = other_pods[0]
     spec = pod_specs[name]
     site.api.set_pod(spec["id"], in_state(load_fixture, "error", name, spec))
     message = inventory_error(site.config())
@@ -445,8 +449,8 @@ def test_a_pod_in_error_is_reported_clearly(site, all_running, pod_specs, comput
     assert "logs" in message and "playbooks/provision.yml" in message
 
 
-def test_pod_gone_from_the_api(site, all_running, pod_specs, compute_pods):
-    name = compute_pods[-1]
+def test_pod_gone_from_the_api(site, all_running, pod_specs, other_pods):
+    name = other_pods[-1]
     spec = pod_specs[name]
     del site.api.pods[spec["id"]]
     message = inventory_error(site.config())
@@ -484,9 +488,8 @@ def test_missing_state_warn_builds_empty_groups_and_says_why(site, monkeypatch):
     plugin = inventory_loader.get(PLUGIN)
     monkeypatch.setattr(type(plugin.display), "warning", lambda self, msg, *a, **k: warnings.append(msg))
     inventory, _plugin = parse(site.config(tf_mode="empty", missing_state="warn"))
-    for group in ("gpu_pods", "slurm_compute"):
-        assert hosts_of(inventory, group) == []
-    assert "slurm_controller" not in inventory.groups
+    assert hosts_of(inventory, "gpu_pods") == []
+    assert not made_for_slurm(inventory)
     assert len(warnings) == 1 and "run ansible-playbook playbooks/provision.yml first" in warnings[0]
     assert not site.api.requests
 
@@ -511,12 +514,12 @@ def test_no_pods_output(site, tmp_path, tf_output):
     assert "playbooks/provision.yml" in message
 
 
-def test_other_output_name(site, all_running, tmp_path, tf_output, controller):
+def test_other_output_name(site, all_running, tmp_path, tf_output, first_pod):
     tf_output["gpu_pods"] = tf_output.pop("pods")
     output = tmp_path / "renamed.json"
     output.write_text(json.dumps(tf_output))
     inventory, _plugin = parse(site.config(tf_output_file=output, output_name="gpu_pods"))
-    assert controller in hosts_of(inventory, "gpu_pods")
+    assert first_pod in hosts_of(inventory, "gpu_pods")
     assert "gpu_pods" not in inventory.groups["gpu_pods"].get_vars()["runpod_outputs"]
 
 
@@ -531,15 +534,84 @@ def test_terraform_failure(site):
     assert "Backend initialization required" in message
 
 
-@pytest.mark.parametrize("found", [0, 2])
-def test_exactly_one_controller(site, all_running, tmp_path, tf_output, found):
-    for index, name in enumerate(sorted(tf_output["pods"]["value"])):
-        tf_output["pods"]["value"][name]["role"] = "controller" if index < found else "compute"
-    output = tmp_path / "roles.json"
+def _output_with(tmp_path, tf_output, change):
+    """The recorded Terraform output, with change(pods) applied, as a file."""
+    change(tf_output["pods"]["value"])
+    output = tmp_path / "changed_output.json"
     output.write_text(json.dumps(tf_output))
-    message = parse_error(site.config(tf_output_file=output))
-    assert "exactly one pod with role 'controller'" in message and "found %d" % found in message
+    return output
+
+
+@pytest.mark.parametrize("index, expected", [
+    (-1, "not a whole number from 0"),
+    ("1", "not a whole number from 0"),
+    (1.5, "not a whole number from 0"),
+    (True, "not a whole number from 0"),
+    ("same", "have the same index"),
+])
+def test_a_bad_or_shared_index_is_a_parser_error(site, all_running, tmp_path, tf_output, other_pods, index, expected):
+    def change(pods):
+        pods[other_pods[0]]["index"] = pods[other_pods[1]]["index"] if index == "same" else index
+
+    message = parse_error(site.config(tf_output_file=_output_with(tmp_path, tf_output, change)))
+    assert expected in message and other_pods[0] in message and "Terraform output 'pods'" in message
     assert not site.api.requests
+
+
+def test_an_output_without_index_gives_no_pod_index(site, all_running, tmp_path, tf_output, pod_specs):
+    """Another Terraform module's pod map: pods without index are fine, and have no runpod_pod_index."""
+    def change(pods):
+        for spec in pods.values():
+            del spec["index"]
+
+    inventory, _plugin = parse(site.config(tf_output_file=_output_with(tmp_path, tf_output, change)))
+    assert hosts_of(inventory, "gpu_pods") == sorted(pod_specs)
+    assert not any("runpod_pod_index" in inventory.get_host(name).get_vars() for name in pod_specs)
+
+
+def _indexes(inventory):
+    return {name: inventory.get_host(name).get_vars()["runpod_pod_index"] for name in inventory.hosts}
+
+
+@pytest.mark.parametrize("how", ["stopped", "deleted", "out of the state"])
+def test_a_pod_that_drops_out_moves_no_other_pods_index(site, all_running, pod_specs, other_pods, load_fixture,
+                                                        tmp_path, tf_output, how):
+    """Each pod keeps its index (and so its tunnel ports and address) when a pod before it goes.
+
+    The pod that drops out is the middle one of the sorted names: the position of every later pod moves.
+    """
+    before, _plugin = parse(site.config(unavailable_pods="warn"), cache=False)
+    names = sorted(pod_specs)
+    middle = names[len(names) // 2]
+    assert 0 < names.index(middle) < len(names) - 1
+    config = {"unavailable_pods": "warn"}
+    if how == "stopped":
+        site.api.set_pod(pod_specs[middle]["id"], in_state(load_fixture, "exited", middle, pod_specs[middle]))
+    elif how == "deleted":
+        del site.api.pods[pod_specs[middle]["id"]]
+    else:
+        config["tf_output_file"] = _output_with(tmp_path, tf_output, lambda pods: pods.pop(middle))
+    after, _plugin = parse(site.config(**config), cache=False)
+
+    assert sorted(after.hosts) == [name for name in names if name != middle]
+    assert _indexes(after) == {name: index for name, index in _indexes(before).items() if name != middle}
+    # and each index is the pod's own, not its position
+    assert _indexes(after) == {name: pod_specs[name]["index"] for name in after.hosts}
+    assert [_indexes(after)[name] for name in sorted(after.hosts)] != list(range(len(after.hosts)))
+
+
+def test_a_replaced_pod_takes_its_index_over(site, all_running, pod_specs, other_pods, tmp_path, tf_output,
+                                             load_fixture):
+    """Terraform replaces a pod under the same name (new id): the replacement has the same index."""
+    name = other_pods[0]
+    new_id = "replacement0001"
+    spec = dict(pod_specs[name], id=new_id)
+    site.api.set_pod(new_id, running(load_fixture, name, spec, 7))
+    output = _output_with(tmp_path, tf_output, lambda pods: pods[name].update(id=new_id))
+    inventory, _plugin = parse(site.config(tf_output_file=output), cache=False)
+    hostvars = inventory.get_host(name).get_vars()
+    assert hostvars["runpod_pod_id"] == new_id
+    assert hostvars["runpod_pod_index"] == pod_specs[name]["index"]
 
 
 def test_empty_pod_map(site, tmp_path, tf_output):
@@ -552,10 +624,10 @@ def test_empty_pod_map(site, tmp_path, tf_output):
 # -- constructed -------------------------------------------------------------------
 
 
-def test_keyed_groups_groups_and_compose(site, all_running, pod_specs, controller, compute_pods):
+def test_keyed_groups_groups_and_compose(site, all_running, pod_specs, first_pod, other_pods):
     config = site.config(
-        keyed_groups=[{"key": "runpod_gpu_type_id", "prefix": "gpu"}, {"key": "runpod_role", "prefix": "role"}],
-        groups={"multi_gpu": "runpod_gpu_count > 1", "single_gpu": "runpod_gpu_count == 1"},
+        keyed_groups=[{"key": "runpod_gpu_type_id", "prefix": "gpu"}, {"key": "runpod_pod_index | string", "prefix": "index"}],
+        groups={"multi_gpu": "runpod_gpu_count > 1", "single_gpu": "runpod_gpu_count == 1", "slurm_compute": True},
         compose={"hourly_cost": "runpod_cost_per_hr * 2", "ssh_target": "ansible_host ~ ':' ~ ansible_port"},
         strict=True,
     )
@@ -566,39 +638,40 @@ def test_keyed_groups_groups_and_compose(site, all_running, pod_specs, controlle
         by_type.setdefault("gpu_" + "".join(c if c.isalnum() else "_" for c in spec["gpu_type_id"]), []).append(name)
     for group, names in by_type.items():
         assert hosts_of(inventory, group) == sorted(names)
-    assert hosts_of(inventory, "role_controller") == [controller]
-    assert hosts_of(inventory, "role_compute") == compute_pods
+    for name, spec in pod_specs.items():
+        assert hosts_of(inventory, "index_%d" % spec["index"]) == [name]
+    assert hosts_of(inventory, "slurm_compute") == sorted(pod_specs)
     # terraform/runpod rents one GPU type and count per deployment: the recording
     # decides which of these groups is empty (an empty group is never created)
     assert members(inventory, "multi_gpu") == sorted(n for n, s in pod_specs.items() if s["gpu_count"] > 1)
     assert members(inventory, "single_gpu") == sorted(n for n, s in pod_specs.items() if s["gpu_count"] == 1)
-    hostvars = inventory.get_host(controller).get_vars()
-    assert hostvars["hourly_cost"] == pytest.approx(2 * all_running[controller]["cost"])
-    direct = all_running[controller]["ssh"]["direct"]
+    hostvars = inventory.get_host(first_pod).get_vars()
+    assert hostvars["hourly_cost"] == pytest.approx(2 * all_running[first_pod]["cost"])
+    direct = all_running[first_pod]["ssh"]["direct"]
     assert hostvars["ssh_target"] == "%s:%s" % (direct["host"], direct["port"])
 
 
-def test_strict_compose_error(site, all_running, controller):
+def test_strict_compose_error(site, all_running, first_pod):
     with pytest.raises(AnsibleError):
         parse(site.config(compose={"broken": "no_such_var.attr"}, strict=True))
     inventory, _plugin = parse(site.config(compose={"broken": "no_such_var.attr"}, strict=False))
-    assert "broken" not in inventory.get_host(controller).get_vars()
+    assert "broken" not in inventory.get_host(first_pod).get_vars()
 
 
 # -- unsafe ---------------------------------------------------------------------------
 
 
-def test_api_values_are_never_templated(site, all_running, pod_specs, controller, tmp_path):
+def test_api_values_are_never_templated(site, all_running, pod_specs, first_pod, tmp_path):
     pwned = tmp_path / "pwned"
     evil = "{{ lookup('pipe', 'touch %s') }}" % pwned
-    reply = all_running[controller]
+    reply = all_running[first_pod]
     reply.update(image=evil, env={"EVIL": evil})
-    site.api.set_pod(pod_specs[controller]["id"], reply)
+    site.api.set_pod(pod_specs[first_pod]["id"], reply)
     inventory, _plugin = parse(site.config(compose={"image_copy": "runpod_image"}))
 
-    hostvars = inventory.get_host(controller).get_vars()
+    hostvars = inventory.get_host(first_pod).get_vars()
     assert hostvars["image_copy"] == evil
-    for var in ("runpod_image", "runpod_pod_id", "ansible_host", "runpod_gpu_type_id", "runpod_role", "runpod_status"):
+    for var in ("runpod_image", "runpod_pod_id", "ansible_host", "runpod_gpu_type_id", "runpod_pod_name", "runpod_status"):
         assert untrusted(hostvars[var]), var
     outputs = inventory.groups["gpu_pods"].get_vars()["runpod_outputs"]
     assert outputs
@@ -615,7 +688,7 @@ def test_api_values_are_never_templated(site, all_running, pod_specs, controller
 # -- cache ---------------------------------------------------------------------------
 
 
-def test_cache_hit_skips_terraform_and_api(site, all_running, tmp_path, fixtures_dir, tf_output_sensitive, pod_specs, controller):
+def test_cache_hit_skips_terraform_and_api(site, all_running, tmp_path, fixtures_dir, tf_output_sensitive, pod_specs, first_pod):
     cache_dir = tmp_path / "cache"
     config = site.config(
         tf_output_file=fixtures_dir / SENSITIVE_OUTPUT_FILE,
@@ -638,36 +711,42 @@ def test_cache_hit_skips_terraform_and_api(site, all_running, tmp_path, fixtures
     second, _plugin = parse(config, cache=True)
     assert len(site.terraform.calls()) == calls and len(site.api.requests) == requests
     assert everything(second) == everything(first)
-    assert controller in hosts_of(second, "slurm_compute")
+    assert first_pod in hosts_of(second, "gpu_pods")
 
     # a refresh (cache=False, as with --flush-cache or meta: refresh_inventory) asks again
     assert "deleted outside Terraform" in inventory_error(config, cache=False)
 
 
-def test_cache_values_are_untrusted_too(site, all_running, pod_specs, controller, tmp_path):
+def test_cache_values_are_untrusted_too(site, all_running, pod_specs, first_pod, tmp_path):
     evil = "{{ 6 * 7 }}"
-    reply = all_running[controller]
+    reply = all_running[first_pod]
     reply["image"] = evil
-    site.api.set_pod(pod_specs[controller]["id"], reply)
+    site.api.set_pod(pod_specs[first_pod]["id"], reply)
     config = site.config(cache=True, cache_plugin="ansible.builtin.jsonfile", cache_connection=str(tmp_path / "cache"))
     parse(config)
     inventory, _plugin = parse(config, cache=True)
-    assert inventory.get_host(controller).get_vars()["runpod_image"] == evil
-    assert untrusted(inventory.get_host(controller).get_vars()["runpod_image"])
+    assert inventory.get_host(first_pod).get_vars()["runpod_image"] == evil
+    assert untrusted(inventory.get_host(first_pod).get_vars()["runpod_image"])
 
 
 # -- end to end, as ansible-inventory runs it ------------------------------------------------
 
 
-def test_inventory_manager(site, all_running, pod_specs, controller):
+def test_inventory_manager(site, all_running, pod_specs):
     manager = InventoryManager(loader=DataLoader(), sources=[str(site.config())])
+    assert sorted(h.name for h in manager.get_hosts("gpu_pods")) == sorted(pod_specs)
+
+
+def test_slurm_groups_come_from_the_configuration(site, all_running, pod_specs):
+    """gpuops' inventories make every pod a Slurm node with constructed's groups (inventories/*/runpod.yml)."""
+    manager = InventoryManager(loader=DataLoader(), sources=[str(site.config(groups={"slurm_compute": True}))])
     assert sorted(h.name for h in manager.get_hosts("slurm_compute")) == sorted(pod_specs)
 
 
 @pytest.mark.parametrize("state", ["exited", "error", "terminated", "gone"])
-def test_unavailable_pod_with_warn_is_left_out(site, all_running, pod_specs, compute_pods, load_fixture, state,
+def test_unavailable_pod_with_warn_is_left_out(site, all_running, pod_specs, other_pods, load_fixture, state,
                                                monkeypatch):
-    name = compute_pods[0]
+    name = other_pods[0]
     spec = pod_specs[name]
     if state == "gone":
         del site.api.pods[spec["id"]]
@@ -682,26 +761,22 @@ def test_unavailable_pod_with_warn_is_left_out(site, all_running, pod_specs, com
     assert any(name in warning and "left out of the inventory" in warning for warning in warnings)
 
 
-def test_gpuops_cloud_extra_var_switches_to_the_other_clouds_configuration(site, all_running, pod_specs, monkeypatch):
+def test_extra_vars_never_switch_the_configuration(site, all_running, pod_specs, monkeypatch):
+    """-i chooses the cloud: an extra var gpuops_cloud (the old way) leaves this configuration as it is."""
     from ansible import context
     from ansible.module_utils.common.collections import ImmutableDict
-    from ansible.utils.vars import load_extra_vars
 
-    def extra_vars(*args):
-        monkeypatch.setattr(context, "CLIARGS", ImmutableDict(extra_vars=args))
-        monkeypatch.setattr(load_extra_vars, "extra_vars", None, raising=False)  # ansible caches them
-
-    extra_vars()
-    site.config(name="other.yml", cloud="other")
-    this = site.config(name="runpod.yml", cloud="local", cloud_config="{cloud}.yml", tf_mode="empty")
-    # Without the extra var: this configuration, which has no deployment.
-    assert "provision" in parse_error(this)
-    extra_vars("gpuops_cloud=other")
-    inventory, _plugin = parse(this, cache=False)
-    assert set(inventory.hosts) == set(pod_specs)
-    extra_vars("gpuops_cloud=mars")
+    monkeypatch.setattr(context, "CLIARGS", ImmutableDict(extra_vars=("gpuops_cloud=other",)))
+    site.config(name="other.runpod.yml", cloud="other")
+    this = site.config(name="runpod.yml", cloud="local", tf_mode="empty")
     message = parse_error(this)
-    assert "gpuops_cloud is 'mars'" in message and "mars.yml" in message
+    assert "no Terraform state" in message and "provision" in message
+
+
+def test_the_old_cloud_config_option_is_refused_clearly(site, all_running):
+    message = parse_error(site.config(cloud="local", cloud_config="../{cloud}/runpod.yml"))
+    assert "cloud_config" in message and "-i inventories/runpod" in message and "runpod.yml" in message
+    assert not site.api.requests
 
 
 def test_many_pods_are_listed_in_one_request_per_round(site, all_running, pod_specs):
@@ -712,11 +787,11 @@ def test_many_pods_are_listed_in_one_request_per_round(site, all_running, pod_sp
     assert all(site.api.gets(spec["id"]) == 0 for spec in pod_specs.values())
 
 
-def test_list_rounds_while_pods_start(site, pod_specs, controller, compute_pods, load_fixture):
+def test_list_rounds_while_pods_start(site, pod_specs, first_pod, other_pods, load_fixture):
     """With list_threshold, each round is one GET /v2/pods, however many pods wait."""
     for index, (name, spec) in enumerate(sorted(pod_specs.items())):
         ready = running(load_fixture, name, spec, index)
-        site.api.set_pod(spec["id"], *([ready] if name == controller else [in_state(load_fixture, "starting", name, spec)] * 2 + [ready]))
+        site.api.set_pod(spec["id"], *([ready] if name == first_pod else [in_state(load_fixture, "starting", name, spec)] * 2 + [ready]))
     inventory, _plugin = parse(site.config(list_threshold=0, poll_interval=0.05), cache=False)
     assert set(inventory.hosts) == set(pod_specs)
     assert [r[1] for r in site.api.requests] == ["/v2/pods"] * 3

@@ -1,9 +1,10 @@
-# gpuops GPU pods on RunPod (provider runpod/runpod 2.x): one Slurm controller
-# (index 0) and compute pods.
+# gpuops GPU pods on RunPod (provider runpod/runpod 2.x): pod_count alike
+# pods. What runs on them is not this module's business.
 #
 # Pods are keyed by stable names (<name_prefix>-<index>), so a rerun with the
 # same inputs changes nothing and a smaller pod_count removes the highest
-# indices first.
+# indices first. A pod's index (output pods[*].index) is fixed for its name:
+# it never moves when another pod goes, and a pod that replaces it gets it.
 
 locals {
   # Pod name -> index.

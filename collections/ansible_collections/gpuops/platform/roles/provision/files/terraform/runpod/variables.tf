@@ -1,11 +1,11 @@
 variable "pod_count" {
-  description = "Number of pods. The first (index 0) is the Slurm controller, the others are compute nodes."
+  description = "Number of pods, named <name_prefix>-0 .. <name_prefix>-<pod_count - 1>."
   type        = number
   default     = 2
 
   validation {
     condition     = var.pod_count >= 1 && var.pod_count <= 64 && floor(var.pod_count) == var.pod_count
-    error_message = "pod_count must be a whole number from 1 to 64 (one controller plus up to 63 compute pods)."
+    error_message = "pod_count must be a whole number from 1 to 64."
   }
 }
 
