@@ -81,6 +81,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--api-baseline", metavar="REV", default=None,
                         help="api: also time the API of this git revision (e.g. HEAD) on the same jobs, after this "
                              "checkout's")
+    parser.add_argument("--inventory-baseline", metavar="REV", default=None,
+                        help="inventory: also time the collection of this git revision (e.g. HEAD) on the same pods, "
+                             "alternating with this checkout's")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results", metavar="DIR",
                         help="results directory (default: bench/results, git-ignored)")
     return parser.parse_args(argv)
@@ -92,7 +95,7 @@ def _interrupt(signum: int, _frame: Any) -> None:
 
 def _run_one(name: str, args: argparse.Namespace, tmp: Path, session: site_bench.SiteSession | None) -> Result:
     if name == "inventory":
-        return inventory_bench.measure(tmp / "inventory", args.runs)
+        return inventory_bench.measure(tmp / "inventory", args.runs, baseline=args.inventory_baseline)
     if name == "api":
         return api_bench.measure(tmp / "api", args.api_jobs, args.api_requests, args.api_baseline)
     if session is None:
@@ -116,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         "schema": 1,
         "started_utc": started.isoformat().replace("+00:00", "Z"),
         "args": {"only": args.only, "runs": args.runs, "site_runs": args.site_runs, "api_jobs": args.api_jobs,
-                 "api_requests": args.api_requests, "api_baseline": args.api_baseline},
+                 "api_requests": args.api_requests, "api_baseline": args.api_baseline,
+                 "inventory_baseline": args.inventory_baseline},
         "machine": report.machine(),
         "git": report.git_revision(),
         "benchmarks": {},

@@ -43,6 +43,7 @@ import shlex
 import subprocess
 import tarfile
 import threading
+import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -258,8 +259,11 @@ class _ManagedNetwork:
         options = {} if self._icc else {ICC_OPTION: "false"}
         # Let Docker choose a subnet that does not clash with the host's, then
         # re-create the network with that subnet given explicitly: only then
-        # does Docker accept pinned container addresses on it.
-        probe = self._client.networks.create(self.name, driver="bridge", labels=labels)
+        # does Docker accept pinned container addresses on it. The probe has a
+        # name of its own: another local cloud looking for the network (which
+        # replaces one it finds unpinned) must never see, or remove, it.
+        probe = self._client.networks.create(f"{self.name}-probe-{uuid.uuid4().hex[:12]}", driver="bridge",
+                                             labels={LABEL_MANAGED: "1", LABEL_CLOUD: self._cloud_id})
         try:
             probe.reload()
             config = (probe.attrs.get("IPAM", {}).get("Config") or [{}])[0]

@@ -302,6 +302,24 @@ def test_survey_script_body_and_blank_optional_answers(cluster):
     job.assert_no_secret_in_artifacts()
 
 
+def test_survey_answers_with_templates_stay_text(cluster, tmp_path):
+    """AWX hands survey answers as extra vars: '{{ ... }}' in the job name or the script text never runs
+    on the execution node, and bash's own ${#arr[@]} reaches bash unchanged."""
+    marker = tmp_path / "pwned"
+    name = "{{ lookup('pipe', 'touch %s') }}" % marker
+    text = "#!/bin/bash\narr=(a b c)\necho \"n=${#arr[@]} {{ lookup('pipe', 'id') }}\"\necho \"$SLURM_JOB_NAME\"\n"
+    job = AwxJob(cluster, {**SURVEY_DEFAULTS, "script": text, "job_name": name})
+    result = job.run()
+    assert (result.status, result.rc) == ("successful", 0), job.stdout[-4000:]
+    jid = _submitted(job)
+    assert f"Job {jid} COMPLETED with exit code 0" in job.stdout
+    assert "n=3 {{ lookup('pipe', 'id') }}" in job.stdout, job.stdout[-4000:]
+    assert name in job.stdout
+    assert not marker.exists()
+    assert "uid=" not in job.stdout
+    job.assert_no_secret_in_artifacts()
+
+
 @pytest.mark.parametrize(
     ("survey", "message"),
     [

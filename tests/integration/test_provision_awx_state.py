@@ -1,8 +1,9 @@
 """Under AWX (awx_job_id set) the provision role refuses a state directory that would not outlive the job.
 
 Real playbook runs (playbooks/provision.yml, the local cloud's play skipped), with a temporary state directory on
-the machine's root filesystem (what an execution environment container's own filesystem is) and one on a mount
-point of its own (/dev/shm, a tmpfs), with and without a Terraform backend. No Docker, no pod.
+the machine's root filesystem (what an execution environment container's own filesystem is), one on a tmpfs mount
+(/dev/shm: memory only, gone with the job's container) and one on a bind mount of a disk directory (what a
+persistent volume is), with and without a Terraform backend. No Docker, no pod.
 """
 
 from __future__ import annotations
@@ -47,11 +48,26 @@ def root_fs_dir():
 
 
 @pytest.fixture
-def mounted_dir():
+def tmpfs_dir():
     assert _mount_point(Path("/dev/shm")) == "/dev/shm", "/dev/shm is not a mount point here"
     path = Path(tempfile.mkdtemp(prefix="gpuops-awx-", dir="/dev/shm"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def mounted_dir():
+    """A directory on disk bind-mounted at a mount point of its own, as a persistent volume is in a job."""
+    source = Path(tempfile.mkdtemp(prefix="gpuops-awx-volume-", dir="/var/tmp"))
+    target = Path(tempfile.mkdtemp(prefix="gpuops-awx-mnt-", dir="/var/tmp"))
+    subprocess.run(["mount", "--bind", str(source), str(target)], check=True, capture_output=True, text=True)
+    try:
+        assert _mount_point(target) == str(target)
+        yield target
+    finally:
+        subprocess.run(["umount", str(target)], check=False)
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.rmtree(source, ignore_errors=True)
 
 
 def test_a_state_dir_on_the_containers_own_filesystem_is_refused_before_anything_is_created(root_fs_dir):
@@ -61,6 +77,17 @@ def test_a_state_dir_on_the_containers_own_filesystem_is_refused_before_anything
     assert result.returncode != 0
     assert f"This AWX job keeps the deployment's state in {dep.state_dir} (gpuops_state_dir)" in out, result.stdout[-3000:]
     assert MESSAGE in out and "provision_terraform_backend" in out and "Nothing was created." in out
+    assert _created(dep.state_dir) == []
+
+
+def test_a_state_dir_on_a_tmpfs_is_refused(tmpfs_dir):
+    """A tmpfs is a mount point of its own, but memory only: gone with the job's container."""
+    dep = Deployment(tmpfs_dir / "run")
+    result = _provision(dep)
+    out = " ".join(result.stdout.split())
+    assert result.returncode != 0
+    assert "which is on a tmpfs (memory only) (mount point '/dev/shm')" in out, result.stdout[-3000:]
+    assert MESSAGE in out and "Nothing was created." in out
     assert _created(dep.state_dir) == []
 
 

@@ -145,6 +145,23 @@ def test_job_output_exit_code_and_gpu(cluster):
     assert made == [JOB_USER, "700"], (holders, made)
 
 
+def test_an_output_over_the_limit_keeps_its_end_and_says_where_the_whole_is(cluster):
+    """Without the service plane's store (app_enabled=false, as under AWX), an output file over
+    submit_max_output_bytes is tailed on its pod: only its end reaches this host."""
+    script = cluster.script("big.sh", "#!/bin/bash\nfor i in $(seq 1 2000); do echo \"line $i\"; done\n")
+    result = cluster.submit(script, "-e", "submit_max_output_bytes=1000")
+    assert result.returncode == 0, result.stdout[-3000:]
+    jid = job_id(result.stdout)
+    kept = (cluster.results / jid / f"slurm-{jid}.out").read_text()
+    # The last 1000 bytes of the 19,894-byte output, and nothing before them.
+    whole = "".join(f"line {i}\n" for i in range(1, 2001))
+    assert kept == whole[-1000:], kept[:200]
+    said = " ".join(result.stdout.split())
+    assert f"Only the last 1000 bytes of slurm-{jid}.out of job {jid} were fetched (submit_max_output_bytes)" in said
+    assert f"the whole file ({len(whole)} bytes) is on" in said and f"/slurm-{jid}.out, until teardown.yml" in said
+    assert "line 2000" in said  # the end is shown, as for any job
+
+
 def test_two_node_job_is_refused_without_global_networking(cluster):
     """Pods are isolated by default: a multi-node job could not run, so it is refused before anything changes."""
     dirs, jobs = cluster.job_dirs(), cluster.jobs()

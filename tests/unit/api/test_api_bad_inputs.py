@@ -66,3 +66,25 @@ def test_a_hostile_pod_name_is_refused_without_asking_the_cloud(env: Env, client
     response = client.get(f"/api/v1/pods/{name}")
     assert response.status_code in (404, 422), response.text
     assert not env.cloud.requests
+
+
+HOSTILE_SCRIPT = ("#!/bin/bash\n# {{ lookup('pipe', 'id') }} {% raw %}x{% endraw %} {{ 7*7 }}\n"
+                  "arr=(a b c); echo ${#arr[@]} $((1+1)) `id` $(id)\n")
+
+
+def test_a_script_with_templates_reaches_slurm_as_the_same_text(env: Env, client: TestClient) -> None:
+    """The API hands Slurm the script byte for byte: nothing in it is a template or a shell word to the API."""
+    response = client.post("/api/v1/jobs", json={"script": HOSTILE_SCRIPT, "name": "templated"})
+    assert response.status_code == 201, response.text
+    (body,) = env.slurm.submitted
+    # slurmrestd takes the script beside the job (v0.0.38/40) or inside it (later versions).
+    assert body.get("script", body["job"].get("script")) == HOSTILE_SCRIPT
+
+
+@pytest.mark.parametrize("name", ["{{ lookup('pipe', 'id') }}", "{% raw %}x", "$(id)", "${#a[@]}"])
+def test_a_job_name_with_a_template_is_refused_before_slurm_is_asked(env: Env, client: TestClient,
+                                                                      name: str) -> None:
+    response = client.post("/api/v1/jobs", json={"script": "#!/bin/sh\ntrue\n", "name": name})
+    assert response.status_code == 422, response.text
+    assert "name" in response.json()["detail"]
+    assert not env.slurm.submitted

@@ -135,10 +135,13 @@ def test_readyz_with_the_token_keeps_the_details(env: Env, client: TestClient) -
     assert all(check["detail"] for check in response.json()["upstreams"].values())
 
 
-def test_readyz_with_a_wrong_token_is_refused(anonymous: TestClient) -> None:
+def test_readyz_with_a_wrong_token_is_refused(env: Env, anonymous: TestClient) -> None:
+    asked = [len(upstream.requests) for upstream in (env.slurm, env.prometheus, env.cloud)]
     response = anonymous.get("/readyz", headers=bearer("wrong-token-but-long-enough"))
     assert response.status_code == 401
     assert "detail" not in json.dumps(response.json().get("upstreams", {}))
+    # Refused before any upstream is asked.
+    assert [len(upstream.requests) for upstream in (env.slurm, env.prometheus, env.cloud)] == asked
 
 
 # --- Trusted Host header (DNS rebinding) ----------------------------------------------------------------------

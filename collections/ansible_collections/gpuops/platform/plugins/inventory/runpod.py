@@ -63,6 +63,16 @@ description:
     Nothing is cached then. gpuops' playbooks that need the pods start with C(playbooks/check_inventory.yml), which
     fails with that message; C(teardown.yml) does not need the pods and runs.
   - Before any deployment (no Terraform state, or no pods in it) O(missing_state) decides.
+  - With O(cache), the inventory cache keeps, for O(cache_timeout) seconds, each pod's host variables and
+    C(runpod_outputs) (not the API's answers, nor the API key), and what O(compose), O(groups) and O(keyed_groups)
+    made of them when O(use_extra_vars) is off, each of their expressions reads only the pod's variables and uses
+    only pure filters and tests (no lookup, no C(now()), no C(group_names)), and each value O(compose) gives is one
+    the cache carries unchanged (JSON, not a trusted template).
+    A cached run then neither runs Terraform nor asks the API nor evaluates those expressions. Other expressions are
+    evaluated on every run; so are all of them again when O(compose), O(groups), O(keyed_groups), O(strict),
+    O(leading_separator), O(ssh_user), O(private_key_file) or ansible-core's version changed since the cache was
+    filled. A change of the Terraform state alone does not refresh the cache - C(ansible-inventory --flush-cache)
+    and the meta task C(refresh_inventory) ask Terraform and the API again.
   - Uses a YAML configuration file whose name ends with C(runpod.yml) or C(runpod.yaml). The plugin reads no extra
     vars - each cloud has an inventory of its own, chosen with C(-i) (C(ansible-playbook -i inventories/runpod
     site.yml)).
@@ -220,7 +230,7 @@ compose:
   hourly_cost: runpod_cost_per_hr * 1.0
 
 ---
-# cache the Terraform and API answers for ten minutes
+# cache the pods for ten minutes: a run within them asks neither Terraform nor the API
 plugin: gpuops.platform.runpod
 project_path: ../../terraform/runpod
 cache: true
@@ -229,36 +239,25 @@ cache_connection: ../../.gpuops/inventory-cache
 cache_timeout: 600
 """
 
+import hashlib
+import json
 import os
 import time
 
 from ansible.errors import AnsibleParserError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+from ansible.release import __version__ as ansible_version
+from ansible.template import is_trusted_as_template
 from ansible.utils.unsafe_proxy import wrap_var
 
-from ansible_collections.gpuops.platform.plugins.module_utils._runpod_api import (
-    DEFAULT_BASE_URL,
-    Pod,
-    RunPodAPIError,
-    RunPodAuthError,
-    RunPodClient,
-    RunPodNotFound,
-    RunPodRateLimited,
-    RunPodServerError,
-    RunPodUnreachable,
-    host_key_alias,
-)
-from ansible_collections.gpuops.platform.plugins.plugin_utils._terraform import (
-    PROVISION_HINT,
-    TerraformCommands,
-    TerraformError,
-    TerraformNoState,
-    backend_working_copy,
-)
+# The RunPod client (module_utils/_runpod_api.py, which pulls in ansible.module_utils.urls and its TLS stack) and the
+# Terraform runner are imported only when Terraform and the API are asked: a cache hit needs neither.
 
-# version of the data this plugin writes to the inventory cache (4: the pods' index, no role)
-_CACHE_FORMAT = 4
+# version of the data this plugin writes to the inventory cache
+# (4: the pods' index, no role; 5: each pod's host variables instead of the API's answer, and what the constructed
+# options made of them)
+_CACHE_FORMAT = 5
 _TF_PATH_VARS = ("TF_DATA_DIR", "TF_CLI_CONFIG_FILE", "TF_PLUGIN_CACHE_DIR")
 _STOPPED = ("EXITED", "TERMINATED")
 # The one group the plugin makes: the deployment's pods. Any other group comes from the configuration
@@ -268,6 +267,20 @@ GROUP_ALL = "gpu_pods"
 
 # The group variable that carries why the pods of an existing deployment are not in the inventory.
 ERROR_VAR = "runpod_inventory_error"
+
+
+def _runpod_api():
+    """module_utils/_runpod_api.py, imported on first use."""
+    from ansible_collections.gpuops.platform.plugins.module_utils import _runpod_api as api
+
+    return api
+
+
+def _terraform():
+    """plugin_utils/_terraform.py, imported on first use."""
+    from ansible_collections.gpuops.platform.plugins.plugin_utils import _terraform as terraform
+
+    return terraform
 
 
 class NoDeployment(AnsibleParserError):
@@ -285,13 +298,11 @@ class PodUnavailable(CloudUnavailable):
     """A pod of the Terraform state is stopped, or gone from the API."""
 
 
-# API failures that say the cloud cannot answer now (or refuses the key), not that this configuration is wrong.
-_CLOUD_ERRORS = (RunPodUnreachable, RunPodAuthError, RunPodServerError, RunPodRateLimited)
-
-
 def _api_failure(err):
     """The exception for an API error: the cloud's state (CloudUnavailable) or a configuration error."""
-    if isinstance(err, _CLOUD_ERRORS):
+    api = _runpod_api()
+    # API failures that say the cloud cannot answer now (or refuses the key), not that this configuration is wrong.
+    if isinstance(err, (api.RunPodUnreachable, api.RunPodAuthError, api.RunPodServerError, api.RunPodRateLimited)):
         return CloudUnavailable(to_native(err))
     return AnsibleParserError(to_native(err))
 
@@ -299,6 +310,127 @@ def _api_failure(err):
 def make_unsafe(value):
     """Mark data from Terraform or the API (recursively) as never to be templated."""
     return wrap_var(value)
+
+
+# -- the constructed options on a cache hit -------------------------------------------------------------------------
+#
+# Evaluating compose, groups and keyed_groups is a Jinja compilation per pod and expression (most of the time of a
+# cache hit with 1,000 pods). When each expression is a pure function of the pod's variables, what it made for a pod
+# is cached with the pods (the "constructed" entry) and a cache hit applies that instead of evaluating again. An
+# expression that may give another result with the same variables (a lookup, now(), a function call, group_names, a
+# filter or test not known to be pure) is evaluated on every run, as before.
+
+# Filters and tests (jinja2's and ansible.builtin's) whose result depends on their arguments only.
+_PURE_FILTERS = frozenset((
+    "abs", "attr", "b64decode", "b64encode", "basename", "batch", "bool", "capitalize", "center", "combine", "count",
+    "d", "default", "dict2items", "dictsort", "dirname", "e", "escape", "first", "flatten", "float", "format",
+    "groupby", "hash", "items", "items2dict", "join", "last", "length", "list", "lower", "map", "max", "md5", "min",
+    "quote", "regex_escape", "regex_findall", "regex_replace", "regex_search", "reject", "rejectattr", "replace",
+    "reverse", "round", "select", "selectattr", "sha1", "slice", "sort", "split", "splitext", "string", "sum",
+    "title", "to_json", "to_nice_json", "ternary", "trim", "truncate", "type_debug", "unique", "upper", "wordcount",
+    "zip",
+))
+_PURE_TESTS = frozenset((
+    "==", "!=", "<", "<=", ">", ">=", "boolean", "contains", "defined", "divisibleby", "eq", "equalto", "even",
+    "false", "falsy", "float", "ge", "greaterthan", "gt", "in", "integer", "iterable", "le", "lessthan", "lower", "lt",
+    "mapping", "match", "ne", "none", "number", "odd", "regex", "sameas", "search", "sequence", "string", "true",
+    "truthy", "undefined", "upper",
+))
+# Filters whose first argument names a filter or test (map('lower'), select('match', 'x')).
+_NAMING_FILTERS = {"map": _PURE_FILTERS, "select": _PURE_TESTS, "reject": _PURE_TESTS}
+# Variables that do not come from the pod: the inventory around it, or nothing.
+_IMPURE_NAMES = frozenset(("group_names", "groups", "hostvars", "lookup", "now", "omit", "q", "query", "undef", "vars"))
+_PURE_NODES = (
+    "Add", "And", "Compare", "Concat", "CondExpr", "Const", "Dict", "Div", "Filter", "FloorDiv", "Getattr", "Getitem",
+    "Keyword", "List", "Mod", "Mul", "Name", "Neg", "Not", "Operand", "Or", "Output", "Pair", "Pos", "Pow", "Slice",
+    "Sub", "Template", "TemplateData", "Test", "Tuple",
+)
+
+
+def _pure_node(node):
+    """Whether a Jinja syntax tree only reads variables and applies pure filters and tests."""
+    kind = type(node).__name__
+    if kind not in _PURE_NODES:
+        return False
+    if kind == "Name" and (node.ctx != "load" or node.name in _IMPURE_NAMES):
+        return False
+    if kind in ("Filter", "Test"):
+        name = node.name[len("ansible.builtin."):] if node.name.startswith("ansible.builtin.") else node.name
+        if name not in (_PURE_FILTERS if kind == "Filter" else _PURE_TESTS) or node.dyn_args or node.dyn_kwargs:
+            return False
+        if kind == "Filter" and name in _NAMING_FILTERS and node.args:
+            named = node.args[0]
+            if type(named).__name__ != "Const" or named.value not in _NAMING_FILTERS[name]:
+                return False
+        if kind == "Filter" and name in ("selectattr", "rejectattr") and len(node.args) > 1:
+            named = node.args[1]
+            if type(named).__name__ != "Const" or named.value not in _PURE_TESTS:
+                return False
+    return all(_pure_node(child) for child in node.iter_child_nodes())
+
+
+def _pure_expression(expression, template=False):
+    """Whether an expression (or, with template, a template) of the configuration is a pure function of the pod."""
+    if isinstance(expression, bool) or expression is None:
+        return True
+    if not isinstance(expression, str):
+        return False
+    # imported only when the constructed options are checked
+    import jinja2  # pylint: disable=import-outside-toplevel
+
+    source = expression if template else "{{ (%s) }}" % expression
+    try:
+        tree = jinja2.Environment().parse(source)
+    except Exception:  # pylint: disable=broad-exception-caught
+        return False  # what Jinja cannot parse alone is evaluated on every run, as Ansible parses it
+    return _pure_node(tree)
+
+
+def _plain(value):
+    """Whether a value that compose gave survives the JSON cache unchanged: JSON types, no trusted template."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return True
+    if isinstance(value, str):
+        return not is_trusted_as_template(value)
+    if isinstance(value, list):
+        return all(_plain(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _plain(item) for key, item in value.items())
+    return False
+
+
+class _Recorder:
+    """Stands for the inventory while the constructed options run for one host, and notes what they do to it."""
+
+    def __init__(self, inventory, host):
+        self._inventory = inventory
+        self._host = host
+        self.ops = []
+        self.replayable = True
+
+    def __getattr__(self, name):
+        return getattr(self._inventory, name)
+
+    def add_group(self, group):
+        self.replayable = self.replayable and isinstance(group, str)
+        self.ops.append(["group", group])
+        return self._inventory.add_group(group)
+
+    def add_child(self, group, child):
+        # the host into a group, or (keyed_groups' parent_group) a group into another
+        self.replayable = self.replayable and isinstance(group, str) and isinstance(child, str)
+        self.ops.append(["child", group, child])
+        return self._inventory.add_child(group, child)
+
+    def add_host(self, host, group=None, port=None):
+        self.replayable = self.replayable and host == self._host and isinstance(group, str) and port is None
+        self.ops.append(["host", group])
+        return self._inventory.add_host(host, group=group, port=port)
+
+    def set_variable(self, entity, varname, value):
+        self.replayable = self.replayable and entity == self._host and _plain(value)
+        self.ops.append(["var", varname, value])
+        return self._inventory.set_variable(entity, varname, value)
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
@@ -374,14 +506,15 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         project_path = self._resolve(self.get_option("project_path"))
         state_file = self._resolve(self.get_option("state_file"))
         env = self._terraform_env()
+        terraform_utils = _terraform()
         try:
-            backend = backend_working_copy(state_file)
-        except TerraformError as err:
+            backend = terraform_utils.backend_working_copy(state_file)
+        except terraform_utils.TerraformError as err:
             raise AnsibleParserError(to_native(err)) from None
         if backend:
             # The provision role keeps the state in a backend: its working copy reads it from there.
             project_path, env["TF_DATA_DIR"], state_file = backend[1], backend[2], None
-        terraform = TerraformCommands(
+        terraform = terraform_utils.TerraformCommands(
             project_path=project_path,
             binary=self._resolve_binary(self.get_option("terraform_binary")),
             env=env,
@@ -389,9 +522,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         )
         try:
             outputs = terraform.output(state_file=state_file)
-        except TerraformNoState as err:
+        except terraform_utils.TerraformNoState as err:
             raise NoDeployment(to_native(err)) from None
-        except TerraformError as err:
+        except terraform_utils.TerraformError as err:
             raise AnsibleParserError(to_native(err)) from None
         return outputs, state_file or project_path
 
@@ -401,7 +534,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if name not in outputs:
             raise NoDeployment(
                 "no Terraform state at %s with an output %r (it has: %s): %s"
-                % (where, name, ", ".join(sorted(outputs)) or "none", PROVISION_HINT))
+                % (where, name, ", ".join(sorted(outputs)) or "none", _terraform().PROVISION_HINT))
         specs = outputs[name].value
         if not isinstance(specs, dict):
             raise AnsibleParserError(
@@ -417,7 +550,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _check_specs(specs, where):
         """No pods is no deployment; each pod's index, where there is one, a whole number from 0, its own."""
         if not specs:
-            raise NoDeployment("%s lists no pods: %s" % (where, PROVISION_HINT))
+            raise NoDeployment("%s lists no pods: %s" % (where, _terraform().PROVISION_HINT))
         owners = {}
         for name in sorted(specs):
             index = specs[name].get("index")
@@ -436,14 +569,15 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             owners[index] = name
 
     def _get_pod(self, client, name, spec, listed=None):
+        api = _runpod_api()
         try:
             pod = listed[spec["id"]] if listed and spec["id"] in listed else client.get_pod(spec["id"])
-        except RunPodNotFound:
+        except api.RunPodNotFound:
             raise PodUnavailable(
                 "pod %s (%s) is in the Terraform state but RunPod answered 404 at %s: it was deleted outside "
                 "Terraform; re-run ansible-playbook playbooks/provision.yml to recreate it"
                 % (name, spec["id"], client.url("pods/%s" % spec["id"]))) from None
-        except RunPodAPIError as err:
+        except api.RunPodAPIError as err:
             raise _api_failure(err) from None
         status = pod.status or ""
         if status in _STOPPED:
@@ -459,7 +593,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _list_pods(self, client):
         try:
             return {pod.id: pod for pod in client.list_pods()}
-        except RunPodAPIError as err:
+        except _runpod_api().RunPodAPIError as err:
             raise _api_failure(err) from None
 
     def _wait_for_pods(self, client, specs):
@@ -512,7 +646,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             "No playbook can configure or use these pods until that is fixed, and they may be billing. Fix it and "
             "run again (ansible-inventory --list shows the inventory). To remove the pods instead, run "
             "ansible-playbook teardown.yml with the same inventory: it works from the Terraform state."
-            % (self.NAME, (self.get_option("base_url") or DEFAULT_BASE_URL).rstrip("/"),
+            % (self.NAME, (self.get_option("base_url") or _runpod_api().DEFAULT_BASE_URL).rstrip("/"),
                self.get_option("cloud") or "not named", self._config_path, where, len(specs), pods,
                to_native(reason).rstrip(".")))
 
@@ -530,9 +664,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             api_key, key_error = self._api_key(), None
         except CloudUnavailable as err:
             api_key, key_error = None, err
+        api = _runpod_api()
         try:
             # Built even without a key, so that a wrong base URL (configuration) is reported before a missing key.
-            client = RunPodClient(
+            client = api.RunPodClient(
                 api_key=api_key or "no-key",
                 base_url=self.get_option("base_url"),
                 timeout=self.get_option("request_timeout"),
@@ -540,7 +675,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 max_retries=self.get_option("max_retries"),
                 max_retry_wait=self.get_option("max_retry_wait"),
             )
-        except RunPodAPIError as err:
+        except api.RunPodAPIError as err:
             raise AnsibleParserError("%s (in %s)" % (to_native(err), self._config_path)) from None
         if key_error is not None:
             raise key_error
@@ -549,7 +684,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         output_name = self.get_option("output_name")
         return {
             "format": _CACHE_FORMAT,
-            "pods": {name: {"terraform": specs[name], "api": pods[name].raw} for name in specs if name in pods},
+            # What the inventory needs of each pod, not the API's answer (that holds the pod's env, for one).
+            "pods": {name: list(map(list, self._host_vars(name, specs[name], pods[name]).items()))
+                     for name in specs if name in pods},
             "unavailable": dict(self._unavailable),
             "outputs": {
                 name: output.value for name, output in outputs.items() if not output.sensitive and name != output_name
@@ -576,47 +713,116 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             "runpod_image": pod.image,
             "runpod_global_networking": pod.global_networking.as_dict(),
             "runpod_started_at": pod.started_at,
-            "runpod_host_key_alias": host_key_alias(pod),
+            "runpod_host_key_alias": _runpod_api().host_key_alias(pod),
         }
         if spec.get("index") is not None:
             # Checked by _check_specs: a whole number from 0 (JSON may carry it as 1.0).
             hostvars["runpod_pod_index"] = int(spec["index"])
         return hostvars
 
-    def _populate(self, data):
-        pods = data["pods"]
-        self._check_specs(
-            dict({name: entry["terraform"] for name, entry in pods.items()}, **(data.get("unavailable") or {})),
-            "the pod data")
-        strict = self.get_option("strict")
-        ssh_user = self.get_option("ssh_user")
-        private_key_file = self._resolve(self.get_option("private_key_file"))
+    def _constructed_key(self):
+        """What the constructed options make of a pod's variables, or None when they may change with anything else.
 
-        self.inventory.add_group(GROUP_ALL)
-        self.inventory.set_variable(GROUP_ALL, "runpod_outputs", make_unsafe(data.get("outputs") or {}))
+        The key names everything that decides it besides the pod's variables: the options themselves, the variables
+        that come from this file (ansible_user, ansible_ssh_private_key_file), ansible-core's version.
+        """
+        compose = self.get_option("compose") or {}
+        groups = self.get_option("groups") or {}
+        keyed_groups = self.get_option("keyed_groups") or []
+        if self.get_option("use_extra_vars"):
+            return None
+        if not isinstance(compose, dict) or not isinstance(groups, dict) or not isinstance(keyed_groups, list):
+            return None
+        expressions = [(value, False) for value in compose.values()] + [(value, False) for value in groups.values()]
+        for keyed in keyed_groups:
+            if not isinstance(keyed, dict):
+                return None
+            expressions += [(keyed.get("key"), False), (keyed.get("parent_group"), True)]
+        if not all(_pure_expression(expression, template) for expression, template in expressions):
+            return None
+        settings = [
+            _CACHE_FORMAT, ansible_version, compose, groups, keyed_groups, self.get_option("strict"),
+            self.get_option("leading_separator"), self.get_option("ssh_user"),
+            self._resolve(self.get_option("private_key_file")),
+        ]
+        return hashlib.sha256(json.dumps(settings, sort_keys=True, default=repr).encode("utf-8")).hexdigest()
 
-        for name in sorted(pods):
-            spec = pods[name]["terraform"]
-            try:
-                pod = Pod.from_api(pods[name]["api"])
-            except RunPodAPIError as err:
-                raise AnsibleParserError("pod %s: %s" % (name, to_native(err))) from None
-            host = self.inventory.add_host(make_unsafe(name), group=GROUP_ALL)
-
-            for var, value in self._host_vars(name, spec, pod).items():
-                self.inventory.set_variable(host, var, make_unsafe(value))
-            self.inventory.set_variable(host, "ansible_user", ssh_user)
-            if private_key_file:
-                self.inventory.set_variable(host, "ansible_ssh_private_key_file", private_key_file)
-
+    def _construct(self, host, strict, record):
+        """Apply compose, groups and keyed_groups to a host; with record, return what they did (None: not replayable)."""
+        recorder = None
+        if record:
+            recorder = _Recorder(self.inventory, host)
+            self.inventory, inventory = recorder, self.inventory
+        try:
             hostvars = self.inventory.get_host(host).get_vars()
             self._set_composite_vars(self.get_option("compose"), hostvars, host, strict=strict)
             self._add_host_to_composed_groups(self.get_option("groups"), hostvars, host, strict=strict)
             self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, host, strict=strict)
+        finally:
+            if recorder is not None:
+                self.inventory = inventory
+        return recorder.ops if recorder is not None and recorder.replayable else None
+
+    def _replay(self, host, ops):
+        """Do to a host what _construct recorded, without evaluating any expression."""
+        inventory = self.inventory
+        for op in ops:
+            if op[0] == "var":
+                inventory.set_variable(host, op[1], make_unsafe(op[2]))
+            elif op[0] == "group":
+                inventory.add_group(op[1])
+            elif op[0] == "child":
+                inventory.add_child(op[1], op[2])
+            else:
+                inventory.add_host(host, op[1])
+
+    def _populate(self, data, record=False):
+        """Build the inventory from the pod data; with record, return what the constructed options did, to cache."""
+        pods = data["pods"]
+        self._check_specs(
+            dict({name: {"index": dict(pairs).get("runpod_pod_index")} for name, pairs in pods.items()},
+                 **(data.get("unavailable") or {})),
+            "the pod data")
+        strict = self.get_option("strict")
+        ssh_user = self.get_option("ssh_user")
+        private_key_file = self._resolve(self.get_option("private_key_file"))
+        constructs = bool(self.get_option("compose") or self.get_option("groups") or self.get_option("keyed_groups"))
+        key = self._constructed_key() if constructs and (record or data.get("constructed")) else None
+        cached = data.get("constructed") or {}
+        replay = cached.get("hosts") if key is not None and cached.get("key") == key else None
+        recorded = {} if key is not None and record else None
+
+        inventory = self.inventory
+        inventory.add_group(GROUP_ALL)
+        inventory.set_variable(GROUP_ALL, "runpod_outputs", make_unsafe(data.get("outputs") or {}))
+
+        for name in sorted(pods):
+            host = inventory.add_host(make_unsafe(name), group=GROUP_ALL)
+            for var, value in pods[name]:
+                inventory.set_variable(host, var, make_unsafe(value))
+            inventory.set_variable(host, "ansible_user", ssh_user)
+            if private_key_file:
+                inventory.set_variable(host, "ansible_ssh_private_key_file", private_key_file)
+            if not constructs:
+                continue
+            if replay is not None and name in replay:
+                self._replay(host, replay[name])
+                continue
+            ops = self._construct(host, strict, record=recorded is not None)
+            if recorded is not None:
+                if ops is None:
+                    recorded = None  # compose gave a value the cache cannot carry unchanged: evaluate every time
+                else:
+                    recorded[name] = ops
+        return {"key": key, "hosts": recorded} if recorded is not None else None
 
     @staticmethod
     def _cache_usable(data):
-        return isinstance(data, dict) and data.get("format") == _CACHE_FORMAT and isinstance(data.get("pods"), dict)
+        if not isinstance(data, dict) or data.get("format") != _CACHE_FORMAT or not isinstance(data.get("pods"), dict):
+            return False
+        return all(
+            isinstance(pairs, list) and all(isinstance(pair, list) and len(pair) == 2 for pair in pairs)
+            for pairs in data["pods"].values())
 
     def _set_inventory_error(self, message):
         """No pod host; the groups empty; ERROR_VAR on the group all says why (added to one already there)."""
@@ -668,7 +874,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 self._set_inventory_error(to_native(err))
                 return
 
-        if cache_needs_update:
-            self._cache[cache_key] = data
-
-        self._populate(data)
+        if not cache_needs_update:
+            self._populate(data)
+            return
+        constructed = self._populate(data, record=True)
+        if constructed is not None:
+            data = dict(data, constructed=constructed)
+        self._cache[cache_key] = data

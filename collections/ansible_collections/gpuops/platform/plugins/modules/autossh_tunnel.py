@@ -13,26 +13,20 @@ short_description: Keep an SSH tunnel to a pod open with autossh
 version_added: 0.1.0
 description:
   - Starts, checks, restarts and stops one persistent SSH tunnel from the host the module runs on (the control host) to
-    a pod, carrying local forwards (C(ssh -L)) such as a pod's GPU exporter or slurmrestd, and reverse forwards
-    (C(ssh -R)) that let the pod reach a service of this host, such as slurmctld on the service plane.
+    a pod, carrying local forwards (C(ssh -L)) such as a pod's GPU exporter, and reverse forwards (C(ssh -R)) that let
+    the pod reach a service of this host, such as slurmctld on the service plane.
   - C(autossh -M 0) runs C(ssh -N) and starts it again whenever it exits; ssh's C(ServerAliveInterval) messages detect
     a dead link, so a tunnel recovers by itself from dropped connections, pod restarts and network outages.
-  - Under systemd (when systemd is PID 1) the tunnel is a service C(gpuops-tunnel-<name>.service) with
-    C(Restart=always), in the system manager when the module runs as root and in the user's manager otherwise.
-    Elsewhere (containers, RunPod-like hosts, AWX execution environments) it is a daemon detached from Ansible (double
-    fork, new session) whose pid autossh writes to a pidfile; it outlives the playbook, and a later run of the module
-    starts it again if it died.
+  - Under systemd (PID 1) the tunnel is a service C(gpuops-tunnel-<name>.service) with C(Restart=always), in the
+    system manager as root and in the user's manager otherwise. Elsewhere (containers, AWX execution environments)
+    autossh runs in its own background mode (C(autossh -f)) and writes its pid to a pidfile (C(AUTOSSH_PIDFILE)); it
+    outlives the playbook, and a later run of the module starts it again if it died.
   - The module records the tunnel's configuration in O(state_dir). An unchanged configuration with a running tunnel is
-    no change; a changed configuration, or a tunnel whose autossh is no longer running, restarts the tunnel.
-  - Host keys are checked on every connection against O(known_hosts); a host that presents another key fails the task
-    and stops the tunnel. With O(strict_host_key_checking=true) the key must already be pinned there
-    (C(StrictHostKeyChecking=yes)), for example by M(gpuops.platform.runpod_host_keys) from the pod's own log;
-    otherwise it is pinned on first contact (C(StrictHostKeyChecking=accept-new)). Host key checking is never turned
-    off.
-  - Listeners only bind to the address given in each forward, V(127.0.0.1) by default. Wildcard addresses
-    (V(0.0.0.0), V(::), V(*), an empty address) are refused, since they would expose the pod's services to the network.
-    The same holds for the pod's listeners of reverse forwards; C(GatewayPorts) on the pod's sshd decides the rest
-    (its default, V(no), binds them to the pod's loopback whatever is asked).
+    no change; a changed configuration, or a tunnel whose autossh no longer runs, restarts the tunnel.
+  - Host keys are checked on every connection against O(known_hosts), never turned off; a host that presents another
+    key fails the task and stops the tunnel.
+  - Listeners bind only to the address given in each forward, V(127.0.0.1) by default; wildcard addresses (V(0.0.0.0),
+    V(::), V(*), an empty address) are refused, here and on the pod.
   - autossh and ssh get a clean environment; nothing of the module's environment (such as API keys) reaches them.
 author:
   - gpuops maintainers (@gpuops)
@@ -52,25 +46,23 @@ attributes:
       - When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: partial
     details:
-      - O(state=present) and O(state=absent) are idempotent while the tunnel keeps running.
-      - O(state=restarted) restarts the tunnel every time.
+      - O(state=present) and O(state=absent) are idempotent while the tunnel keeps running; O(state=restarted) restarts
+        it every time.
   platform:
     platforms: posix
     details:
-      - Leftover processes are found, and listeners checked, through C(/proc) (Linux). Elsewhere the module relies on the
-        pidfile and checks listeners by connecting to them.
+      - A pid is taken for the tunnel's after a look at C(/proc/<pid>) (Linux); elsewhere the pidfile alone is trusted.
 options:
   name:
     description:
-      - The tunnel's id. Its files in O(state_dir) and its systemd unit are named after it.
-      - 1 to 100 characters of V(a-z), V(0-9), V(_), V(.) and V(-), starting with a letter or digit.
+      - The tunnel's id, which names its files in O(state_dir) and its systemd unit. 1 to 100 characters of V(a-z),
+        V(0-9), V(_), V(.) and V(-), starting with a letter or digit.
     type: str
     required: true
   state:
     description:
-      - V(present) starts the tunnel unless it runs with the same configuration, and waits until its listeners are up.
-      - V(restarted) always stops and starts it again.
-      - V(absent) stops it and removes its files and unit.
+      - V(present) starts the tunnel unless it runs with the same configuration, and waits until it is up.
+        V(restarted) always stops and starts it again. V(absent) stops it and removes its files and unit.
     type: str
     choices: [present, absent, restarted]
     default: present
@@ -90,9 +82,8 @@ options:
     default: root
   private_key:
     description:
-      - The private key to authenticate with (C(ssh -i), with C(IdentitiesOnly=yes) and no agent). The key must not
-        need a passphrase; the tunnel runs unattended.
-      - Without it ssh tries its default identity files (C(~/.ssh/id_*)) of the user the module runs as.
+      - The private key to authenticate with (C(ssh -i), with C(IdentitiesOnly=yes) and no agent), without a
+        passphrase. Without it ssh tries the default identity files (C(~/.ssh/id_*)) of the user the module runs as.
     type: path
   forwards:
     description:
@@ -119,21 +110,17 @@ options:
       bind_address:
         description:
           - The IP address to listen on. A loopback address (V(127.0.0.0/8), V(::1)) keeps the listener private to
-            this host; another specific address of this host is allowed when given explicitly.
-          - V(0.0.0.0), V(::), V(*) and an empty value are refused.
+            this host; another specific address of this host is allowed. V(0.0.0.0), V(::), V(*) and V("") are refused.
         type: str
         default: 127.0.0.1
   reverse_forwards:
     description:
-      - The reverse forwards (C(ssh -R bind_address:remote_port:local_host:local_port)) - a listener on the pod whose
-        connections reach O(reverse_forwards[].local_host):O(reverse_forwards[].local_port) as seen from this host,
-        for example a pod's slurmd and srun reaching slurmctld on this host's loopback.
-      - ssh asks the pod's sshd for each listener after logging in. With O(exit_on_forward_failure) (the default) ssh
-        exits when the pod refuses one (the port is in use there, or its sshd forbids remote forwarding), and autossh
-        tries again; the log says why. A listener of the previous connection that the pod's sshd has not closed yet
-        is such a case, and clears by itself.
-      - The pod's listeners cannot be seen from this host, so for these forwards RV(established) means that ssh is
-        connected to the pod and running.
+      - The reverse forwards (C(ssh -R bind_address:remote_port:local_host:local_port)), a listener on the pod whose
+        connections reach O(reverse_forwards[].local_host):O(reverse_forwards[].local_port) as seen from this host.
+      - With O(exit_on_forward_failure) ssh exits when the pod refuses a listener (the port is in use there, or its
+        sshd forbids remote forwarding), and autossh tries again; the log says why. C(GatewayPorts) on the pod's sshd
+        decides the listener's address (its default, V(no), binds it to the pod's loopback).
+      - The pod's listeners cannot be seen from here; for these forwards RV(established) means that ssh logged in.
     type: list
     elements: dict
     version_added: 0.1.0
@@ -155,35 +142,31 @@ options:
         required: true
       bind_address:
         description:
-          - The IP address to listen on, on the pod. A loopback address keeps the listener private to the pod.
-          - V(0.0.0.0), V(::), V(*) and an empty value are refused.
+          - The IP address to listen on, on the pod. V(0.0.0.0), V(::), V(*) and V("") are refused.
         type: str
         default: 127.0.0.1
   known_hosts:
     description:
-      - The known_hosts file that pins the host key, usually one file per deployment (C(UserKnownHostsFile)). Its
-        directory must exist; ssh adds the key on first contact and checks it on every connection after.
-      - Required unless O(state=absent).
+      - The known_hosts file that pins the host key (C(UserKnownHostsFile)), usually one per deployment. Its directory
+        must exist. Required unless O(state=absent).
     type: path
   strict_host_key_checking:
     description:
-      - Refuse a host whose key is not pinned in O(known_hosts) yet (C(StrictHostKeyChecking=yes)), instead of pinning
-        the key it presents on first contact (C(StrictHostKeyChecking=accept-new)).
-      - Use it when the keys are pinned through another channel, as gpuops does from each pod's log.
+      - Refuse a host whose key is not pinned in O(known_hosts) yet (C(StrictHostKeyChecking=yes)), for keys pinned
+        through another channel such as M(gpuops.platform.runpod_host_keys); otherwise the key is pinned on first
+        contact (C(StrictHostKeyChecking=accept-new)).
     type: bool
     default: false
   host_key_alias:
     description:
       - The name under which the host key is pinned in O(known_hosts) (C(HostKeyAlias)), for example
-        V(runpod-<pod id>), so that the pin belongs to the pod and not to an address and port that another pod may get
-        later. Use the alias that Ansible's own SSH connections use, so both check the same key.
-      - Without it the key is pinned under O(host) and O(port).
+        V(runpod-<pod id>), so that the pin belongs to the pod, not to an address and port that another pod may get
+        later. Use the alias of Ansible's own SSH connections. Without it the key is pinned under O(host) and O(port).
     type: str
   server_alive_interval:
     description:
-      - Seconds of silence after which ssh asks the server whether it is alive (C(ServerAliveInterval)).
-      - ssh gives up after O(server_alive_count_max) unanswered requests, and autossh starts it again. A dead link is
-        noticed after about O(server_alive_interval) times O(server_alive_count_max) seconds.
+      - Seconds of silence after which ssh asks the server whether it is alive (C(ServerAliveInterval)). A dead link
+        is noticed after about O(server_alive_interval) times O(server_alive_count_max) seconds.
     type: int
     default: 10
   server_alive_count_max:
@@ -199,14 +182,13 @@ options:
   retry_max_interval:
     description:
       - The longest pause, in seconds, between two connection attempts while the host stays unreachable
-        (C(AUTOSSH_POLL)). autossh retries at once at first and backs off up to this.
+        (C(AUTOSSH_POLL)).
     type: int
     default: 30
   wait_timeout:
     description:
-      - Seconds to wait, after starting the tunnel or when finding it running but not connected, until every listener
-        is up. When they pass the task fails; the tunnel keeps running and autossh keeps trying.
-      - V(0) does not wait.
+      - Seconds to wait, after starting the tunnel or when finding it running but not connected, until it is up. When
+        they pass the task fails; the tunnel keeps running and autossh keeps trying. V(0) does not wait.
       - A failure that no retry can fix (a changed host key, a refused key, a local port in use) fails the task as soon
         as ssh reports it, and stops the tunnel.
     type: int
@@ -214,18 +196,15 @@ options:
   state_dir:
     description:
       - The directory of the tunnel's files, created with mode 0700 if missing; C(<name>.json) (configuration),
-        C(<name>.pid) (autossh's pid), C(<name>.log) (autossh's log and ssh's messages), C(<name>.lock).
+        C(<name>.pid) (autossh's pid), C(<name>.log) (autossh's and ssh's messages), C(<name>.lock).
       - Tunnels of one deployment share one directory, so that they can be listed (see the teardown example).
     type: path
     default: ~/.local/state/gpuops/tunnels
   supervisor:
     description:
-      - What keeps autossh running.
-      - V(systemd) a service unit (system manager as root, the user's manager otherwise). A user's services stop when
-        the user logs out unless lingering is enabled (C(loginctl enable-linger)).
-      - V(daemon) a detached process with a pidfile.
-      - V(auto) V(systemd) when systemd is PID 1 and running (and, for a user other than root, the user's manager
-        answers), V(daemon) otherwise.
+      - What keeps autossh running. V(systemd) a service unit (a user's services stop at logout unless
+        C(loginctl enable-linger)); V(daemon) autossh's own background mode with a pidfile; V(auto) V(systemd) when
+        systemd is PID 1 (and, for a user other than root, the user's manager answers), V(daemon) otherwise.
     type: str
     choices: [auto, systemd, daemon]
     default: auto
@@ -238,10 +217,8 @@ options:
       - The ssh executable that autossh runs (C(AUTOSSH_PATH)). Found on E(PATH) when not set.
     type: path
 notes:
-  - autossh 1.4f or later is needed, where an ssh killed by a signal is restarted rather than taken as the end of the
-    tunnel.
-  - Failures of the connection to O(forwards[].remote_host) (for example a service on the pod that is not running yet)
-    do not affect the tunnel; each connection through the listener fails on its own.
+  - autossh 1.4f or later is needed, where an ssh killed by a signal is restarted rather than taken as the end.
+  - A failed connection to O(forwards[].remote_host) (a service on the pod that is not up yet) fails only itself.
 requirements:
   - autossh and the OpenSSH client on the host the module runs on.
 seealso:
@@ -254,68 +231,26 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Tunnel to a pod's GPU exporter and slurmrestd
+- name: A pod's exporter here, and slurmctld of this host on the pod (one tunnel per pod, run on the control host)
   gpuops.platform.autossh_tunnel:
-    name: gpuops-local-gpuops-0
-    host: 127.0.0.1
-    port: 22022
-    private_key: "{{ gpuops_state_dir }}/local/ssh/id_ed25519"
-    known_hosts: "{{ gpuops_state_dir }}/local/ssh/known_hosts"
-    host_key_alias: runpod-3x9kq2h7c1b0aa
-    state_dir: "{{ gpuops_state_dir }}/local/tunnels"
-    forwards:
-      - local_port: 19400
-        remote_port: 9400
-      - local_port: 19401
-        remote_port: 6820
-  delegate_to: localhost
-  register: tunnel
-
-- name: Every pod's exporter, from the play of the pods (one tunnel per pod, run on the control host)
-  gpuops.platform.autossh_tunnel:
-    name: "exporter-{{ inventory_hostname }}"
-    host: "{{ ansible_host }}"
-    port: "{{ ansible_port }}"
-    private_key: "{{ ansible_ssh_private_key_file }}"
-    known_hosts: ~/.gpuops/known_hosts
-    host_key_alias: "runpod-{{ runpod_pod_id }}"
-    forwards:
-      # One port per pod, stable while others come and go (from the pod's runpod_pod_index).
-      - local_port: "{{ 19400 + 2 * runpod_pod_index }}"
-        remote_port: 9400
-  delegate_to: localhost
-
-- name: A pod's slurmd, reached from slurmctld on this host, and slurmctld, reached from the pod
-  gpuops.platform.autossh_tunnel:
-    name: "slurm-{{ inventory_hostname }}"
+    name: "gpuops-local-{{ inventory_hostname }}"
     host: "{{ ansible_host }}"
     port: "{{ ansible_port }}"
     private_key: "{{ ansible_ssh_private_key_file }}"
     known_hosts: ~/.gpuops/known_hosts
     host_key_alias: "{{ runpod_host_key_alias }}"
+    state_dir: ~/.gpuops/local/tunnels
     forwards:
-      - bind_address: "127.0.1.{{ runpod_pod_index + 1 }}"
-        local_port: 6818
-        remote_port: 6818
+      - local_port: "{{ 19400 + 2 * runpod_pod_index }}"  # one port per pod, stable while others come and go
+        remote_port: 9400
     reverse_forwards:
       - remote_port: 6817
         local_port: 6817
   delegate_to: localhost
 
-- name: Restart a tunnel
-  gpuops.platform.autossh_tunnel:
-    name: gpuops-local-gpuops-0
-    state: restarted
-    host: 127.0.0.1
-    port: 22022
-    known_hosts: ~/.gpuops/known_hosts
-    forwards:
-      - local_port: 19400
-        remote_port: 9400
-
 - name: List the tunnels of a deployment
   ansible.builtin.find:
-    paths: "{{ gpuops_state_dir }}/local/tunnels"
+    paths: ~/.gpuops/local/tunnels
     patterns: "*.json"
   register: tunnel_files
 
@@ -323,7 +258,7 @@ EXAMPLES = r"""
   gpuops.platform.autossh_tunnel:
     name: "{{ item.path | basename | splitext | first }}"
     state: absent
-    state_dir: "{{ gpuops_state_dir }}/local/tunnels"
+    state_dir: ~/.gpuops/local/tunnels
   loop: "{{ tunnel_files.files }}"
 """
 
@@ -340,8 +275,8 @@ state:
   sample: present
 pid:
   description:
-    - The pid of autossh (the systemd unit's main process under systemd). Null when the tunnel is absent, and in check
-      mode when it would be started.
+    - The pid of autossh (the unit's main process under systemd). Null when the tunnel is absent, and in check mode
+      when it would be started.
   returned: always
   type: int
   sample: 41872
@@ -354,19 +289,15 @@ forwards:
     bind_address:
       description: The address the listener binds to.
       type: str
-      sample: 127.0.0.1
     local_port:
       description: The listening port on this host.
       type: int
-      sample: 19400
     remote_host:
       description: Where the pod connects to.
       type: str
-      sample: 127.0.0.1
     remote_port:
       description: The port the pod connects to.
       type: int
-      sample: 9400
   sample:
     - {bind_address: 127.0.0.1, local_port: 19400, remote_host: 127.0.0.1, remote_port: 9400}
 reverse_forwards:
@@ -379,19 +310,15 @@ reverse_forwards:
     bind_address:
       description: The address the listener binds to, on the pod.
       type: str
-      sample: 127.0.0.1
     remote_port:
       description: The listening port on the pod.
       type: int
-      sample: 6817
     local_host:
       description: Where this host connects to.
       type: str
-      sample: 127.0.0.1
     local_port:
       description: The port this host connects to.
       type: int
-      sample: 6817
   sample:
     - {bind_address: 127.0.0.1, remote_port: 6817, local_host: 127.0.0.1, local_port: 6817}
 command:
@@ -399,8 +326,7 @@ command:
   returned: when O(state) is not V(absent)
   type: list
   elements: str
-  sample: [/usr/bin/autossh, -M, "0", -N, -T, -F, none, -o, BatchMode=yes, "...", -L, "127.0.0.1:19400:127.0.0.1:9400",
-           127.0.0.1]
+  sample: [/usr/bin/autossh, -f, -M, "0", -N, -T, -F, none, "...", -L, "127.0.0.1:19400:127.0.0.1:9400", 127.0.0.1]
 supervisor:
   description: What keeps the tunnel running, V(daemon) or V(systemd). Null when the tunnel is absent.
   returned: always
@@ -408,8 +334,9 @@ supervisor:
   sample: daemon
 established:
   description:
-    - Whether every listener was up when the module finished (for O(reverse_forwards), whether ssh was connected to
-      the pod). False in check mode, with O(wait_timeout=0) before ssh connected, and when the tunnel is absent.
+    - Whether the tunnel was up when the module finished - every local listener open, or with only O(reverse_forwards),
+      ssh logged in. False when the tunnel is (or in check mode, would be) started and O(wait_timeout=0), before it was
+      up, and when it is absent.
   returned: always
   type: bool
   sample: true
@@ -442,390 +369,291 @@ import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.gpuops.platform.plugins.module_utils._autossh import (
-    DaemonSupervisor,
-    HostKeyChanged,
-    Lock,
-    ProcessTable,
-    Status,
-    SystemdSupervisor,
-    TunnelError,
-    TunnelFiles,
-    TunnelSpec,
-    check_host,
-    check_name,
-    check_user,
-    diagnose,
-    forwards_result,
-    host_key_message,
-    parse_forwards,
-    parse_reverse_forwards,
-    port_answers,
-    port_in_use,
-    render_config,
-    systemd_booted,
-)
+from ansible_collections.gpuops.platform.plugins.module_utils import _autossh as a
 
 
 # Injected by the unit tests.
 CLOCK = time.monotonic
 SLEEP = time.sleep
-PROCS = ProcessTable()
-SYSTEMD_BOOTED = systemd_booted
+SYSTEMD_BOOTED = a.systemd_booted
 SYSTEM_UNIT_DIR = "/etc/systemd/system"
+
+Supervisor = t.Union[a.DaemonSupervisor, a.SystemdSupervisor]
 
 
 class TunnelModule:
     """Reads the tunnel's state, compares it with the wanted one and acts."""
 
     def __init__(self, module: AnsibleModule) -> None:
-        self.module = module
-        self.params = module.params
+        self.module, self.params = module, module.params
         try:
-            self.name = check_name(self.params["name"])
+            self.name = a.check_name(self.params["name"])
         except ValueError as err:
             module.fail_json(msg=str(err))
-        self.files = TunnelFiles(self.params["state_dir"], self.name)
-        self.result: dict[str, t.Any] = dict(
-            changed=False, name=self.name, state="absent", pid=None, supervisor=None, established=False,
-            config_path=self.files.config, log_path=self.files.log)
+        self.files = a.TunnelFiles(self.params["state_dir"], self.name)
+        self.result: dict[str, t.Any] = dict(changed=False, name=self.name, state="absent", pid=None, supervisor=None,
+                                             established=False, config_path=self.files.config, log_path=self.files.log)
 
-    # -- options ------------------------------------------------------------------------
+    def fail(self, msg: str, **extra: t.Any) -> t.NoReturn:
+        self.module.fail_json(msg=msg, **dict(self.result, **extra))
+        raise AssertionError(msg)  # not reached: fail_json exits
 
     def _positive(self, name: str, minimum: int) -> int:
-        value = self.params[name]
-        if value < minimum:
-            self.module.fail_json(msg="%s must be %d or more, got %d" % (name, minimum, value))
-        return value
+        if self.params[name] < minimum:
+            self.fail("%s must be %d or more, got %d" % (name, minimum, self.params[name]))
+        return self.params[name]
 
-    def spec(self) -> TunnelSpec:
-        p = self.params
-        try:
-            host = check_host(p["host"])
-            user = check_user(p["user"])
-            forwards = parse_forwards(p["forwards"], allow_empty=bool(p["reverse_forwards"]))
-            reverse_forwards = parse_reverse_forwards(p["reverse_forwards"])
-            alias = check_host(p["host_key_alias"], "host_key_alias") if p["host_key_alias"] else None
-        except ValueError as err:
-            self.module.fail_json(msg=str(err))
-        if not 1 <= p["port"] <= 65535:
-            self.module.fail_json(msg="port must be between 1 and 65535, got %d" % p["port"])
-        known_hosts = os.path.abspath(p["known_hosts"])
-        if not os.path.isdir(os.path.dirname(known_hosts)):
-            self.module.fail_json(msg="the directory of known_hosts %s does not exist; create it (ssh adds the host key "
-                                      "there on first contact)" % known_hosts)
-        if os.path.isdir(known_hosts):
-            self.module.fail_json(msg="known_hosts %s is a directory; give the path of a file" % known_hosts)
-        private_key = None
-        if p["private_key"]:
-            private_key = os.path.abspath(p["private_key"])
-            if not os.path.isfile(private_key):
-                self.module.fail_json(msg="private_key %s does not exist or is not a file" % private_key)
-        return TunnelSpec(
-            name=self.name,
-            host=host,
-            port=p["port"],
-            user=user,
-            private_key=private_key,
-            forwards=forwards,
-            known_hosts=known_hosts,
-            host_key_alias=alias,
-            strict_host_key_checking=p["strict_host_key_checking"],
-            server_alive_interval=self._positive("server_alive_interval", 1),
-            server_alive_count_max=self._positive("server_alive_count_max", 1),
-            exit_on_forward_failure=p["exit_on_forward_failure"],
-            retry_max_interval=self._positive("retry_max_interval", 1),
-            autossh_path=self._binary("autossh_path", "autossh", "autossh"),
-            ssh_path=self._binary("ssh_path", "ssh", "openssh-client"),
-            reverse_forwards=reverse_forwards,
-        )
+    def _path(self, option: str, problem: str, good: t.Callable[[str], bool]) -> str:
+        path = os.path.abspath(self.params[option])
+        if not good(path):
+            self.fail("%s %s %s" % (option, path, problem))
+        return path
 
     def _binary(self, option: str, name: str, package: str) -> str:
-        path = self.params[option]
-        if path:
-            path = os.path.abspath(path)
-            if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-                self.module.fail_json(msg="%s %s is not an executable file" % (option, path))
-            return path
+        if self.params[option]:
+            return self._path(option, "is not an executable file", lambda path: os.path.isfile(path) and os.access(path, os.X_OK))
         found = self.module.get_bin_path(name)
         if not found:
-            self.module.fail_json(msg="%s is not installed on this host (the control host); install it, for example "
-                                      "`apt-get install %s` on Debian or Ubuntu, or set %s" % (name, package, option))
+            self.fail("%s is not installed on this host (the control host); install it, for example `apt-get install %s` "
+                      "on Debian or Ubuntu, or set %s" % (name, package, option))
         return found
+
+    def spec(self) -> a.TunnelSpec:
+        """The tunnel from the options, every one checked before anything is created or started."""
+        p = self.params
+        try:
+            forwards = a.parse_forwards(p["forwards"])
+            reverse_forwards = a.parse_forwards(p["reverse_forwards"], reverse=True)
+            if not forwards and not reverse_forwards:
+                raise ValueError("forwards is empty: give at least one {local_port, remote_port}, or reverse_forwards")
+            host, user, port = a.check_host(p["host"]), a.check_user(p["user"]), a.check_port(p["port"], "port")
+            alias = a.check_host(p["host_key_alias"], "host_key_alias") if p["host_key_alias"] else None
+        except ValueError as err:
+            self.fail(str(err))
+        known_hosts = self._path("known_hosts", "is a directory; give the path of a file", lambda path: not os.path.isdir(path))
+        if not os.path.isdir(os.path.dirname(known_hosts)):
+            self.fail("the directory of known_hosts %s does not exist; create it (ssh adds the host key there on first "
+                      "contact)" % known_hosts)
+        self._positive("wait_timeout", 0)
+        return a.TunnelSpec(
+            name=self.name, host=host, port=port, user=user, forwards=forwards, reverse_forwards=reverse_forwards,
+            private_key=self._path("private_key", "does not exist or is not a file", os.path.isfile) if p["private_key"] else None,
+            known_hosts=known_hosts, host_key_alias=alias, strict_host_key_checking=p["strict_host_key_checking"],
+            server_alive_interval=self._positive("server_alive_interval", 1),
+            server_alive_count_max=self._positive("server_alive_count_max", 1),
+            exit_on_forward_failure=p["exit_on_forward_failure"], retry_max_interval=self._positive("retry_max_interval", 1),
+            autossh_path=self._binary("autossh_path", "autossh", "autossh"),
+            ssh_path=self._binary("ssh_path", "ssh", "openssh-client"), log_path=self.files.log)
 
     # -- supervisors --------------------------------------------------------------------
 
-    def _run(self, cmd: list[str]) -> tuple[int, str, str]:
-        environ = {}
-        if os.geteuid() != 0 and not os.environ.get("XDG_RUNTIME_DIR"):
-            environ["XDG_RUNTIME_DIR"] = "/run/user/%d" % os.geteuid()
-        return self.module.run_command(cmd, environ_update=environ)
-
-    def _systemd(self, scope: str) -> SystemdSupervisor:
+    def _systemd(self, scope: str | None = None) -> a.SystemdSupervisor:
         systemctl = self.module.get_bin_path("systemctl")
         if not systemctl:
-            self.module.fail_json(msg="systemctl is not installed on this host; use supervisor=daemon")
-        if scope == "system":
-            unit_dir = SYSTEM_UNIT_DIR
-        else:
+            self.fail("systemctl is not installed on this host; use supervisor=daemon")
+        scope = scope or ("system" if os.geteuid() == 0 else "user")
+        unit_dir = SYSTEM_UNIT_DIR
+        if scope == "user":
             config_home = os.environ.get("XDG_CONFIG_HOME") or os.path.join(pwd.getpwuid(os.geteuid()).pw_dir, ".config")
             unit_dir = os.path.join(config_home, "systemd", "user")
-        return SystemdSupervisor(self.files, self._run, systemctl, scope, unit_dir, PROCS)
+        environ = {} if os.geteuid() == 0 or os.environ.get("XDG_RUNTIME_DIR") else {"XDG_RUNTIME_DIR": "/run/user/%d" % os.geteuid()}
+        return a.SystemdSupervisor(self.files, lambda cmd: self.module.run_command(cmd, environ_update=environ), systemctl,
+                                   scope, unit_dir)
 
-    def _daemon(self) -> DaemonSupervisor:
-        return DaemonSupervisor(self.files, PROCS, clock=CLOCK, sleep=SLEEP)
+    def _daemon(self) -> a.DaemonSupervisor:
+        return a.DaemonSupervisor(self.files, clock=CLOCK, sleep=SLEEP)
 
-    def wanted_supervisor(self) -> DaemonSupervisor | SystemdSupervisor:
+    def wanted_supervisor(self) -> Supervisor:
         choice = self.params["supervisor"]
-        if choice == "daemon":
+        if choice == "daemon" or (choice == "auto" and not SYSTEMD_BOOTED()):
             return self._daemon()
-        scope = "system" if os.geteuid() == 0 else "user"
         if not SYSTEMD_BOOTED():
+            self.fail("supervisor=systemd, but systemd is not running on this host (it is not PID 1); use supervisor=daemon "
+                      "or auto")
+        supervisor = self._systemd()
+        if supervisor.scope == "system":
+            return supervisor
+        rc, _out, err = supervisor.ctl("show-environment", check=False)
+        if rc != 0:
             if choice == "systemd":
-                self.module.fail_json(msg="supervisor=systemd, but systemd is not running on this host (it is not PID 1); "
-                                          "use supervisor=daemon or auto")
+                self.fail("supervisor=systemd, but the systemd user manager of uid %d does not answer (%s); log in "
+                          "through a session, or use supervisor=daemon" % (os.geteuid(), err.strip()))
             return self._daemon()
-        supervisor = self._systemd(scope)
-        if scope == "user":
-            rc, _out, err = supervisor._ctl("show-environment", check=False)  # pylint: disable=protected-access
-            if rc != 0:
-                if choice == "systemd":
-                    self.module.fail_json(msg="supervisor=systemd, but the systemd user manager of uid %d does not answer "
-                                              "(%s); log in through a session, or use supervisor=daemon"
-                                              % (os.geteuid(), err.strip()))
-                return self._daemon()
-            user = pwd.getpwuid(os.geteuid()).pw_name
-            if not os.path.exists("/var/lib/systemd/linger/%s" % user):
-                self.module.warn("the tunnel runs in the systemd user manager of %s, which stops it when %s logs out; "
-                                 "run `loginctl enable-linger %s` to keep it running" % (user, user, user))
+        user = pwd.getpwuid(os.geteuid()).pw_name
+        if not os.path.exists("/var/lib/systemd/linger/%s" % user):
+            self.module.warn("the tunnel runs in the systemd user manager of %s, which stops it when %s logs out; run "
+                             "`loginctl enable-linger %s` to keep it running" % (user, user, user))
         return supervisor
 
-    def recorded_supervisor(self, config: dict | None) -> DaemonSupervisor | SystemdSupervisor | None:
-        if not config or config.get("supervisor") not in ("daemon", "systemd"):
-            return None
-        if config["supervisor"] == "systemd":
-            return self._systemd(config.get("scope") or ("system" if os.geteuid() == 0 else "user"))
-        return self._daemon()
-
-    def leftover_systemd(self) -> SystemdSupervisor | None:
-        """A unit of this tunnel whose configuration file is gone."""
-        if not SYSTEMD_BOOTED():
-            return None
-        supervisor = self._systemd("system" if os.geteuid() == 0 else "user")
-        return supervisor if supervisor.read_unit() is not None else None
+    def recorded_supervisor(self, config: dict | None) -> Supervisor | None:
+        kind = (config or {}).get("supervisor")
+        if kind == "systemd":
+            return self._systemd((config or {}).get("scope"))
+        return self._daemon() if kind == "daemon" else None
 
     # -- state --------------------------------------------------------------------------
 
-    def config(self, spec: TunnelSpec, supervisor: DaemonSupervisor | SystemdSupervisor) -> dict:
+    def config(self, spec: a.TunnelSpec, supervisor: Supervisor) -> dict:
         config = dict(
-            name=spec.name,
-            supervisor=supervisor.kind,
-            host=spec.host,
-            port=spec.port,
-            user=spec.user,
-            private_key=spec.private_key,
-            known_hosts=spec.known_hosts,
-            host_key_alias=spec.host_key_alias,
-            forwards=forwards_result(spec.forwards),
-            server_alive_interval=spec.server_alive_interval,
-            server_alive_count_max=spec.server_alive_count_max,
-            exit_on_forward_failure=spec.exit_on_forward_failure,
-            retry_max_interval=spec.retry_max_interval,
-            autossh_path=spec.autossh_path,
-            ssh_path=spec.ssh_path,
-            command=spec.command(),
-            environment=supervisor.environment(spec),
-        )
-        # Only when there are some: the record of a tunnel without them stays as it was.
-        if spec.reverse_forwards:
-            config["reverse_forwards"] = forwards_result(spec.reverse_forwards)
-        if isinstance(supervisor, SystemdSupervisor):
-            config["scope"] = supervisor.scope
-            config["unit"] = supervisor.unit_path
+            name=spec.name, supervisor=supervisor.kind, host=spec.host, port=spec.port, user=spec.user,
+            private_key=spec.private_key, known_hosts=spec.known_hosts, host_key_alias=spec.host_key_alias,
+            forwards=list(spec.forwards), server_alive_interval=spec.server_alive_interval,
+            server_alive_count_max=spec.server_alive_count_max, exit_on_forward_failure=spec.exit_on_forward_failure,
+            retry_max_interval=spec.retry_max_interval, autossh_path=spec.autossh_path, ssh_path=spec.ssh_path,
+            command=supervisor.command(spec), environment=supervisor.environment(spec))
+        if spec.reverse_forwards:  # only then: the record of a tunnel without them stays as it was
+            config["reverse_forwards"] = list(spec.reverse_forwards)
+        if isinstance(supervisor, a.SystemdSupervisor):
+            config.update(scope=supervisor.scope, unit=supervisor.unit_path)
         return config
 
-    @staticmethod
-    def _view(config: dict | None, running: bool) -> str:
-        if not config:
-            return "" if not running else "# not recorded, but processes of the tunnel are running\n"
-        return "# %s\n%s" % ("running" if running else "not running", render_config(config, compact_command=True))
+    def _diff(self, before: dict | None, before_running: bool, after: dict | None) -> None:
+        def view(config: dict | None, running: bool) -> str:
+            if not config:
+                return "# not recorded, but processes of the tunnel are running\n" if running else ""
+            return "# %s\n%s" % ("running" if running else "not running", a.render_config(config, compact_command=True))
 
-    def _diff(self, before: dict | None, before_running: bool, after: dict | None, after_running: bool) -> None:
         if self.module._diff:  # pylint: disable=protected-access
-            self.result["diff"] = dict(
-                before=self._view(before, before_running), after=self._view(after, after_running),
-                before_header=self.files.config, after_header=self.files.config)
+            self.result["diff"] = dict(before=view(before, before_running), after=view(after, after is not None),
+                                       before_header=self.files.config, after_header=self.files.config)
 
-    def established(self, spec: TunnelSpec, pid: int | None) -> bool:
-        if not pid:
-            return False
-        if PROCS.available:
-            pids = [pid] + PROCS.children(pid)
-            listening = PROCS.listening(pids)
-            if not all((fwd.bind_address, fwd.local_port) in listening for fwd in spec.forwards):
-                return False
-            # The pod's listeners of reverse forwards cannot be seen from here: ssh connected is what can.
-            return not spec.reverse_forwards or PROCS.connected(pids)
-        return all(port_answers(fwd.bind_address, fwd.local_port) for fwd in spec.forwards)
+    @staticmethod
+    def established(spec: a.TunnelSpec, log: str) -> bool:
+        """Every local listener is up (ssh opens them once logged in); without any, ssh's log says it logged in."""
+        if spec.forwards:
+            return all(a.port_in_use(fwd["bind_address"], fwd["local_port"]) for fwd in spec.forwards)
+        return a.connected(log)
 
-    def wait_established(self, spec: TunnelSpec, supervisor: DaemonSupervisor | SystemdSupervisor, log_offset: int) -> bool:
-        """Wait until every listener is up; fail at once on what no retry fixes."""
-        timeout = self._positive("wait_timeout", 0)
+    def wait_established(self, spec: a.TunnelSpec, supervisor: Supervisor, log_offset: int, started: bool) -> bool:
+        """Wait until the tunnel is up; fail at once on what no retry fixes (in the log since ``log_offset``)."""
+        timeout = self.params["wait_timeout"]
         deadline = CLOCK() + timeout
         while True:
-            log = self.files.read_log(log_offset, limit=64 * 1024)
-            found = diagnose(log)
+            found = a.diagnose(self.files.read_log(log_offset, a.LOG_WINDOW))
+            tail = self.files.read_log(log_offset)
             if found:
                 supervisor.stop()
                 self.result.update(pid=None, state="absent")
-                tail = self.files.read_log(log_offset)
                 if found[0] == "host_key":
-                    raise HostKeyChanged(host_key_message(spec), tail)
-                raise TunnelError("the tunnel %s to %s cannot work: %s. The tunnel was stopped; the log says:\n%s"
-                                  % (self.name, spec.describe(), found[1], tail.strip()), tail)
-            status = supervisor.status()
-            if not status.running:
-                tail = self.files.read_log(log_offset)
-                raise TunnelError("autossh of the tunnel %s exited; the log %s says:\n%s"
-                                  % (self.name, self.files.log, tail.strip()), tail)
-            self.result["pid"] = status.pid
-            if self.established(spec, status.pid):
+                    raise a.HostKeyChanged(a.host_key_message(spec), tail)
+                raise a.TunnelError("the tunnel %s to %s cannot work: %s. The tunnel was stopped; the log says:\n%s"
+                                    % (self.name, spec.describe(), found[1], tail.strip()), tail)
+            running, self.result["pid"] = supervisor.status()
+            if not running:
+                raise a.TunnelError("autossh of the tunnel %s exited; the log %s says:\n%s"
+                                    % (self.name, self.files.log, tail.strip()), tail)
+            if self.established(spec, self.files.read_log(log_offset if started else 0, a.LOG_WINDOW)):
                 return True
             if CLOCK() >= deadline:
                 if timeout == 0:
                     return False
-                tail = self.files.read_log(log_offset)
-                raise TunnelError(
+                raise a.TunnelError(
                     "the tunnel %s to %s is not up after %d s (wait_timeout): autossh (pid %s) keeps trying in the "
-                    "background. Is the pod reachable? The log %s says:\n%s"
-                    % (self.name, spec.describe(), timeout, status.pid, self.files.log, tail.strip() or "(nothing yet)"),
-                    tail)
+                    "background. Is the pod reachable? The log %s says:\n%s" % (
+                        self.name, spec.describe(), timeout, self.result["pid"], self.files.log,
+                        tail.strip() or "(nothing yet)"), tail)
             SLEEP(0.2)
-
-    def _check_ports(self, spec: TunnelSpec, grace: float = 10.0) -> None:
-        # The ssh of the tunnel just stopped may hold its listeners a moment longer while it exits.
-        deadline = CLOCK() + grace
-        for fwd in spec.forwards:
-            while port_in_use(fwd.bind_address, fwd.local_port) and CLOCK() < deadline:
-                SLEEP(0.2)
-            if port_in_use(fwd.bind_address, fwd.local_port):
-                self.module.fail_json(
-                    msg="local port %d on %s is already in use by another program; choose another local_port, or stop "
-                        "that program (`ss -ltnp 'sport = :%d'` shows it)" % (fwd.local_port, fwd.bind_address, fwd.local_port),
-                    **self.result)
 
     # -- actions ------------------------------------------------------------------------
 
-    def present(self, spec: TunnelSpec, supervisor: DaemonSupervisor | SystemdSupervisor, restart: bool) -> None:
+    def present(self, spec: a.TunnelSpec, supervisor: Supervisor, restart: bool) -> None:
         wanted = self.config(spec, supervisor)
-        self.result.update(supervisor=supervisor.kind, forwards=forwards_result(spec.forwards),
-                           reverse_forwards=forwards_result(spec.reverse_forwards), command=spec.command())
-        if isinstance(supervisor, SystemdSupervisor):
+        self.result.update(supervisor=supervisor.kind, forwards=list(spec.forwards),
+                           reverse_forwards=list(spec.reverse_forwards), command=wanted["command"])
+        if isinstance(supervisor, a.SystemdSupervisor):
             self.result["unit_path"] = supervisor.unit_path
-
         recorded = self.files.read_config()
         old = self.recorded_supervisor(recorded)
-        status = old.status() if old else Status(False)
-        leftovers = self._daemon().leftovers() if not status.running else []
-        unit_current = True
-        if isinstance(supervisor, SystemdSupervisor):
-            unit_current = supervisor.read_unit() == supervisor.unit_text(spec)
-
+        running, pid = old.status() if old else (False, None)
+        leftovers = self._daemon().processes() if not running else []
         if restart:
             reason = "restarted"
         elif recorded != wanted:
             reason = "started" if recorded is None else "restarted with the new configuration"
-        elif not status.running:
+        elif not running:
             reason = "started again (autossh was not running)"
-        elif not unit_current:
+        elif isinstance(supervisor, a.SystemdSupervisor) and supervisor.read_unit() != supervisor.unit_text(spec):
             reason = "restarted (its unit file was missing or edited)"
         else:
-            reason = None
-
-        if reason is None:
-            self.result.update(state="present", pid=status.pid)
-            self._diff(recorded, True, wanted, True)
-            if self.module.check_mode:
-                self.result["established"] = self.established(spec, status.pid)
-                self.module.exit_json(msg="the tunnel %s runs with this configuration" % self.name, **self.result)
-            self.result["established"] = self.wait_established(spec, supervisor, self.files.log_size())
+            self.result.update(state="present", pid=pid)
+            self._diff(recorded, True, wanted)
+            self.result["established"] = self.established(spec, self.files.read_log(0, a.LOG_WINDOW)) \
+                if self.module.check_mode else self.wait_established(spec, supervisor, self.files.log_size(), False)
             self.module.exit_json(msg="the tunnel %s runs with this configuration" % self.name, **self.result)
 
         self.result.update(changed=True, state="present")
-        self._diff(recorded, status.running or bool(leftovers), wanted, True)
+        self._diff(recorded, running or bool(leftovers), wanted)
         if self.module.check_mode:
-            self.result["pid"] = None
             self.module.exit_json(msg="check mode: the tunnel %s would be %s" % (self.name, reason), **self.result)
-
         if old is not None:
             old.stop()
             if old.kind != supervisor.kind:
                 old.remove()
-        # An ssh whose autossh died still holds the listeners: stop it too.
-        self._daemon().stop()
-        self._check_ports(spec)
+        self._daemon().stop()  # an ssh whose autossh died still holds the listeners
+        deadline = CLOCK() + 10  # and may hold them a moment after it was told to stop
+        for fwd in spec.forwards:
+            while a.port_in_use(fwd["bind_address"], fwd["local_port"]) and CLOCK() < deadline:
+                SLEEP(0.2)
+            if a.port_in_use(fwd["bind_address"], fwd["local_port"]):
+                self.fail("local port %d on %s is already in use by another program; choose another local_port, or stop "
+                          "that program (`ss -ltnp 'sport = :%d'` shows it)"
+                          % (fwd["local_port"], fwd["bind_address"], fwd["local_port"]))
         self.files.write_config(wanted)
         log_offset = self.files.log_size()
         self.result["pid"] = supervisor.start(spec)
-        if self.files.log_size() < log_offset:
-            log_offset = 0  # rotated
-        self.result["established"] = self.wait_established(spec, supervisor, log_offset)
+        log_offset = log_offset if self.files.log_size() >= log_offset else 0  # rotated
+        self.result["established"] = self.wait_established(spec, supervisor, log_offset, True)
         self.module.exit_json(msg="the tunnel %s was %s" % (self.name, reason), **self.result)
 
     def absent(self) -> None:
         recorded = self.files.read_config()
         old = self.recorded_supervisor(recorded)
-        status = old.status() if old else Status(False)
         daemon = self._daemon()
-        leftovers = daemon.leftovers()
-        unit = self.leftover_systemd() if old is None else None
-        files = [path for path in (self.files.config, self.files.pid, self.files.log) if os.path.exists(path)]
-        if old is not None:
-            self.result["supervisor"] = old.kind
-        if not (recorded or status.running or leftovers or unit or files):
-            self._diff(None, False, None, False)
+        running = bool(old and old.status()[0]) or bool(daemon.processes())
+        unit = None
+        if old is None and SYSTEMD_BOOTED():  # a unit of this tunnel whose configuration file is gone
+            unit = self._systemd()
+            unit = unit if unit.read_unit() is not None else None
+        self.result["supervisor"] = old.kind if old else None
+        if not (recorded or running or unit or any(os.path.exists(path) for path in (self.files.pid, self.files.log))):
+            self._diff(None, False, None)
             self.module.exit_json(msg="the tunnel %s is absent" % self.name, **self.result)
         self.result["changed"] = True
-        self._diff(recorded, status.running or bool(leftovers), None, False)
-        if self.module.check_mode:
-            self.module.exit_json(msg="check mode: the tunnel %s would be stopped and removed" % self.name, **self.result)
-        for supervisor in (old, unit):
-            if supervisor is not None:
-                supervisor.stop()
-                supervisor.remove()
-        daemon.stop()
-        self.files.remove()
-        self.module.exit_json(msg="the tunnel %s was stopped and removed" % self.name, **self.result)
+        self._diff(recorded, running, None)
+        if not self.module.check_mode:
+            for supervisor in (old, unit, daemon):
+                if supervisor is not None:
+                    supervisor.stop()
+                    supervisor.remove()
+            self.files.remove()
+        self.module.exit_json(msg="%sthe tunnel %s %s stopped and removed" % (
+            ("check mode: ", self.name, "would be") if self.module.check_mode else ("", self.name, "was")), **self.result)
 
     def run(self) -> None:
         state = self.params["state"]
-        action: t.Callable[[], None] = self.absent
-        if state != "absent":
-            # Every option is checked before anything is created or started.
-            spec = self.spec()
-            self._positive("wait_timeout", 0)
-            supervisor = self.wanted_supervisor()
+        if state == "absent":
+            action = self.absent
+        else:
+            spec, supervisor = self.spec(), self.wanted_supervisor()
 
             def action() -> None:
                 self.present(spec, supervisor, restart=state == "restarted")
         try:
             if self.module.check_mode or (state == "absent" and not os.path.isdir(self.files.state_dir)):
-                action()
-                return
+                return action()
             self.files.ensure_dir()
-            with Lock(self.files.lock, clock=CLOCK, sleep=SLEEP) as lock:
-                # Removing the tunnel removes its lock file too; a present tunnel keeps it.
-                lock.remove_on_exit = state == "absent"
-                action()
-        except HostKeyChanged as err:
-            self.module.fail_json(msg=err.message, log_tail=err.log_tail, **self.result)
-        except TunnelError as err:
-            self.module.fail_json(msg=err.message, log_tail=err.log_tail, **self.result)
+            with a.Lock(self.files.lock, clock=CLOCK, sleep=SLEEP) as lock:
+                lock.remove_on_exit = state == "absent"  # a present tunnel keeps its lock file
+                return action()
+        except a.TunnelError as err:
+            self.fail(err.message, log_tail=err.log_tail)
         except OSError as err:
-            self.module.fail_json(msg="the tunnel %s: %s" % (self.name, err), **self.result)
+            self.fail("the tunnel %s: %s" % (self.name, err))
 
 
 def main() -> None:
+    forward = dict(bind_address=dict(type="str", default="127.0.0.1"), local_port=dict(type="int", required=True),
+                   remote_port=dict(type="int", required=True))
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type="str", required=True),
@@ -834,26 +662,9 @@ def main() -> None:
             port=dict(type="int", default=22),
             user=dict(type="str", default="root"),
             private_key=dict(type="path"),
-            forwards=dict(
-                type="list",
-                elements="dict",
-                options=dict(
-                    local_port=dict(type="int", required=True),
-                    remote_host=dict(type="str", default="127.0.0.1"),
-                    remote_port=dict(type="int", required=True),
-                    bind_address=dict(type="str", default="127.0.0.1"),
-                ),
-            ),
-            reverse_forwards=dict(
-                type="list",
-                elements="dict",
-                options=dict(
-                    remote_port=dict(type="int", required=True),
-                    local_host=dict(type="str", default="127.0.0.1"),
-                    local_port=dict(type="int", required=True),
-                    bind_address=dict(type="str", default="127.0.0.1"),
-                ),
-            ),
+            forwards=dict(type="list", elements="dict", options=dict(forward, remote_host=dict(type="str", default="127.0.0.1"))),
+            reverse_forwards=dict(type="list", elements="dict",
+                                  options=dict(forward, local_host=dict(type="str", default="127.0.0.1"))),
             known_hosts=dict(type="path"),
             host_key_alias=dict(type="str", no_log=False),
             strict_host_key_checking=dict(type="bool", default=False),
@@ -867,12 +678,9 @@ def main() -> None:
             autossh_path=dict(type="path"),
             ssh_path=dict(type="path"),
         ),
-        required_if=[
-            ("state", "present", ("host", "known_hosts")),
-            ("state", "restarted", ("host", "known_hosts")),
-            ("state", "present", ("forwards", "reverse_forwards"), True),
-            ("state", "restarted", ("forwards", "reverse_forwards"), True),
-        ],
+        required_if=[("state", "present", ("host", "known_hosts")), ("state", "restarted", ("host", "known_hosts")),
+                     ("state", "present", ("forwards", "reverse_forwards"), True),
+                     ("state", "restarted", ("forwards", "reverse_forwards"), True)],
         supports_check_mode=True,
     )
     TunnelModule(module).run()

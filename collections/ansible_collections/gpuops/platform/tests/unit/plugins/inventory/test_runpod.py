@@ -729,6 +729,211 @@ def test_cache_values_are_untrusted_too(site, all_running, pod_specs, first_pod,
     assert untrusted(inventory.get_host(first_pod).get_vars()["runpod_image"])
 
 
+def _trust(value):
+    """The value with each string marked by whether it may be templated (a hit must not change that either)."""
+    if isinstance(value, dict):
+        return {key: _trust(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_trust(item) for item in value]
+    if isinstance(value, str):
+        return ["untrusted" if untrusted(value) else "TRUSTED", str(value)]
+    return value
+
+
+def structure(inventory):
+    """Everything an inventory holds: each host's variables (with their trust) and groups, each group's variables,
+    hosts and children."""
+    return {
+        "hosts": {name: {"vars": _trust(host.vars), "groups": sorted(g.name for g in host.get_groups())}
+                  for name, host in inventory.hosts.items()},
+        "groups": {name: {"vars": _trust(group.get_vars()), "hosts": sorted(h.name for h in group.get_hosts()),
+                          "children": sorted(g.name for g in group.child_groups)}
+                   for name, group in inventory.groups.items()},
+    }
+
+
+# compose, groups and keyed_groups (parent_group too) whose expressions only read the pod's variables
+CONSTRUCTED = {
+    "compose": {"hourly_cost": "runpod_cost_per_hr * 2", "ssh_target": "ansible_host ~ ':' ~ ansible_port",
+                "tags": "{'gpu': runpod_gpu_type_id | lower, 'index': runpod_pod_index}",
+                "literal": "'{{ not templated }}'"},
+    "groups": {"slurm_compute": True, "multi_gpu": "runpod_gpu_count > 1", "first": "runpod_pod_index == 0"},
+    "keyed_groups": [{"key": "runpod_gpu_type_id", "prefix": "gpu", "parent_group": "by_gpu"},
+                     {"key": "runpod_pod_index | string", "prefix": "index"},
+                     {"key": "runpod_global_networking.enabled | string", "prefix": "global_networking"}],
+    "strict": True,
+}
+
+
+def cached_config(site, tmp_path, **options):
+    return site.config(cache=True, cache_plugin="ansible.builtin.jsonfile", cache_connection=str(tmp_path / "cache"),
+                       cache_timeout=600, **options)
+
+
+def cache_entry(tmp_path):
+    """The plugin's data in the jsonfile cache (ansible-core 2.19+ wraps it in a JSON string, __payload__)."""
+    (path,) = (tmp_path / "cache").iterdir()
+    data = json.loads(path.read_text())
+    return json.loads(data["__payload__"]) if "__payload__" in data else data
+
+
+@pytest.fixture
+def no_evaluation(monkeypatch):
+    """Make any evaluation of a compose, groups or keyed_groups expression fail the test."""
+    from ansible.plugins.inventory import Constructable
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("an expression of the constructed options was evaluated again")
+
+    def arm():
+        for name in ("_compose", "_set_composite_vars", "_add_host_to_composed_groups", "_add_host_to_keyed_groups"):
+            monkeypatch.setattr(Constructable, name, refuse)
+    return arm
+
+
+@pytest.fixture
+def nothing_asked(monkeypatch):
+    """Make any use of Terraform's runner or of the RunPod client fail the test (not even their import)."""
+    module = inventory_loader.get(PLUGIN).__class__.__module__
+    import sys
+
+    def refuse():
+        raise AssertionError("a cache hit asked for Terraform or the RunPod client")
+
+    def arm():
+        monkeypatch.setattr(sys.modules[module], "_runpod_api", refuse)
+        monkeypatch.setattr(sys.modules[module], "_terraform", refuse)
+    return arm
+
+
+def test_a_cache_hit_builds_exactly_what_the_miss_built(site, all_running, pod_specs, tmp_path, no_evaluation,
+                                                        nothing_asked):
+    config = cached_config(site, tmp_path, **CONSTRUCTED)
+    miss, _plugin = parse(config)
+    calls, requests = len(site.terraform.calls()), len(site.api.requests)
+    assert calls == 1 and requests == len(pod_specs)
+    entry = cache_entry(tmp_path)
+    assert entry["format"] == 5
+    assert sorted(entry["constructed"]["hosts"]) == sorted(pod_specs), "what the options made is cached per pod"
+    # the sanity of the comparison: the options made groups and variables
+    assert hosts_of(miss, "slurm_compute") == sorted(pod_specs)
+    assert "by_gpu" in miss.groups and miss.groups["by_gpu"].child_groups
+    assert untrusted(miss.get_host(sorted(pod_specs)[0]).get_vars()["literal"])
+
+    no_evaluation()
+    nothing_asked()
+    hit, _plugin = parse(config)
+    assert len(site.terraform.calls()) == calls and len(site.api.requests) == requests
+    assert structure(hit) == structure(miss)
+
+
+def test_a_cache_hit_without_constructed_options(site, all_running, pod_specs, tmp_path, nothing_asked):
+    config = cached_config(site, tmp_path)
+    miss, _plugin = parse(config)
+    assert "constructed" not in cache_entry(tmp_path)
+    nothing_asked()
+    hit, _plugin = parse(config)
+    assert structure(hit) == structure(miss)
+    assert len(site.terraform.calls()) == 1
+
+
+def test_the_cache_holds_the_pods_variables_not_the_apis_answers(site, all_running, pod_specs, first_pod, tmp_path):
+    reply = all_running[first_pod]
+    reply["env"] = {"JUPYTER_PASSWORD": "not-for-the-cache"}
+    site.api.set_pod(pod_specs[first_pod]["id"], reply)
+    parse(cached_config(site, tmp_path))
+    assert "not-for-the-cache" not in (tmp_path / "cache").joinpath(*os.listdir(tmp_path / "cache")).read_text()
+
+
+def test_expressions_that_read_more_than_the_pod_are_evaluated_on_every_hit(site, all_running, pod_specs, tmp_path,
+                                                                             monkeypatch, nothing_asked):
+    monkeypatch.setenv("GPUOPS_TEST_RACK", "rack-1")
+    config = cached_config(site, tmp_path, compose={"rack": "lookup('ansible.builtin.env', 'GPUOPS_TEST_RACK')"},
+                           keyed_groups=[{"key": "runpod_gpu_type_id", "prefix": "gpu"}])
+    miss, _plugin = parse(config)
+    assert "constructed" not in cache_entry(tmp_path)
+    name = sorted(pod_specs)[0]
+    assert miss.get_host(name).get_vars()["rack"] == "rack-1"
+
+    monkeypatch.setenv("GPUOPS_TEST_RACK", "rack-2")
+    nothing_asked()
+    hit, _plugin = parse(config)
+    assert hit.get_host(name).get_vars()["rack"] == "rack-2"
+    assert len(site.terraform.calls()) == 1
+
+
+def test_a_compose_value_the_cache_cannot_carry_is_evaluated_on_every_hit(site, all_running, pod_specs, tmp_path,
+                                                                           nothing_asked):
+    # ansible_user comes from this file: trusted, unlike the pod's values; a JSON cache would lose that
+    config = cached_config(site, tmp_path, compose={"login": "ansible_user"}, groups={"slurm_compute": True})
+    miss, _plugin = parse(config)
+    assert "constructed" not in cache_entry(tmp_path)
+    nothing_asked()
+    hit, _plugin = parse(config)
+    assert structure(hit) == structure(miss)
+    assert not untrusted(hit.get_host(sorted(pod_specs)[0]).get_vars()["login"])
+
+
+@pytest.mark.parametrize("change", [
+    {"compose": {"hourly_cost": "runpod_cost_per_hr * 3"}},
+    {"keyed_groups": [{"key": "runpod_data_center_id", "prefix": "dc"}]},
+    {"groups": {"slurm_compute": "runpod_pod_index == 0"}},
+    {"ssh_user": "ubuntu"},
+    {"private_key_file": "../../.gpuops/local/ssh/other_key"},
+])
+def test_a_changed_configuration_is_applied_on_a_hit(site, all_running, pod_specs, tmp_path, change, nothing_asked):
+    options = {"compose": {"hourly_cost": "runpod_cost_per_hr * 2"}, "groups": {"slurm_compute": True},
+               "keyed_groups": [{"key": "runpod_gpu_type_id", "prefix": "gpu"}]}
+    parse(cached_config(site, tmp_path, **options))
+    changed = dict(options, **change)
+    from_scratch, _plugin = parse(site.config(name="uncached.runpod.yml", **changed), cache=False)
+    calls = len(site.terraform.calls())
+
+    config = cached_config(site, tmp_path, **changed)
+    nothing_asked()
+    hit, _plugin = parse(config)
+    assert len(site.terraform.calls()) == calls, "the pod data itself stays cached"
+    assert structure(hit) == structure(from_scratch)
+
+
+def test_the_cache_expires_after_cache_timeout(site, all_running, pod_specs, tmp_path):
+    config = site.config(cache=True, cache_plugin="ansible.builtin.jsonfile", cache_connection=str(tmp_path / "cache"),
+                         cache_timeout=1, **CONSTRUCTED)
+    first, _plugin = parse(config)
+    time.sleep(1.5)
+    site.api.pods.clear()  # the API would answer 404 now: a call that asks shows it
+    assert "deleted outside Terraform" in inventory_error(config)
+    assert len(site.terraform.calls()) == 2
+
+
+def test_a_refresh_reads_a_new_state(site, all_running, pod_specs, other_pods, tmp_path, tf_output):
+    config = cached_config(site, tmp_path, **CONSTRUCTED)
+    parse(config)
+    smaller = dict(tf_output)
+    smaller["pods"] = dict(tf_output["pods"], value={n: s for n, s in pod_specs.items() if n != other_pods[0]})
+    output = tmp_path / "smaller.json"
+    output.write_text(json.dumps(smaller))
+    config = cached_config(site, tmp_path, tf_output_file=output, **CONSTRUCTED)
+    assert hosts_of(parse(config)[0], "gpu_pods") == sorted(pod_specs), "a hit: the state is not read"
+    refreshed, _plugin = parse(config, cache=False)  # --flush-cache, meta: refresh_inventory
+    assert hosts_of(refreshed, "gpu_pods") == sorted(set(pod_specs) - {other_pods[0]})
+    hit, _plugin = parse(config)
+    assert structure(hit) == structure(refreshed)
+
+
+def test_a_cache_of_an_earlier_format_is_not_used(site, all_running, pod_specs, tmp_path):
+    config = cached_config(site, tmp_path)
+    parse(config)
+    (path,) = (tmp_path / "cache").iterdir()
+    data = json.loads(path.read_text())
+    payload = json.loads(data["__payload__"]) if "__payload__" in data else data
+    payload["format"] = 4
+    path.write_text(json.dumps(dict(data, __payload__=json.dumps(payload)) if "__payload__" in data else payload))
+    inventory, _plugin = parse(config)
+    assert hosts_of(inventory, "gpu_pods") == sorted(pod_specs)
+    assert len(site.terraform.calls()) == 2
+
+
 # -- end to end, as ansible-inventory runs it ------------------------------------------------
 
 

@@ -3,24 +3,21 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Unit tests of the autossh helpers: validation, the command, systemd units, /proc parsing, the daemon launcher."""
+"""Unit tests of the autossh helpers: validation, the command, systemd units, the log, the real autossh -f."""
 
 from __future__ import annotations
 
 import os
-import signal
+import shutil
 import socket
-import sys
 import time
 
 import pytest
 
 from ansible_collections.gpuops.platform.plugins.module_utils import _autossh
 from ansible_collections.gpuops.platform.plugins.module_utils._autossh import (
-    Forward,
-    ReverseForward,
+    DaemonSupervisor,
     Lock,
-    ProcessTable,
     SystemdSupervisor,
     TunnelError,
     TunnelFiles,
@@ -28,13 +25,14 @@ from ansible_collections.gpuops.platform.plugins.module_utils._autossh import (
     check_bind_address,
     check_host,
     check_name,
+    connected,
     diagnose,
+    forward_spec,
+    is_tunnel,
     parse_forwards,
-    parse_reverse_forwards,
     port_in_use,
     render_config,
     render_unit,
-    spawn_daemon,
     systemd_booted,
     systemd_quote,
 )
@@ -46,7 +44,7 @@ def make_spec(**changes) -> TunnelSpec:
         name="gpuops-local-gpuops-0",
         host="127.0.0.1",
         port=22022,
-        forwards=(Forward(19400, 9400), Forward(19401, 6820)),
+        forwards=parse_forwards([{"local_port": 19400, "remote_port": 9400}, {"local_port": 19401, "remote_port": 6820}]),
         known_hosts="/state/local/ssh/known_hosts",
         host_key_alias="runpod-abc123",
         private_key="/state/local/ssh/id_ed25519",
@@ -107,51 +105,41 @@ def test_host_brackets_are_dropped():
 
 
 def test_forward_spec_brackets_ipv6():
-    assert Forward(19400, 9400).spec() == "127.0.0.1:19400:127.0.0.1:9400"
-    assert Forward(19400, 9400, "::1", "::1").spec() == "[::1]:19400:[::1]:9400"
+    assert forward_spec(parse_forwards([{"local_port": 19400, "remote_port": 9400}])[0]) == "127.0.0.1:19400:127.0.0.1:9400"
+    (fwd,) = parse_forwards([{"local_port": 19400, "remote_port": 9400, "remote_host": "::1", "bind_address": "[::1]"}])
+    assert forward_spec(fwd) == "[::1]:19400:[::1]:9400"
 
 
 def test_parse_forwards_applies_defaults_and_rejects_duplicates():
-    forwards = parse_forwards([{"local_port": "19400", "remote_port": 9400}])
-    assert forwards == (Forward(19400, 9400, "127.0.0.1", "127.0.0.1"),)
+    assert parse_forwards([{"local_port": 19400, "remote_port": 9400}]) == (
+        dict(bind_address="127.0.0.1", local_port=19400, remote_host="127.0.0.1", remote_port=9400),)
     with pytest.raises(ValueError, match=r"forwards\[0\] and forwards\[1\] both listen on 127.0.0.1:19400"):
         parse_forwards([{"local_port": 19400, "remote_port": 9400}, {"local_port": 19400, "remote_port": 6820}])
     with pytest.raises(ValueError, match=r"forwards\[0\].local_port must be between 1 and 65535"):
         parse_forwards([{"local_port": 0, "remote_port": 9400}])
-    with pytest.raises(ValueError, match=r"forwards\[0\] needs remote_port"):
-        parse_forwards([{"local_port": 1, "remote_port": None}])
-    with pytest.raises(ValueError, match="forwards is empty"):
-        parse_forwards([])
-    with pytest.raises(ValueError, match="every interface"):
+    with pytest.raises(ValueError, match=r"forwards\[0\]: bind_address '0.0.0.0' would listen on every interface"):
         parse_forwards([{"local_port": 19400, "remote_port": 9400, "bind_address": "0.0.0.0"}])
+    assert parse_forwards([]) == () and parse_forwards(None) == ()
 
 
 def test_reverse_forwards_apply_defaults_and_refuse_wildcards_and_duplicates():
-    forwards = parse_reverse_forwards([{"remote_port": "6817", "local_port": 16817}])
-    assert forwards == (ReverseForward(6817, 16817, "127.0.0.1", "127.0.0.1"),)
-    assert forwards[0].spec() == "127.0.0.1:6817:127.0.0.1:16817"
-    assert ReverseForward(6817, 6817, "::1", "::1").spec() == "[::1]:6817:[::1]:6817"
-    assert forwards[0].as_dict() == dict(bind_address="127.0.0.1", remote_port=6817, local_host="127.0.0.1",
-                                         local_port=16817)
-    assert parse_reverse_forwards(None) == () and parse_reverse_forwards([]) == ()
+    forwards = parse_forwards([{"remote_port": 6817, "local_port": 16817}], reverse=True)
+    assert forwards == (dict(bind_address="127.0.0.1", remote_port=6817, local_host="127.0.0.1", local_port=16817),)
+    assert forward_spec(forwards[0]) == "127.0.0.1:6817:127.0.0.1:16817"
+    (v6,) = parse_forwards([{"remote_port": 6817, "local_port": 6817, "local_host": "::1", "bind_address": "::1"}], True)
+    assert forward_spec(v6) == "[::1]:6817:[::1]:6817"
     with pytest.raises(ValueError, match=r"reverse_forwards\[0\] and reverse_forwards\[1\] both listen on 127.0.0.1:6817 on the pod"):
-        parse_reverse_forwards([{"remote_port": 6817, "local_port": 1}, {"remote_port": 6817, "local_port": 2}])
+        parse_forwards([{"remote_port": 6817, "local_port": 1}, {"remote_port": 6817, "local_port": 2}], reverse=True)
     with pytest.raises(ValueError, match=r"reverse_forwards\[0\]: .*every interface.*\(on the pod\)"):
-        parse_reverse_forwards([{"remote_port": 6817, "local_port": 1, "bind_address": "0.0.0.0"}])
-    with pytest.raises(ValueError, match=r"reverse_forwards\[0\] needs local_port"):
-        parse_reverse_forwards([{"remote_port": 6817}])
+        parse_forwards([{"remote_port": 6817, "local_port": 1, "bind_address": "0.0.0.0"}], reverse=True)
     with pytest.raises(ValueError, match=r"reverse_forwards\[0\].remote_port must be between 1 and 65535"):
-        parse_reverse_forwards([{"remote_port": 0, "local_port": 1}])
-    with pytest.raises(ValueError, match=r"reverse_forwards\[0\] has unknown keys: remote_host"):
-        parse_reverse_forwards([{"remote_port": 1, "local_port": 1, "remote_host": "x"}])
+        parse_forwards([{"remote_port": 0, "local_port": 1}], reverse=True)
     with pytest.raises(ValueError, match=r"reverse_forwards\[0\].local_host '-oX' is not a host name"):
-        parse_reverse_forwards([{"remote_port": 1, "local_port": 1, "local_host": "-oX"}])
-    # Reverse forwards alone are a tunnel: then the local ones may be empty.
-    assert parse_forwards([], allow_empty=True) == ()
+        parse_forwards([{"remote_port": 1, "local_port": 1, "local_host": "-oX"}], reverse=True)
 
 
 def test_command_carries_reverse_forwards_after_local_ones():
-    spec = make_spec(reverse_forwards=(ReverseForward(6817, 16817),))
+    spec = make_spec(reverse_forwards=parse_forwards([{"remote_port": 6817, "local_port": 16817}], reverse=True))
     cmd = spec.command()
     assert cmd[cmd.index("-R") + 1] == "127.0.0.1:6817:127.0.0.1:16817"
     assert cmd.index("-L") < cmd.index("-R") < len(cmd) - 1
@@ -184,6 +172,13 @@ def test_command_without_alias_or_key():
     assert not any(arg.startswith("HostKeyAlias") for arg in cmd)
     assert "-i" not in cmd
     assert "ExitOnForwardFailure=no" in cmd
+    assert "-E" not in cmd and "LogLevel=VERBOSE" not in cmd
+
+
+def test_command_in_the_background_logs_ssh_verbosely():
+    cmd = make_spec(log_path="/s/t.log").command(background=True)
+    assert cmd[:4] == ["/usr/bin/autossh", "-f", "-M", "0"]
+    assert cmd[cmd.index("-E") + 1] == "/s/t.log" and "LogLevel=VERBOSE" in cmd
 
 
 def test_environment_is_clean(monkeypatch):
@@ -232,13 +227,13 @@ def test_systemd_supervisor_lifecycle(tmp_path):
     fake = FakeSystemctl()
     files = TunnelFiles(str(tmp_path / "state"), "t1")
     sup = SystemdSupervisor(files, fake, "/bin/systemctl", "user", str(tmp_path / "units"))
-    assert sup.status().running is False
+    assert sup.status() == (False, None)
     assert sup.start(make_spec()) == fake.main_pid
     unit = (tmp_path / "units" / "gpuops-tunnel-t1.service").read_text()
     assert unit == sup.unit_text(make_spec())
     verbs = [c[2] for c in fake.calls if c[1] == "--user"]
     assert verbs[:4] == ["show", "daemon-reload", "enable", "restart"]
-    assert sup.status().running and sup.status().pid == fake.main_pid
+    assert sup.status() == (True, fake.main_pid)
     assert sup.stop() is True
     sup.remove()
     assert not (tmp_path / "units" / "gpuops-tunnel-t1.service").exists()
@@ -250,7 +245,7 @@ def test_systemd_supervisor_failure_is_reported(tmp_path):
     """systemctl --user of a login with no user manager (as recorded): the supervisor says what systemctl said."""
     fake = FakeSystemctl(user_manager=False)
     sup = SystemdSupervisor(TunnelFiles(str(tmp_path), "t1"), fake, "/bin/systemctl", "user", str(tmp_path / "u"))
-    assert sup.status().running is False
+    assert sup.status() == (False, None)
     with pytest.raises(TunnelError) as raised:
         sup.start(make_spec())
     assert raised.value.message == fake.no_manager_error
@@ -282,7 +277,8 @@ def test_files_roundtrip(tmp_path):
     assert files.read_pid() == 123
     (tmp_path / "s" / "t1.json").write_text("not json")
     assert "unreadable" in files.read_config()
-    assert sorted(os.path.basename(p) for p in files.remove()) == ["t1.json", "t1.pid"]
+    files.remove()
+    assert os.listdir(tmp_path / "s") == []
 
 
 def test_render_config_compacts_the_command():
@@ -329,65 +325,39 @@ def test_diagnose(log, kind):
     assert (found[0] if found else None) == kind
 
 
-# -- /proc --------------------------------------------------------------------------------------
+# -- processes and the log -----------------------------------------------------------------------
 
 
-def test_process_table_on_a_fake_proc(tmp_path):
-    proc = tmp_path / "proc"
-    (proc / "self").mkdir(parents=True)
-    (proc / "net").mkdir()
-
-    def process(pid, ppid, state="S", environ=b"", sockets=()):
-        (proc / str(pid) / "fd").mkdir(parents=True)
-        (proc / str(pid) / "stat").write_text("%d (ss h) %s %d 1 1\n" % (pid, state, ppid))
-        (proc / str(pid) / "environ").write_bytes(environ)
-        (proc / str(pid) / "cmdline").write_bytes(b"ssh\0-N\0")
-        for i, inode in enumerate(sockets):
-            os.symlink("socket:[%s]" % inode, proc / str(pid) / "fd" / str(i + 3))
-
-    process(100, 1, environ=b"A=1\0GPUOPS_TUNNEL=/s/t\0")
-    process(101, 100, environ=b"GPUOPS_TUNNEL=/s/t\0", sockets=("5001", "5002", "5003"))
-    process(102, 1, state="Z", environ=b"GPUOPS_TUNNEL=/s/t\0")
-    process(103, 1, environ=b"GPUOPS_TUNNEL=/s/other\0")
-    header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
-    (proc / "net" / "tcp").write_text(
-        header
-        + "   0: 0100007F:4BC8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 5001 1\n"
-        + "   1: 0100007F:4BC9 0100007F:0016 01 00000000:00000000 00:00000000 00000000     0        0 5002 1\n")
-    (proc / "net" / "tcp6").write_text(
-        header
-        + "   0: 00000000000000000000000001000000:4BC9 00000000000000000000000000000000:0000 0A 00000000:00000000 "
-          "00:00000000 00000000     0        0 5003 1\n")
-    table = ProcessTable(str(proc))
-    assert table.available
-    assert table.alive(100) and not table.alive(102) and not table.alive(999) and not table.alive(None)
-    assert table.children(100) == [101]
-    assert table.tagged("/s/t") == [100, 101]
-    assert table.is_tunnel(101, "/s/t") and not table.is_tunnel(103, "/s/t")
-    assert table.environ(100) == {"A": "1", "GPUOPS_TUNNEL": "/s/t"}
-    assert table.cmdline(100) == ["ssh", "-N"]
-    if sys.byteorder == "little":
-        assert table.listening([100, 101]) == {("127.0.0.1", 19400), ("::1", 19401)}
-    assert table.listening([103]) == set()
-    # 5002 is an established connection (state 01), 5001 and 5003 listeners.
-    assert table.connected([101]) and table.connected([100, 101])
-    assert not table.connected([100]) and not table.connected([103])
+@pytest.mark.parametrize("log, up", [
+    # autossh 1.4g's lines and OpenSSH 9.2's (LogLevel=VERBOSE), as they come.
+    ("2026/12/05 18:09:45 autossh[8092]: starting ssh (count 1)\n2026/12/05 18:09:45 autossh[8092]: ssh child pid is "
+     "8095\nAuthenticated to 127.0.0.1 ([127.0.0.1]:22022) using \"publickey\".\n", True),
+    ("autossh[1]: starting ssh (count 1)\nAuthenticated to x ([x]:22) using \"publickey\".\nTimeout, server x not "
+     "responding.\nautossh[1]: ssh exited with error status 255; restarting ssh\n", False),
+    ("Authenticated to x ([x]:22) using \"publickey\".\nautossh[1]: starting ssh (count 2)\n", False),
+    ("ssh: connect to host 127.0.0.1 port 1: Connection refused\n", False),
+    ("", False),
+])
+def test_connected_reads_the_last_login(log, up):
+    assert connected(log) is up
 
 
-def test_process_table_sees_a_real_listener():
-    table = ProcessTable()
-    if not table.available:
-        pytest.skip("needs /proc")
+def test_is_tunnel_needs_the_tag(tmp_path):
+    assert is_tunnel(os.getpid()) and not is_tunnel(None) and not is_tunnel(1)
+    if os.path.isdir("/proc/self"):
+        assert not is_tunnel(os.getpid(), "/no/such/tunnel")
+
+
+def test_port_in_use():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        assert ("127.0.0.1", port) in table.listening([os.getpid()])
         assert port_in_use("127.0.0.1", port)
     assert not port_in_use("127.0.0.1", port)
 
 
-# -- the daemon launcher ---------------------------------------------------------------------------
+# -- the real autossh ----------------------------------------------------------------------------
 
 
 def _wait_for(predicate, timeout=10.0):
@@ -399,33 +369,44 @@ def _wait_for(predicate, timeout=10.0):
     return False
 
 
-def test_spawn_daemon_detaches_with_a_clean_environment(tmp_path, monkeypatch):
+def test_real_autossh_in_the_background(tmp_path, monkeypatch):
+    """autossh -f and ssh as they are (the host: a listener that never answers): pidfile, log, clean environment, stop."""
+    autossh, ssh = shutil.which("autossh"), shutil.which("ssh")
+    if not (autossh and ssh):
+        pytest.skip("needs autossh and ssh (apt-get install autossh openssh-client)")
     monkeypatch.setenv("RUNPOD_API_KEY", "rpa_secret")
-    log = tmp_path / "d.log"
-    pid = spawn_daemon(["/bin/sh", "-c", 'echo "ready $FOO ${RUNPOD_API_KEY:-none} $(pwd)"; exec sleep 60'],
-                       {"FOO": "bar", "PATH": "/usr/bin:/bin"}, str(log))
-    table = ProcessTable()
-    try:
-        assert _wait_for(lambda: "ready" in log.read_text())
-        assert log.read_text().strip() == "ready bar none /"
-        if table.available:
-            assert table._stat(pid)[1] != os.getpid()  # pylint: disable=protected-access
-            assert os.getsid(pid) != os.getsid(0)  # a session of its own
-            assert os.getsid(pid) != pid  # and not its leader: it can never get a terminal
+    files = TunnelFiles(str(tmp_path / "s"), "t1")
+    files.ensure_dir()
+    daemon = DaemonSupervisor(files)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        spec = make_spec(port=silent.getsockname()[1], autossh_path=autossh, ssh_path=ssh, private_key=None,
+                         known_hosts=str(tmp_path / "known_hosts"), log_path=files.log)
+        pid = daemon.start(spec)
+        try:
+            assert daemon.status() == (True, pid)
+            assert _wait_for(lambda: len(daemon.processes()) == 2)
+            ssh_pid = daemon.processes()[1]
+            log = files.read_log()
+            assert "autossh[%d]: starting ssh (count 1)" % pid in log and "ssh child pid is %d" % ssh_pid in log
+            assert not connected(log)
+            if os.path.isdir("/proc/self"):
+                with open("/proc/%d/environ" % pid, "rb") as handle:
+                    environ = handle.read()
+                assert b"rpa_secret" not in environ and b"AUTOSSH_PIDFILE=" + files.pid.encode() in environ
+                assert os.readlink("/proc/%d/cwd" % pid) == "/"
+                assert os.getsid(pid) != os.getsid(0)  # a session of its own, away from Ansible's
+            assert daemon.stop() is True
+            assert not is_tunnel(pid) and not is_tunnel(ssh_pid) and daemon.status() == (False, None)
+        finally:
+            daemon.stop()
 
-            # The dynamic loader of `sleep` opens (and closes) its libraries
-            # right after exec: an inherited descriptor stays, those go.
-            def open_fds():
-                return sorted(int(fd) for fd in os.listdir("/proc/%d/fd" % pid))
 
-            _wait_for(lambda: os.path.basename(os.readlink("/proc/%d/exe" % pid)) == "sleep")
-            _wait_for(lambda: open_fds() == [0, 1, 2], timeout=5.0)
-            leaked = {fd: os.readlink("/proc/%d/fd/%d" % (pid, fd)) for fd in open_fds() if fd > 2}
-            assert not leaked, "the daemon inherited descriptors: %r" % leaked
-    finally:
-        os.kill(pid, signal.SIGKILL)
-
-
-def test_spawn_daemon_reports_exec_failure(tmp_path):
-    with pytest.raises(TunnelError, match="cannot start /nonexistent/autossh"):
-        spawn_daemon(["/nonexistent/autossh"], {}, str(tmp_path / "d.log"))
+def test_autossh_that_cannot_start_is_reported(tmp_path):
+    files = TunnelFiles(str(tmp_path), "t1")
+    failing = tmp_path / "autossh"
+    failing.write_text("#!/bin/sh\necho no such option >&2; exit 1\n")
+    failing.chmod(0o755)
+    with pytest.raises(TunnelError, match=r"autossh exited right after it started \(exit status 1\): no such option"):
+        DaemonSupervisor(files).start(make_spec(autossh_path=str(failing)))

@@ -27,14 +27,16 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.gpuops.platform.plugins.module_utils._autossh import ProcessTable
+from ansible_collections.gpuops.platform.plugins.module_utils._autossh import TAG_VARIABLE, is_tunnel
 from ansible_collections.gpuops.platform.plugins.modules import autossh_tunnel
 from ansible_collections.gpuops.platform.tests.unit.plugins.fake_systemctl import FakeSystemctl
 from ansible_collections.gpuops.platform.tests.unit.plugins.modules.module_harness import ExitJson, FailJson, patch_module_exits
 
 
 _FAKE_AUTOSSH = r'''#!{python}
-"""Stand-in for autossh -M 0 ... ssh: writes its pidfile, runs a fake ssh child, restarts it when it exits."""
+"""Stand-in for autossh -f -M 0 ... ssh -E log: detaches as autossh -f does (daemon(3)), writes its pidfile, logs
+what autossh 1.4g and OpenSSH 9.2 log (lines recorded from them), runs a fake ssh child that listens on the -L ports
+(or fails as the file ``mode`` next to it says), and restarts it when it exits."""
 import os, signal, socket, sys, time
 
 here = os.path.dirname(os.path.abspath(__file__))
@@ -50,15 +52,30 @@ def mode():
 
 args = sys.argv[1:]
 specs = [args[i + 1] for i, arg in enumerate(args) if arg == "-L"]
-reverse = [args[i + 1] for i, arg in enumerate(args) if arg == "-R"]
+ssh_log = args[args.index("-E") + 1]
 if mode() == "exit":
     sys.stderr.write("fake autossh: giving up at once\n")
     sys.exit(1)
+if "-f" in args:
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    os.chdir("/")
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
 pidfile = os.environ.get("AUTOSSH_PIDFILE")
 if pidfile:
     with open(pidfile, "w") as handle:
         handle.write("%d\n" % os.getpid())
 child = None
+
+
+def log(message, path=os.environ["AUTOSSH_LOGFILE"], autossh=True):
+    with open(path, "a") as handle:
+        if autossh:
+            message = "%s autossh[%d]: %s" % (time.strftime("%Y/%m/%d %H:%M:%S"), os.getpid(), message)
+        handle.write(message + "\n")
 
 
 def stop(*_):
@@ -79,45 +96,46 @@ def fake_ssh():
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     current = mode()
     if current == "hostkey":
-        sys.stderr.write("@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@\nHost key verification failed.\n")
-        sys.stderr.flush()
+        log("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n"
+            "@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n"
+            "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\nHost key verification failed.", ssh_log, False)
         os._exit(255)
     if current == "unreachable":
-        sys.stderr.write("ssh: connect to host 127.0.0.1 port 22: Connection refused\n")
-        sys.stderr.flush()
+        log("ssh: connect to host 127.0.0.1 port 22022: Connection refused", ssh_log, False)
         time.sleep(0.3)
         os._exit(255)
+    log('Authenticated to 127.0.0.1 ([127.0.0.1]:22022) using "publickey".', ssh_log, False)
     sockets = []
     for spec in specs:
         if spec.startswith("["):
             bind, rest = spec[1:].split("]:", 1)
         else:
             bind, rest = spec.split(":", 1)
-        port = int(rest.split(":", 1)[0])
         sock = socket.socket(socket.AF_INET6 if ":" in bind else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((bind, port))
+        sock.bind((bind, int(rest.split(":", 1)[0])))
         sock.listen(5)
         sockets.append(sock)
-    if reverse:
-        # ssh's connection to the pod: an established TCP connection (to itself).
-        server = socket.socket()
-        server.bind(("127.0.0.1", 0))
-        server.listen(1)
-        client = socket.create_connection(server.getsockname())
-        sockets += [server, client, server.accept()[0]]
     while True:
         time.sleep(1)
 
 
+count = 0
 while True:
+    count += 1
+    log("starting ssh (count %d)" % count)
     child = os.fork()
     if child == 0:
         try:
             fake_ssh()
         finally:
             os._exit(1)
-    os.waitpid(child, 0)
+    log("ssh child pid is %d" % child)
+    _, status = os.waitpid(child, 0)
+    if os.WIFSIGNALED(status):
+        log("ssh exited on signal %d, restarting ssh" % os.WTERMSIG(status))
+    else:
+        log("ssh exited with error status %d; restarting ssh" % os.WEXITSTATUS(status))
     time.sleep(0.1)
 '''
 
@@ -128,7 +146,43 @@ def _module_exits(monkeypatch):
     monkeypatch.setattr(autossh_tunnel, "SYSTEMD_BOOTED", lambda: False)
 
 
-PROCS = ProcessTable()
+class Procs:
+    """What the tests look at in /proc (the module itself only looks at the pids it knows)."""
+
+    available = os.path.isdir("/proc/self")
+
+    @staticmethod
+    def _read(pid: int, name: str) -> bytes:
+        try:
+            with open("/proc/%d/%s" % (pid, name), "rb") as handle:
+                return handle.read()
+        except OSError:
+            return b""
+
+    def pids(self) -> list[int]:
+        return sorted(int(entry) for entry in os.listdir("/proc") if entry.isdigit())
+
+    def alive(self, pid) -> bool:
+        return is_tunnel(pid)
+
+    def is_tunnel(self, pid, tag) -> bool:
+        return is_tunnel(pid, tag)
+
+    def environ(self, pid: int) -> dict:
+        return dict(item.decode().split("=", 1) for item in self._read(pid, "environ").split(b"\0") if b"=" in item)
+
+    def children(self, pid: int) -> list[int]:
+        def ppid(child):
+            stat = self._read(child, "stat")
+            return int(stat[stat.rfind(b")") + 2:].split()[1]) if stat else None
+        return [child for child in self.pids() if ppid(child) == pid and self.alive(child)]
+
+    def tagged(self, tag: str) -> list[int]:
+        needle = ("%s=%s" % (TAG_VARIABLE, tag)).encode()
+        return [pid for pid in self.pids() if needle in self._read(pid, "environ").split(b"\0") and self.alive(pid)]
+
+
+PROCS = Procs()
 needs_proc = pytest.mark.skipif(not PROCS.available, reason="needs Linux /proc")
 
 
@@ -216,7 +270,7 @@ def run_module(args: dict, check: bool = False, diff: bool = False) -> tuple[boo
 
 def ok(args: dict, **kwargs) -> dict:
     failed, result = run_module(args, **kwargs)
-    assert not failed, result
+    assert not failed, result["msg"]
     return result
 
 
