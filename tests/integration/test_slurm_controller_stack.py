@@ -146,8 +146,9 @@ class Cluster:
             "slurm_controller_slurmdbd_port": self.dbd_port,
             "slurm_restd_port": self.restd_port,
             "slurm_slurmd_timeout": SLURMD_TIMEOUT,
-            "slurm_controller_nodes": [{"name": node, "cpus": 1, "memory": 256, "usd_per_gpu_hour": PRICES[node]}
-                                       for node in NODES],
+            # Each node's tunnel address here, as start_pod gives it (its slot: 127.0.1.<index>).
+            "slurm_controller_nodes": [{"name": node, "addr": "127.0.1.%d" % index, "cpus": 1, "memory": 256,
+                                        "usd_per_gpu_hour": PRICES[node]} for index, node in enumerate(NODES, start=1)],
             # These pods run no GPU exporter, whose job mapping the inventories make Slurm's prolog and epilog.
             "slurm_prolog": "",
             "slurm_epilog": "",
