@@ -3,7 +3,7 @@
 # and its tests. Idempotent: a second run only reports what is already there.
 #
 # Steps (each prints one "[setup] <step>: <what it did>" line):
-#   system     python3 and python3-venv (what the venv step needs)
+#   system     python3, python3-venv and a C toolchain (what the venv step needs)
 #   venv       .venv with the pinned Python dependencies (requirements.txt, with
 #              hashes: pip --require-hashes)
 #   packages   the Debian packages of the bindep files: the collection's
@@ -79,13 +79,18 @@ apt_install() {
 }
 
 step_system() {
-    # What the venv step needs; every other Debian package comes from the
-    # bindep files (step packages), once the venv has bindep.
+    # What the venv step needs: Python's venv, and a C toolchain for the
+    # locked packages that come as sources only (pip builds them). Every other
+    # Debian package comes from the bindep files (step packages), once the
+    # venv has bindep.
     local missing=()
     command -v "$PY" >/dev/null || missing+=(python3)
     "$PY" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+    command -v gcc >/dev/null || missing+=(gcc)
+    command -v make >/dev/null || missing+=(make)
+    [ -e /usr/include/stdio.h ] || missing+=(libc6-dev)
     if [ ${#missing[@]} -eq 0 ]; then
-        say system "python3 and its venv module present"
+        say system "python3, its venv module and a C toolchain present"
         return
     fi
     apt_install "${missing[@]}" ||

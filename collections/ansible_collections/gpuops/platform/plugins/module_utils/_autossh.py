@@ -23,7 +23,6 @@ import re
 import shlex
 import signal
 import socket
-import subprocess
 import time
 import typing as t
 
@@ -408,9 +407,10 @@ class DaemonSupervisor:
 
     kind = "daemon"
 
-    def __init__(self, files: TunnelFiles, clock: t.Callable[[], float] = time.monotonic,
-                 sleep: t.Callable[[float], None] = time.sleep) -> None:
-        self.files, self.clock, self.sleep = files, clock, sleep
+    def __init__(self, files: TunnelFiles, run: t.Callable[[list[str]], tuple[int, str, str]],
+                 clock: t.Callable[[], float] = time.monotonic, sleep: t.Callable[[float], None] = time.sleep) -> None:
+        # run(argv) -> (rc, stdout, stderr), from "/" with umask 077: the module's run_command.
+        self.files, self.run, self.clock, self.sleep = files, run, clock, sleep
 
     def environment(self, spec: TunnelSpec) -> dict[str, str]:
         return spec.environment(self.files.tag, self.files.log, self.files.pid)
@@ -433,16 +433,13 @@ class DaemonSupervisor:
         self.files.rotate_log()
         if os.path.exists(self.files.pid):
             os.unlink(self.files.pid)
-        umask = os.umask(0o077)
-        try:
-            done = subprocess.run(self.command(spec), env=self.environment(spec), cwd="/", stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False, timeout=60)
-        finally:
-            os.umask(umask)
-        output = done.stdout.decode("utf-8", "replace")
-        if done.returncode != 0:
+        # A clean environment (env -i): only what the tunnel needs, and its tag.
+        env = ["%s=%s" % item for item in sorted(self.environment(spec).items())]
+        rc, out, err = self.run(["env", "-i"] + env + self.command(spec))
+        output = (out or "") + (err or "")
+        if rc != 0:
             raise TunnelError("autossh exited right after it started (exit status %d): %s"
-                              % (done.returncode, output.strip()), output + self.files.read_log())
+                              % (rc, output.strip()), output + self.files.read_log())
         deadline = self.clock() + 5
         while not self.files.read_pid():
             if self.clock() >= deadline:

@@ -461,7 +461,8 @@ class TunnelModule:
                                    scope, unit_dir)
 
     def _daemon(self) -> a.DaemonSupervisor:
-        return a.DaemonSupervisor(self.files, clock=CLOCK, sleep=SLEEP)
+        return a.DaemonSupervisor(self.files, lambda cmd: self.module.run_command(cmd, cwd="/", umask=0o077),
+                                  clock=CLOCK, sleep=SLEEP)
 
     def wanted_supervisor(self) -> Supervisor:
         choice = self.params["supervisor"]

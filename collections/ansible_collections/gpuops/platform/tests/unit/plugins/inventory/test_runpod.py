@@ -845,8 +845,8 @@ def test_the_cache_holds_the_pods_variables_not_the_apis_answers(site, all_runni
     assert "not-for-the-cache" not in (tmp_path / "cache").joinpath(*os.listdir(tmp_path / "cache")).read_text()
 
 
-def test_expressions_that_read_more_than_the_pod_are_evaluated_on_every_hit(site, all_running, pod_specs, tmp_path,
-                                                                             monkeypatch, nothing_asked):
+def test_expressions_that_read_more_than_the_pod_are_evaluated_on_every_hit(
+        site, all_running, pod_specs, tmp_path, monkeypatch, nothing_asked):
     monkeypatch.setenv("GPUOPS_TEST_RACK", "rack-1")
     config = cached_config(site, tmp_path, compose={"rack": "lookup('ansible.builtin.env', 'GPUOPS_TEST_RACK')"},
                            keyed_groups=[{"key": "runpod_gpu_type_id", "prefix": "gpu"}])
@@ -862,8 +862,8 @@ def test_expressions_that_read_more_than_the_pod_are_evaluated_on_every_hit(site
     assert len(site.terraform.calls()) == 1
 
 
-def test_a_compose_value_the_cache_cannot_carry_is_evaluated_on_every_hit(site, all_running, pod_specs, tmp_path,
-                                                                           nothing_asked):
+def test_a_compose_value_the_cache_cannot_carry_is_evaluated_on_every_hit(
+        site, all_running, pod_specs, tmp_path, nothing_asked):
     # ansible_user comes from this file: trusted, unlike the pod's values; a JSON cache would lose that
     config = cached_config(site, tmp_path, compose={"login": "ansible_user"}, groups={"slurm_compute": True})
     miss, _plugin = parse(config)

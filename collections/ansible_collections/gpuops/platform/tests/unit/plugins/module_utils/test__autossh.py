@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import time
 
 import pytest
@@ -37,6 +38,16 @@ from ansible_collections.gpuops.platform.plugins.module_utils._autossh import (
     systemd_quote,
 )
 from ansible_collections.gpuops.platform.tests.unit.plugins.fake_systemctl import FakeSystemctl
+
+
+def run(argv: list[str]) -> tuple[int, str, str]:
+    """What the module passes DaemonSupervisor: AnsibleModule.run_command from "/" with umask 077."""
+    old = os.umask(0o077)
+    try:
+        done = subprocess.run(argv, cwd="/", capture_output=True, text=True, timeout=60, check=False)
+    finally:
+        os.umask(old)
+    return done.returncode, done.stdout, done.stderr
 
 
 def make_spec(**changes) -> TunnelSpec:
@@ -377,7 +388,7 @@ def test_real_autossh_in_the_background(tmp_path, monkeypatch):
     monkeypatch.setenv("RUNPOD_API_KEY", "rpa_secret")
     files = TunnelFiles(str(tmp_path / "s"), "t1")
     files.ensure_dir()
-    daemon = DaemonSupervisor(files)
+    daemon = DaemonSupervisor(files, run)
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
@@ -409,4 +420,4 @@ def test_autossh_that_cannot_start_is_reported(tmp_path):
     failing.write_text("#!/bin/sh\necho no such option >&2; exit 1\n")
     failing.chmod(0o755)
     with pytest.raises(TunnelError, match=r"autossh exited right after it started \(exit status 1\): no such option"):
-        DaemonSupervisor(files).start(make_spec(autossh_path=str(failing)))
+        DaemonSupervisor(files, run).start(make_spec(autossh_path=str(failing)))

@@ -618,7 +618,15 @@ def systemd(monkeypatch, tmp_path):
     monkeypatch.setattr(autossh_tunnel, "SYSTEMD_BOOTED", lambda: True)
     monkeypatch.setattr(autossh_tunnel, "SYSTEM_UNIT_DIR", str(tmp_path / "system-units"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, cmd, **kw: fake.run_command(cmd, **kw))
+    real_run = basic.AnsibleModule.run_command
+
+    def run_command(self, cmd, **kw):
+        # systemctl is the fake; anything else (autossh -f for supervisor=daemon) runs for real.
+        if cmd and str(cmd[0]).endswith("/systemctl"):
+            return fake.run_command(cmd, **kw)
+        return real_run(self, cmd, **kw)
+
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
     real = basic.AnsibleModule.get_bin_path
 
     def get_bin_path(self, name, required=False, opt_dirs=None):
