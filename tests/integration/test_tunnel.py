@@ -133,7 +133,7 @@ def module(dep: Deployment, args: dict, *flags: str, check: bool = True) -> dict
     except (ValueError, KeyError, IndexError):
         raise AssertionError("no module result\n--- stdout\n%s\n--- stderr\n%s" % (result.stdout[-4000:], result.stderr[-4000:])) from None
     if check:
-        assert not answer.get("failed"), answer
+        assert not answer.get("failed"), "%s\n%s" % (answer.get("msg"), answer)
     return answer
 
 

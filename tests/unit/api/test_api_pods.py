@@ -18,16 +18,16 @@ def _file_pods(env: Env) -> dict:
 def test_pods_join_the_inventory_and_the_cloud(client: TestClient, env: Env) -> None:
     body = client.get("/api/v1/pods").json()
     assert [pod["name"] for pod in body["pods"]] == sorted(INDEX["pods"])
-    controller = body["pods"][0]
+    first = body["pods"][0]
     recorded = load("cloud/pod_0.json")["body"]
-    assert controller == {
-        "name": "gpuopsapirec-0", "id": INDEX["pods"]["gpuopsapirec-0"], "status": "RUNNING", "role": "controller",
+    assert first == {
+        "name": "gpuopsapirec-0", "id": INDEX["pods"]["gpuopsapirec-0"], "status": "RUNNING", "role": "compute",
         "gpu_type": "NVIDIA GeForce RTX 4090", "gpu_count": 2, "cost_per_hr": recorded["cost"],
         "uptime_seconds": recorded["runtime"]["uptime"], "cost_so_far": recorded["cost"],
         "public_ip": recorded["ssh"]["direct"]["host"], "ssh_port": recorded["ssh"]["direct"]["port"],
     }
     # never the proxy
-    assert controller["public_ip"] != recorded["ssh"]["proxy"]["host"]
+    assert first["public_ip"] != recorded["ssh"]["proxy"]["host"]
     assert body["pods"][1]["role"] == "compute"
     assert body["cost_per_hr_total"] == round(sum(pod["cost_per_hr"] for pod in body["pods"]), 4)
 
