@@ -34,8 +34,9 @@ STEPS = yaml.safe_dump([{
     "tasks": [
         *({"name": step, "ansible.builtin.include_role": {"name": "gpuops.platform.app", "tasks_from": step}}
           for step in ("preflight", "secrets", "configure")),
-        {"name": "Keep the API's volumes for the test",
-         "ansible.builtin.copy": {"content": "{{ app_compose_services.api.volumes | to_json }}",
+        {"name": "Keep the API's volumes and user for the test",
+         "ansible.builtin.copy": {"content": "{{ {'volumes': app_compose_services.api.volumes,"
+                                             " 'user': app_compose_services.api.user} | to_json }}",
                                   "dest": "{{ test_volumes_file }}", "mode": "0600"}},
     ]}])
 
@@ -79,7 +80,10 @@ class Stack:
         return yaml.safe_load((self.stack / "app" / "api.yml").read_text())
 
     def volumes(self) -> list[str]:
-        return json.loads(self.volumes_file.read_text())
+        return json.loads(self.volumes_file.read_text())["volumes"]
+
+    def user(self) -> str:
+        return json.loads(self.volumes_file.read_text())["user"]
 
     def files_holding(self, value: str) -> list[Path]:
         return [path for path in self.tmp.rglob("*") if path.is_file() and value.encode() in path.read_bytes()]
@@ -151,6 +155,57 @@ def test_a_bad_read_key_file_is_refused_before_the_api_changes(stack: Stack, con
     # Nothing was written: no stack directory content, no token, no copy of any key.
     assert sorted(str(p.relative_to(stack.tmp)) for p in stack.tmp.rglob("*")) == before
     assert stack.account_key not in result.stdout + result.stderr
+
+
+def test_the_api_runs_as_its_own_user_on_its_own_copies(stack: Stack) -> None:
+    """Deployed by root (as in CI), the API runs as app_api_uid (the image's user), never uid 0, and is given only
+    files that user owns: its configuration, token, pods file, its own copies of the JWT key, the SSH key and
+    known_hosts, and the job output store (an earlier store of root's files is handed over once). The deployment's
+    own SSH key and known_hosts stay root's, and are not mounted."""
+    assert os.geteuid() == 0, "this test proves what happens when root deploys: run it as root, as CI does"
+    api = 10001
+    ssh = stack.tmp / "state" / "runpod" / "ssh"
+    ssh.mkdir(parents=True, mode=0o700)
+    for name in ("id_ed25519", "known_hosts"):
+        (ssh / name).write_bytes(os.urandom(32).hex().encode() + b"\n")
+        (ssh / name).chmod(0o600)
+    # A store that an API running as root filled.
+    old_output = stack.stack / "job-output" / "jobs" / "7" / "slurm-7.out"
+    old_output.parent.mkdir(parents=True, mode=0o700)
+    old_output.write_text("hello\n")
+    old_token = stack.stack / "job-output" / "tokens" / "gpuops-local-gpuops-0"
+    old_token.parent.mkdir(mode=0o700)
+    old_token.write_text("t" * 43)
+    old_token.chmod(0o600)
+
+    first = stack.deploy()
+    assert stack.user() == f"{api}:{api}"
+    theirs = [stack.stack / "api" / "token", stack.stack / "api", stack.stack / "app" / "api.yml",
+              stack.stack / "app" / "secrets" / "slurm_jwt_hs256.key", stack.stack / "app" / "inventory",
+              stack.stack / "app" / "inventory" / "pods.json", stack.stack / "app" / "secrets" / "ssh",
+              *(stack.stack / "job-output").rglob("*"), stack.stack / "job-output"]
+    assert old_output in theirs and old_token in theirs
+    for path in theirs:
+        info = path.lstat()
+        assert (info.st_uid, info.st_gid) == (api, api), (path, info.st_uid, info.st_gid)
+    for name in ("id_ed25519", "known_hosts"):
+        copy = stack.stack / "app" / "secrets" / "ssh" / name
+        assert copy.read_bytes() == (ssh / name).read_bytes()
+        assert (copy.stat().st_uid, copy.stat().st_mode & 0o777) == (api, 0o600)
+        # The originals stay root's.
+        assert (ssh / name).stat().st_uid == 0
+    assert f"{stack.stack / 'app' / 'secrets' / 'ssh'}:/run/gpuops/ssh:ro" in stack.volumes()
+    assert not [v for v in stack.volumes() if v.startswith(str(ssh))], stack.volumes()
+    assert "Give an earlier job output store to the API's user" in first.stdout
+
+    again = stack.deploy()
+    assert [t for t in changed_tasks(again.stdout) if "for the test" not in t] == [], again.stdout[-3000:]
+
+    # A pod re-pinned by a later deployment: the API's copy follows, still the API's user's.
+    (ssh / "known_hosts").write_text("runpod-abc-1 ssh-ed25519 AAAA\n")
+    stack.deploy()
+    copy = stack.stack / "app" / "secrets" / "ssh" / "known_hosts"
+    assert copy.read_text() == "runpod-abc-1 ssh-ed25519 AAAA\n" and copy.stat().st_uid == api
 
 
 @pytest.fixture

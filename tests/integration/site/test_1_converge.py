@@ -7,7 +7,9 @@ reports it as a change, so the idempotence check leaves it out by its tag
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 
 import httpx
 import pytest
@@ -70,6 +72,33 @@ def test_every_url_answers(converged):
     assert config.status_code == 200 and f'"apiBase": "{converged.api_url}"' in config.text
     with converged.api_client() as api:
         assert api.get("/api/v1/pods").status_code == 200
+
+
+def test_no_service_of_the_service_plane_runs_as_root(converged):
+    """Every container of the deployment's Compose project: every process in it runs as a user other than root,
+    with every capability dropped but those its entry point needs to drop to that user, and no new privileges.
+    The API and the web app are started as their own user (the API's files are that user's, even though root
+    deployed), Slurm's services drop to theirs in their entry point."""
+    ids = subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={converged.project}"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    services = {}
+    for cid in ids:
+        info = json.loads(subprocess.run(["docker", "inspect", cid], capture_output=True, text=True,
+                                         check=True).stdout)[0]
+        service = info["Config"]["Labels"]["com.docker.compose.service"]
+        top = subprocess.run(["docker", "top", cid, "-eo", "pid,uid,comm"], capture_output=True, text=True,
+                             check=True).stdout.splitlines()[1:]
+        services[service] = [line.split() for line in top]
+        assert top and all(uid != "0" for _pid, uid, _comm in services[service]), (service, top)
+        assert info["HostConfig"]["CapDrop"] == ["ALL"], service
+        assert "no-new-privileges:true" in info["HostConfig"]["SecurityOpt"], service
+        if service in ("api", "web"):
+            assert info["Config"]["User"].split(":")[0] not in ("", "0", "root"), (service, info["Config"]["User"])
+            assert not info["HostConfig"]["CapAdd"], service
+    assert {"api", "web", "slurmctld", "slurmdbd", "slurmrestd", "munge", "prometheus"} <= set(services), services
+    # The API's user owns its token (root deployed it): the file users read stays 0600.
+    token = converged.stack_dir / "api" / "token"
+    assert token.stat().st_uid != 0 and token.stat().st_mode & 0o777 == 0o600
 
 
 def test_second_run_changes_nothing_on_any_host(converged):
