@@ -24,7 +24,8 @@ from slurmctld's: ``state: {"current": [...], "reason"}``, ``user``,
 ``allocation_nodes``, ``time: {"submission", "start", "end", "limit"}`` (plain
 epoch seconds, the limit a number struct), ``tres: {"allocated",
 "requested"}`` as ``[{"type", "name", "count"}]``, ``stdout_expanded``
-(v0.0.41+), and ``steps`` whose ``batch`` step names the batch host.
+(v0.0.41+), ``working_directory`` (slurmctld's ``current_working_directory``),
+and ``steps`` whose ``batch`` step names the batch host.
 ``AccountingDialect.parse_job`` reads them into the same `Job`.
 """
 
@@ -121,6 +122,9 @@ class Job:
     #: Slurm's ``failed_node``: None when no node failed under the job (a requeue by hand, or none).
     failed_node: Annotated[str | None, Field(description=(
         "The node that failed under the job (it was then requeued, or ended NODE_FAIL); null when none did"))] = None
+    #: The job's working directory (slurmctld's ``current_working_directory``, accounting's ``working_directory``):
+    #: where the API accepts its output file. Internal: in neither the API's JSON nor its OpenAPI document.
+    workdir: Annotated[str | None, Field(exclude=True)] = None
 
     @property
     def finished(self) -> bool:
@@ -210,6 +214,7 @@ class _Job38(BaseModel):
     end_time: Number38 = 0
     time_limit: Number38 = None
     standard_output: str = ""
+    current_working_directory: str = ""
     batch_host: str = ""
     admin_comment: str = ""
     restart_cnt: int = 0
@@ -412,6 +417,7 @@ class Dialect:
             stdout_path=expand_output_path(job.standard_output, job) if job.standard_output else None,
             batch_host=job.batch_host or None,
             requeues=job.restart_cnt,
+            workdir=job.current_working_directory or None,
             failed_node=job.failed_node or None,
             **_priced(recorded_price(job.admin_comment), gpus, _time(job.start_time) if started else None,
                       _time(job.end_time) if finished else None),
@@ -545,6 +551,7 @@ class _DbJob(BaseModel):
     time: _DbTime = _DbTime()
     tres: _DbTresLists = _DbTresLists()
     stdout_expanded: str = ""
+    working_directory: str = ""
     comment: _DbComment = _DbComment()
     steps: list[_DbStep] = []
     restart_cnt: int = 0
@@ -612,6 +619,7 @@ class AccountingDialect:
             stdout_path=job.stdout_expanded or None,
             batch_host=(batch or first_host(nodes)) if started else None,
             requeues=job.restart_cnt,
+            workdir=job.working_directory or None,
             failed_node=job.failed_node or None,
             **_priced(recorded_price(job.comment.administrator), gpus, _time(job.time.start) if started else None,
                       _time(job.time.end) if finished else None),

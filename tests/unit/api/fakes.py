@@ -419,10 +419,14 @@ class FakeSsh:
         self.files: dict[tuple[str, str], str] = {}
         self.reads: list[tuple[str, int, str, str, int]] = []
         self.users: list[str] = []
+        #: The job directory each read was confined to (the real reader refuses a file outside it).
+        self.withins: list[str] = []
 
-    async def tail(self, host: str, port: int, alias: str, path: str, lines: int, as_user: str) -> Tail | None:
+    async def tail(self, host: str, port: int, alias: str, path: str, lines: int, as_user: str,
+                   within: str) -> Tail | None:
         self.reads.append((host, port, alias, path, lines))
         self.users.append(as_user)
+        self.withins.append(within)
         if self.down:
             raise UpstreamError("ssh", f"cannot connect to {alias} ({host}:{port}) over SSH: Connection refused")
         text = self.files.get((alias, path))

@@ -85,7 +85,7 @@ def test_the_same_jobs_read_alike_from_slurmdbd_and_slurmctld(henv: Env) -> None
     live = parse_job(henv.slurm.jobs[JOBS["running"]], "v0.0.42")
     accounted = AccountingDialect("v0.0.42").parse_job(load(slurmdb_fixture("job_running.json"))["body"]["jobs"][0])
     for field in ("id", "name", "user", "state", "partition", "submit_time", "start_time", "node_count", "nodes",
-                  "batch_host", "stdout_path", "gpus", "time_limit_minutes"):
+                  "batch_host", "stdout_path", "gpus", "time_limit_minutes", "workdir"):
         assert getattr(accounted, field) == getattr(live, field), field
 
 
@@ -97,6 +97,7 @@ def test_every_recorded_state_of_the_accounting_reads() -> None:
     assert states[JOBS["pending"]] == "PENDING" and all(states[i] == "COMPLETED" for i in JOBS["completed"])
     failed = next(job for job in jobs if job.id == JOBS["failed"])
     assert failed.stdout_path == f"/tmp/job-{JOBS['failed']}.out" and failed.batch_host == "n1"
+    assert failed.workdir == "/tmp"  # slurmdbd's working_directory: sbatch was run from /tmp
 
 
 @pytest.mark.parametrize("version", ["v0.0.40", "v0.0.41"])

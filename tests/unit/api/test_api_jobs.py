@@ -19,6 +19,11 @@ JOBS = INDEX["jobs"]
 HOST = recorded_job("completed")["batch_host"]
 FAILED_HOST = recorded_job("failed")["batch_host"]
 POD_NAMES = {pod_id: name for name, pod_id in INDEX["pods"].items()}
+#: The pods' jobs root and the API's jobs' directory in it (the settings' job_output_dir, as recorded).
+JOBS_ROOT = "/var/lib/gpuops/jobs"
+API_DIR = f"{JOBS_ROOT}/api"
+#: A directory of submit_job.yml's (<root>/<UTC time>-<random>, made by the slurm role's job directory Prolog).
+SUBMIT_DIR = f"{JOBS_ROOT}/20261205T101500-424242"
 
 
 @pytest.mark.parametrize("job_id", ["0", "-1", "abc", "4294967295", "99999999999999999999999"])
@@ -138,22 +143,102 @@ def test_output_is_read_over_ssh_from_the_batch_host(client: TestClient, env: En
     assert body == {"id": JOBS["completed"], "text": "line 39\nline 40\ndone\n", "lines": 3, "truncated": True,
                     "source": "pod"}
     assert env.ssh.reads == [(pod["ssh"]["direct"]["host"], pod["ssh"]["direct"]["port"], alias, path, 3)]
-    # As the job's user, never root.
+    # As the job's user, never root, and confined to the job's own directory (the API's: the recorded cwd).
     assert env.ssh.users == [recorded_job("completed")["user_name"]]
+    assert recorded_job("completed")["current_working_directory"] == API_DIR and env.ssh.withins == [API_DIR]
     whole = client.get(f"/api/v1/jobs/{JOBS['completed']}/output").json()
     assert whole["text"] == INDEX["completed_output"] and whole["truncated"] is False
 
 
+def completed_job_at(env: Env, **fields: str) -> str:
+    """The recorded completed job with some of its (v0.0.38) fields changed; the alias its pod is read under."""
+    env.slurm.use_final_jobs()
+    env.slurm.jobs[JOBS["completed"]] = {**env.slurm.jobs[JOBS["completed"]], **fields}
+    return next(p for p in read_pods_file(env.settings)["pods"] if p["id"] == HOST)["ssh"]["host_key_alias"]
+
+
 def test_output_outside_the_pods_job_directories_is_never_read(client: TestClient, env: Env) -> None:
     """A job named ../../../../etc/shadow, with output slurm-%x.out, must not make the API read /etc/shadow."""
-    env.slurm.use_final_jobs()
-    job = env.slurm.jobs[JOBS["completed"]]
-    env.slurm.jobs[JOBS["completed"]] = {**job, "name": "../../../../../etc/shadow",
-                                         "standard_output": "/var/lib/gpuops/jobs/api/%x"}
+    completed_job_at(env, name="../../../../../etc/shadow", standard_output=f"{API_DIR}/%x")
     response = client.get(f"/api/v1/jobs/{JOBS['completed']}/output")
     assert response.status_code == 404, response.text
-    assert "is not in the pods' job directories" in response.json()["detail"]
+    assert response.json()["detail"] == (
+        f"job {JOBS['completed']}'s output file {API_DIR}/../../../../../etc/shadow is not inside the job's "
+        f"directory {API_DIR}: gpuops does not read it")
     assert not env.ssh.reads
+
+
+@pytest.mark.parametrize("stdout", [
+    f"{API_DIR}/../../../../etc/shadow",
+    f"{API_DIR}/../20261205T090000-1/slurm-7.out",  # a sibling job's file through ..
+    f"{API_DIR}/logs/../slurm-%j.out",  # inside once normalised, but a link at logs/ would lead elsewhere
+    "../../etc/shadow",  # relative: from the job's directory, as Slurm opens it
+], ids=["escape", "sibling", "inside-after-normpath", "relative-escape"])
+def test_output_with_a_dotdot_component_is_never_read(client: TestClient, env: Env, stdout: str) -> None:
+    completed_job_at(env, standard_output=stdout)
+    response = client.get(f"/api/v1/jobs/{JOBS['completed']}/output")
+    assert response.status_code == 404, response.text
+    assert f"is not inside the job's directory {API_DIR}: gpuops does not read it" in response.json()["detail"]
+    assert not env.ssh.reads
+
+
+@pytest.mark.parametrize(("cwd", "stdout"), [
+    (API_DIR, f"{SUBMIT_DIR}/slurm-%j.out"),  # an API job pointing at a submit_job.yml job's file
+    (SUBMIT_DIR, f"{API_DIR}/slurm-1.out"),  # a submit_job.yml job pointing at an API job's file
+    (SUBMIT_DIR, f"{JOBS_ROOT}/20261205T090000-1/slurm-7.out"),  # ... at another submit_job.yml job's
+    (SUBMIT_DIR, f"{SUBMIT_DIR}-other/slurm-%j.out"),  # a sibling whose name starts with this one's
+    (API_DIR, "/etc/shadow"),
+], ids=["api-to-submit", "submit-to-api", "submit-to-submit", "prefix-sibling", "absolute"])
+def test_output_in_another_jobs_directory_is_never_read(client: TestClient, env: Env, cwd: str, stdout: str) -> None:
+    completed_job_at(env, current_working_directory=cwd, standard_output=stdout)
+    response = client.get(f"/api/v1/jobs/{JOBS['completed']}/output")
+    assert response.status_code == 404, response.text
+    assert f"is not inside the job's directory {cwd}: gpuops does not read it" in response.json()["detail"]
+    assert not env.ssh.reads
+
+
+@pytest.mark.parametrize("cwd", [
+    "/tmp",  # sbatch run from anywhere else
+    "/etc",
+    JOBS_ROOT,  # the root itself: every job's directory is below it
+    f"{SUBMIT_DIR}/nested",  # not directly under the root
+    f"{JOBS_ROOT}/../../../etc",  # .. in the working directory itself
+    f"{JOBS_ROOT}/..",
+    f"{JOBS_ROOT}/.hidden",  # not a name the job directory Prolog makes
+    f"{JOBS_ROOT}-old/x",  # a directory beside the root whose name starts with the root's
+    "jobs/x",  # relative
+    "",  # slurmrestd sent none
+], ids=["tmp", "etc", "root", "nested", "dotdot", "parent", "hidden", "root-prefix", "relative", "none"])
+def test_output_of_a_job_outside_the_job_directories_is_never_read(client: TestClient, env: Env, cwd: str) -> None:
+    stdout = f"{cwd or '/tmp'}/slurm-%j.out"
+    completed_job_at(env, current_working_directory=cwd, standard_output=stdout)
+    response = client.get(f"/api/v1/jobs/{JOBS['completed']}/output")
+    assert response.status_code == 404, response.text
+    assert response.json()["detail"] == (
+        f"job {JOBS['completed']}'s directory {cwd or '(none)'} is not a job directory gpuops reads output in "
+        f"({API_DIR}, or a directory of the job's own directly under {JOBS_ROOT}): gpuops does not read its "
+        f"output file {stdout.replace('%j', str(JOBS['completed']))}")
+    assert not env.ssh.reads
+
+
+@pytest.mark.parametrize(("cwd", "stdout", "path"), [
+    (API_DIR, f"{API_DIR}/slurm-%j.out", f"{API_DIR}/slurm-{{id}}.out"),  # what POST /api/v1/jobs submits
+    (f"{API_DIR}/", f"{API_DIR}//slurm-%j.out", f"{API_DIR}/slurm-{{id}}.out"),  # the same, spelt loosely
+    (SUBMIT_DIR, f"{SUBMIT_DIR}/slurm-%j.out", f"{SUBMIT_DIR}/slurm-{{id}}.out"),  # what submit_job.yml submits
+    (SUBMIT_DIR, f"{SUBMIT_DIR}/logs/%x.out", f"{SUBMIT_DIR}/logs/api-gpu-ok.out"),  # below the job's directory
+    (SUBMIT_DIR, "slurm-%j.out", f"{SUBMIT_DIR}/slurm-{{id}}.out"),  # relative: from the job's directory
+], ids=["api", "api-loose", "submit-job", "below", "relative"])
+def test_output_in_the_jobs_own_directory_is_read_there(client: TestClient, env: Env, cwd: str, stdout: str,
+                                                        path: str) -> None:
+    alias = completed_job_at(env, current_working_directory=cwd, standard_output=stdout)
+    path = path.format(id=JOBS["completed"])
+    env.ssh.files[(alias, path)] = "done\n"
+    response = client.get(f"/api/v1/jobs/{JOBS['completed']}/output")
+    assert response.status_code == 200, response.text
+    assert response.json()["text"] == "done\n"
+    assert [read[3] for read in env.ssh.reads] == [path]
+    # The pod refuses a link on the way, the job's directory included (tests/unit/api/test_api_ssh.py).
+    assert env.ssh.withins == [cwd.rstrip("/")]
 
 
 def test_output_of_a_job_without_its_file_is_404(client: TestClient) -> None:

@@ -142,6 +142,9 @@ def test_completed_gpu_job(vclient: TestClient, venv: Env, version: str) -> None
         "requeues": 0, "failed_node": None,
     }
     assert 0 < job["submit_time"] <= job["start_time"] <= job["end_time"]
+    # The working directory is read (where its output may be read), but is in neither the JSON nor the schema.
+    assert raw["current_working_directory"] == JOB_DIR and parse_job(raw, version).workdir == JOB_DIR
+    assert "workdir" not in vclient.get("/openapi.json").json()["components"]["schemas"]["Job"]["properties"]
 
 
 def test_failed_job_reports_its_exit_code(vclient: TestClient, version: str) -> None:

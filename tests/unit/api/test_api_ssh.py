@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import posixpath
 import socket
 import subprocess
 import threading
@@ -101,9 +102,11 @@ def known_hosts(path: Path, alias: str, key: paramiko.PKey, hashed: bool = True)
 
 
 def tail(keys: dict, known: Path, server: SshServer, path: str, lines: int, alias: str = ALIAS,
-         as_user: str = "root") -> Tail | None:
+         as_user: str = "root", within: str | None = None) -> Tail | None:
+    """The reader's tail; the job's directory is the file's own unless `within` names another."""
     reader = SshTail("root", keys["client_file"], known, timeout=5)
-    return asyncio.run(reader.tail("127.0.0.1", server.port, alias, path, lines, as_user))
+    return asyncio.run(reader.tail("127.0.0.1", server.port, alias, path, lines, as_user,
+                                   within if within is not None else posixpath.dirname(path)))
 
 
 @pytest.mark.parametrize("hashed", [True, False], ids=["hashed", "plain"])
@@ -132,6 +135,41 @@ def test_the_file_is_read_as_the_jobs_user_and_never_through_a_link(tmp_path: Pa
     # The same file, as a user who cannot read it (the test runs as root, as the pods' sshd user does).
     assert tail(keys, known, server, str(secret), 5, as_user="nobody") is None
     assert all("exec setpriv --reuid=" in command for command in server.interface.commands)
+
+
+def test_a_link_on_the_way_to_the_file_is_never_followed(tmp_path: Path, keys: dict, server: SshServer) -> None:
+    """The job's directory itself, or a directory in it, replaced by a link (to where another job's output or a
+    key is) yields nothing, although the file at the end of the link is a regular file the user can read."""
+    known = known_hosts(tmp_path / "known_hosts", ALIAS, keys["host"])
+    elsewhere = tmp_path / "other-job"
+    elsewhere.mkdir()
+    (elsewhere / "slurm-9.out").write_text("the other job's output\n")
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    (jobs / "job-a").symlink_to(elsewhere)
+    path = str(jobs / "job-a" / "slurm-9.out")
+    assert tail(keys, known, server, path, 5, within=str(jobs / "job-a")) is None
+    # A directory below the job's directory replaced by a link.
+    (jobs / "job-b").mkdir()
+    (jobs / "job-b" / "logs").symlink_to(elsewhere)
+    below = str(jobs / "job-b" / "logs" / "slurm-9.out")
+    assert tail(keys, known, server, below, 5, within=str(jobs / "job-b")) is None
+    # The same file at its own path is read: it is the link that is refused.
+    assert tail(keys, known, server, str(elsewhere / "slurm-9.out"), 5) == Tail("the other job's output\n", 1, False)
+
+
+def test_a_file_outside_the_jobs_directory_is_not_read_on_the_pod(tmp_path: Path, keys: dict,
+                                                                  server: SshServer) -> None:
+    """The pod confines the read to the job's directory too, whatever path it is handed."""
+    known = known_hosts(tmp_path / "known_hosts", ALIAS, keys["host"])
+    (tmp_path / "job-a").mkdir()
+    other = tmp_path / "job-b" / "slurm-3.out"
+    other.parent.mkdir()
+    other.write_text("job b\n")
+    assert tail(keys, known, server, str(other), 5, within=str(tmp_path / "job-a")) is None
+    # A sibling whose name starts with the directory's is outside it, too.
+    assert tail(keys, known, server, str(other), 5, within=str(tmp_path / "job-")) is None
+    assert tail(keys, known, server, str(other), 5, within=str(tmp_path / "job-b")) == Tail("job b\n", 1, False)
 
 
 def test_a_path_cannot_inject_commands(tmp_path: Path, keys: dict, server: SshServer) -> None:
@@ -179,4 +217,4 @@ def test_nobody_listening_is_an_upstream_error(tmp_path: Path, keys: dict) -> No
     known = known_hosts(tmp_path / "known_hosts", ALIAS, keys["host"])
     reader = SshTail("root", keys["client_file"], known, timeout=2)
     with pytest.raises(UpstreamError, match="cannot connect"):
-        asyncio.run(reader.tail("127.0.0.1", port, ALIAS, "/etc/hostname", 5, "root"))
+        asyncio.run(reader.tail("127.0.0.1", port, ALIAS, "/etc/hostname", 5, "root", "/etc"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import re
 from collections import defaultdict
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -10,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
-from ..config import USER_NAME
+from ..config import USER_NAME, Settings
 from ..errors import UpstreamError
 from ..jobhistory import JobFilter, find_job, find_jobs
 from ..models import (NAME_PATTERN, ErrorBody, History, Job, JobCancelled, JobCreated, JobList, JobOutput, JobRequest,
@@ -28,6 +29,35 @@ JobId = Annotated[int, Path(ge=1, le=4_294_967_294, description="Slurm job id")]
 MAX_OUTPUT_LINES = 10_000
 #: At most this many bytes of a kept output file are read (its end).
 MAX_OUTPUT_BYTES = 2 * 1024 * 1024
+#: A job directory's name directly under the pods' jobs root: what the slurm role's job directory Prolog
+#: (job-dir-prolog.py.j2) makes for submit_job.yml's jobs.
+_JOB_DIR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+
+
+def output_directory(workdir: str | None, settings: Settings) -> str | None:
+    """The job's own output directory: its working directory when that is the API's jobs' (job_output_dir) or
+    a directory of its own directly under the pods' jobs root (submit_job.yml's <root>/<name>); None otherwise.
+
+    A working directory with a ``..`` component is refused before normalising: the pod resolves it through
+    whatever links its components are, which normpath does not know."""
+    if not workdir or not workdir.startswith("/") or ".." in workdir.split("/"):
+        return None
+    api_dir = posixpath.normpath(settings.job_output_dir)
+    root = posixpath.dirname(api_dir)
+    directory = posixpath.normpath(workdir)
+    if directory == api_dir:
+        return directory
+    parent, name = posixpath.split(directory)
+    return directory if parent == root and root != "/" and _JOB_DIR_NAME.match(name) else None
+
+
+def output_file(stdout_path: str, directory: str) -> str | None:
+    """The job's output file, normalised, when it is inside `directory` (a relative path starts there, as Slurm
+    opens it); None for one outside it, or with a ``..`` component."""
+    if ".." in stdout_path.split("/"):
+        return None
+    path = posixpath.normpath(posixpath.join(directory, stdout_path))
+    return path if path.startswith(directory + "/") else None
 
 
 async def _job(svc: Services, job_id: int) -> JobRecord:
@@ -171,14 +201,23 @@ async def job_output(job_id: JobId, svc: ServicesDep,
     if not job.stdout_path:
         raise HTTPException(404, f"job {job_id} has no standard output file")
     # A running job's output (or a finished one's that its node could not hand over) is read on the pod as the
-    # job's own user, never root, and only inside the pods' job directories: a job that points its output at
-    # a key, or replaces its file with a link to one, gets nothing it could not read itself.
-    # The pods' job directories: those of the API's jobs (job_output_dir) and their siblings (submit_job.yml's).
-    job_dirs = posixpath.dirname(svc.settings.job_output_dir)
-    path = posixpath.normpath(job.stdout_path)
-    if not path.startswith(job_dirs + "/") or not job.user or not USER_NAME.match(job.user):
-        raise HTTPException(404, f"job {job_id}'s output file {job.stdout_path} is not in the pods' job directories "
-                                 f"({job_dirs}): gpuops does not read it")
+    # job's own user, never root, and only inside that job's own directory: the API's jobs' (job_output_dir) or
+    # one of its own directly under the pods' jobs root (submit_job.yml's). A job that points its output at a
+    # key or at another job's file, or replaces its file or a directory on the way with a link, gets nothing.
+    directory = output_directory(job.workdir, svc.settings)
+    if directory is None:
+        api_dir = posixpath.normpath(svc.settings.job_output_dir)
+        raise HTTPException(404, f"job {job_id}'s directory {job.workdir or '(none)'} is not a job directory "
+                                 f"gpuops reads output in ({api_dir}, or a directory of the job's own directly "
+                                 f"under {posixpath.dirname(api_dir)}): gpuops does not read its output file "
+                                 f"{job.stdout_path}")
+    path = output_file(job.stdout_path, directory)
+    if path is None:
+        raise HTTPException(404, f"job {job_id}'s output file {job.stdout_path} is not inside the job's directory "
+                                 f"{directory}: gpuops does not read it")
+    if not job.user or not USER_NAME.match(job.user):
+        raise HTTPException(404, f"job {job_id}'s user {job.user or '(none)'} is not a user name gpuops reads "
+                                 "output as: gpuops does not read it")
     # The pod and its SSH endpoint are the inventory's (the pods file): the cloud is not asked.
     pod = svc.fleet.by_node(job.batch_host)
     if pod is None:
@@ -191,10 +230,11 @@ async def job_output(job_id: JobId, svc: ServicesDep,
                                          "playbooks/stack.yml once the pod runs")
     # The host key is pinned under the alias of this start of the pod (runpod-<id>-<startedAt epoch>); a pod
     # restarted since the file was rendered has a new alias and new keys, which SSH refuses until a redeploy.
-    tail = await svc.ssh.tail(pod.ssh_host, pod.ssh_port, pod.host_key_alias, path, lines, job.user)
+    tail = await svc.ssh.tail(pod.ssh_host, pod.ssh_port, pod.host_key_alias, path, lines, job.user, directory)
     if tail is None:
         raise HTTPException(404, f"job {job_id}'s output file {job.stdout_path} does not exist on {pod.name}, or "
-                                 f"is not a regular file that {job.user} can read")
+                                 f"is not a regular file that {job.user} can read inside {directory} without "
+                                 "following a link")
     return {"id": job_id, "text": tail.text, "lines": tail.lines, "truncated": tail.truncated, "source": "pod"}
 
 

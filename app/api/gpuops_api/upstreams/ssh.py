@@ -38,10 +38,13 @@ class SshTail:
         self.known_hosts_file = known_hosts_file
         self.timeout = timeout
 
-    async def tail(self, host: str, port: int, alias: str, path: str, lines: int, as_user: str) -> Tail | None:
-        """The last `lines` lines of `path` on host:port, read as `as_user` (never root), or None when the file
-        does not exist, is not a regular file (a link, say) or that user cannot read it."""
-        return await anyio.to_thread.run_sync(self._tail, host, port, alias, path, lines, as_user)
+    async def tail(self, host: str, port: int, alias: str, path: str, lines: int, as_user: str,
+                   within: str) -> Tail | None:
+        """The last `lines` lines of `path` (absolute, normalised) on host:port, read as `as_user` (never root),
+        or None when the file does not exist, is not a regular file, that user cannot read it, or it is reached
+        through a link (the file itself or any directory on its path, `within` included) or is not inside
+        `within`."""
+        return await anyio.to_thread.run_sync(self._tail, host, port, alias, path, lines, as_user, within)
 
     def _known_client(self, host: str, port: int, alias: str) -> paramiko.SSHClient:
         known = paramiko.HostKeys()
@@ -61,7 +64,8 @@ class SshTail:
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         return client
 
-    def _tail(self, host: str, port: int, alias: str, path: str, lines: int, as_user: str) -> Tail | None:
+    def _tail(self, host: str, port: int, alias: str, path: str, lines: int, as_user: str,
+              within: str) -> Tail | None:
         client = self._known_client(host, port, alias)
         where = f"{alias} ({host}:{port})"
         try:
@@ -72,7 +76,7 @@ class SshTail:
             client.connect(host, port=port, username=self.user, pkey=pkey, timeout=self.timeout,
                            banner_timeout=self.timeout, auth_timeout=self.timeout, channel_timeout=self.timeout,
                            look_for_keys=False, allow_agent=False)
-            return self._run_tail(client, path, lines, as_user)
+            return self._run_tail(client, path, lines, as_user, within)
         except paramiko.BadHostKeyException:
             raise UpstreamError("ssh", f"the host key of {where} does not match the one pinned in "
                                        f"{self.known_hosts_file}: refusing to connect") from None
@@ -86,17 +90,26 @@ class SshTail:
         finally:
             client.close()
 
-    def _run_tail(self, client: paramiko.SSHClient, path: str, lines: int, as_user: str) -> Tail | None:
+    def _run_tail(self, client: paramiko.SSHClient, path: str, lines: int, as_user: str,
+                  within: str) -> Tail | None:
         quoted = shlex.quote(path)
         user = shlex.quote(as_user)
         # As the job's user (setpriv, util-linux): the job owns its directory, so root must never open what
-        # it put there. A link or anything but a regular file counts as missing. One line more than asked
-        # for says whether the file has more.
-        inner = shlex.quote(f'[ -f "$1" ] && [ ! -L "$1" ] && [ -r "$1" ] || exit {_MISSING}; '
-                            f'exec tail -n {lines + 1} -- "$1"')
+        # it put there. Only a file inside the job's directory ($2) is read, and a link or anything but a
+        # regular file counts as missing, and so does a file reached through a link on the way (the job's
+        # directory itself, or one in it, replaced by a link): the file is opened once, and what was opened
+        # must have $1 as its real path (the kernel's name for the open file, /proc/<pid>/fd/3, has every
+        # link resolved), so nothing swapped in between the checks and the read is read either. `tail` reads
+        # that open file. One line more than asked for says whether the file has more.
+        inner = shlex.quote(
+            f'case "$1" in "$2"/*) ;; *) exit {_MISSING} ;; esac; '
+            f'[ -f "$1" ] && [ ! -L "$1" ] && [ -r "$1" ] || exit {_MISSING}; '
+            f'command exec 3<"$1" || exit {_MISSING}; '
+            f'[ "$(readlink /proc/$$/fd/3)" = "$1" ] && [ -f /proc/$$/fd/3 ] || exit {_MISSING}; '
+            f'exec tail -n {lines + 1} <&3 3<&-')
         command = (f"group=$(id -g -- {user}) || exit {_MISSING}; "
                    f"exec setpriv --reuid={user} --regid=\"$group\" --init-groups --reset-env -- "
-                   f"sh -c {inner} sh {quoted}")
+                   f"sh -c {inner} sh {quoted} {shlex.quote(within)}")
         transport = client.get_transport()
         if transport is None:
             raise paramiko.SSHException("no transport")
