@@ -10,15 +10,26 @@
 #      with the same key (epel-release's repository file sets gpgcheck=1).
 # Runs in the EE's base stage (execution-environment.yml, prepend_base).
 #
-#   install-epel.sh
+#   EPEL_KEY_URL=... EPEL_RELEASE_URL=... install-epel.sh
 #
-# EPEL_KEY_URL and EPEL_RELEASE_URL override the download locations (a mirror);
+# Where EPEL comes from is the builder's choice, never a default of this
+# script: EPEL_KEY_URL is the URL of RPM-GPG-KEY-EPEL-9 and EPEL_RELEASE_URL
+# that of epel-release-latest-9.noarch.rpm, both on the EPEL mirror to use
+# (build arguments of the EE, checked first by check-build-args.sh).
 # GPUOPS_EPEL_KEY_FINGERPRINT overrides the pinned key (tests).
 set -euo pipefail
 
+# The download locations: required, no default.
+required() {
+    [ -n "${!1:-}" ] && return 0
+    echo "install-epel: $1 is not set: set it (build argument $1) to the URL of $2 on the EPEL mirror to use" >&2
+    exit 2
+}
+required EPEL_KEY_URL RPM-GPG-KEY-EPEL-9
+required EPEL_RELEASE_URL epel-release-latest-9.noarch.rpm
 fingerprint=${GPUOPS_EPEL_KEY_FINGERPRINT:-FF8AD1344597106ECE813B918A3872BF3228467C}
-key_url=${EPEL_KEY_URL:-https://dl.fedoraproject.org/pub/epel/RPM-GPG-KEY-EPEL-9}
-rpm_url=${EPEL_RELEASE_URL:-https://dl.fedoraproject.org/pub/epel/epel-release-latest-9.noarch.rpm}
+key_url=$EPEL_KEY_URL
+rpm_url=$EPEL_RELEASE_URL
 key_id=$(printf '%s' "${fingerprint: -8}" | tr '[:upper:]' '[:lower:]')
 
 work=$(mktemp -d)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Install one pinned Terraform release from releases.hashicorp.com into DEST_DIR,
-# verified in three links, each before the next is used:
-#   1. HashiCorp's release key (https://www.hashicorp.com/.well-known/pgp-key.txt)
-#      is trusted only for signatures whose primary key fingerprint is
+# Install one pinned Terraform release from HashiCorp's release directory (or a
+# mirror of it) into DEST_DIR, verified in three links, each before the next
+# is used:
+#   1. HashiCorp's release key (HASHICORP_KEY_URL) is trusted only for
+#      signatures whose primary key fingerprint is
 #      C874 011F 0AB4 0511 0D02 1055 3436 5D94 72D7 468F, the one
 #      https://www.hashicorp.com/trust/security publishes;
 #   2. that key's signature on terraform_<version>_SHA256SUMS must be good;
@@ -12,8 +13,12 @@
 #
 #   install-terraform.sh VERSION DEST_DIR [ARCH]      ARCH: amd64 (default on x86_64) or arm64
 #
-# TERRAFORM_RELEASES_URL and HASHICORP_KEY_URL override the download locations
-# (a mirror); GPUOPS_TERRAFORM_KEY_FINGERPRINT overrides the pinned key (tests).
+# Where Terraform comes from is the builder's choice, never a default of this
+# script (build arguments of the EE, checked first by check-build-args.sh):
+#   TERRAFORM_RELEASES_URL  the release directory: <url>/<version>/ holds
+#                           terraform_<version>_SHA256SUMS, its .sig and the zips
+#   HASHICORP_KEY_URL       HashiCorp's public release key
+# GPUOPS_TERRAFORM_KEY_FINGERPRINT overrides the pinned key (tests).
 set -euo pipefail
 
 usage="usage: install-terraform.sh VERSION DEST_DIR [amd64|arm64]"
@@ -32,9 +37,18 @@ if ! [[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
     exit 2
 fi
 
+# The download locations: required, no default.
+required() {
+    [ -n "${!1:-}" ] && return 0
+    echo "install-terraform: $1 is not set: set it (build argument $1) to the URL of $2" >&2
+    exit 2
+}
+required TERRAFORM_RELEASES_URL "the directory of Terraform's releases (one subdirectory per version)"
+required HASHICORP_KEY_URL "HashiCorp's public release key"
+
 fingerprint=${GPUOPS_TERRAFORM_KEY_FINGERPRINT:-C874011F0AB405110D02105534365D9472D7468F}
-releases=${TERRAFORM_RELEASES_URL:-https://releases.hashicorp.com/terraform}/$version
-key_url=${HASHICORP_KEY_URL:-https://www.hashicorp.com/.well-known/pgp-key.txt}
+releases=${TERRAFORM_RELEASES_URL%/}/$version
+key_url=$HASHICORP_KEY_URL
 sums=terraform_${version}_SHA256SUMS
 zip=terraform_${version}_linux_${arch}.zip
 

@@ -15,8 +15,9 @@ under ``/v2``, authenticated by ``RUNPOD_API_KEY``).
 
 from __future__ import annotations
 
-PROVIDER_ADDRESS = "registry.terraform.io/runpod/runpod"
-"""The full address Terraform knows the provider by."""
+PROVIDER_ADDRESS = "runpod/runpod"
+"""The provider's source address, as configurations write it: Terraform itself
+adds its default registry host (the repository names no registry host)."""
 
 DEFAULT_BASE_URL = "https://api.runpod.io"
 """RunPod's API host, used when neither ``base_url`` nor ``RUNPOD_API_BASE_URL`` is set (paths under ``/v2``)."""

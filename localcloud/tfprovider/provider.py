@@ -16,7 +16,7 @@ from localcloud.tfprovider.resource_pod import PodResource
 
 
 class RunPodProvider(Provider):
-    """Stand-in for ``registry.terraform.io/runpod/runpod`` (local cloud only).
+    """Stand-in for the ``runpod/runpod`` provider of Terraform's public registry (local cloud only).
 
     Configured like the 2.x provider: ``api_key`` in the provider block, else
     ``RUNPOD_API_KEY``; the API's host from ``base_url``, else

@@ -35,6 +35,8 @@ CUDA_LIST = "/etc/apt/sources.list.d/cuda-debian13-x86_64.list"
 #: The distribution's own Python (the one with python3-apt); /usr/bin/python3 is another.
 SYSTEM_PYTHON = "/usr/bin/python3.13"
 KEYRING = "/usr/share/keyrings/cuda-archive-keyring.gpg"
+#: The repository that source names (a local flat repository of the stand-in, under NVIDIA's path).
+CUDA_REPO = "file:/srv/standin-nvidia/compute/cuda/repos/debian13/x86_64/"
 
 
 def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -247,10 +249,47 @@ def test_exporter_reuses_the_cuda_source_and_leaves_apt_working(standin: Standin
         """), "--tags", "dcgm_exporter_install")
     assert result.returncode == 0, result.stdout[-6000:]
     said = " ".join(result.stdout.split())  # messages are folded over lines
-    assert f"CUDA repository already configured in {CUDA_LIST}" in said, result.stdout[-6000:]
+    # The repository is the one the image's source names, as APT reads it (no host of the role's own).
+    assert f"CUDA repository already configured in {CUDA_LIST} ({CUDA_REPO})" in said, result.stdout[-6000:]
     assert "apt works as before; backend auto continues with nvml" in said, result.stdout[-6000:]
     assert standin.sh("ls /etc/apt/sources.list.d/").stdout.split() == [CUDA_LIST.rsplit("/", 1)[1]]
     assert standin.sh("apt-get update -qq 2>&1").stdout.strip() == ""
+
+
+def test_exporter_without_a_cuda_source_asks_for_the_repository(standin: Standin, tmp_path: Path) -> None:
+    """No CUDA source on the host and dcgm_exporter_cuda_repo_base_url unset (it has no default): auto uses
+    NVML and says why, backend dcgm fails naming the variable; neither adds a source."""
+    standin.sh("printf '#!/bin/sh\\necho \"0, 0, NVIDIA GeForce RTX 4090\"\\n' > /usr/local/bin/fake-nvidia-smi"
+               " && chmod +x /usr/local/bin/fake-nvidia-smi")
+    standin.sh(f"mkdir -p /root/cuda-aside && mv {CUDA_LIST} /root/cuda-aside/")
+    try:
+        results = {}
+        for backend in ("auto", "dcgm"):
+            results[backend] = playbook(standin, tmp_path, textwrap.dedent(f"""\
+                - name: GPU exporter on the stand-in without a CUDA source
+                  hosts: gpu_pods
+                  gather_facts: false
+                  roles:
+                    - role: gpuops.platform.dcgm_exporter
+                      dcgm_exporter_backend: {backend}
+                      dcgm_exporter_nvidia_smi: /usr/local/bin/fake-nvidia-smi
+                      dcgm_exporter_wheel_cache_dir: {tmp_path}/wheels
+                """), "--tags", "dcgm_exporter_preflight")
+        sources = standin.sh("ls /etc/apt/sources.list.d/").stdout.split()
+    finally:
+        standin.sh("mv /root/cuda-aside/* /etc/apt/sources.list.d/ && rmdir /root/cuda-aside", check=False)
+    auto = " ".join(results["auto"].stdout.split())
+    assert results["auto"].returncode == 0, results["auto"].stdout[-6000:]
+    assert ("backend nvml (auto, 1 GPU(s) from nvidia-smi, no APT source of the CUDA repository and "
+            "dcgm_exporter_cuda_repo_base_url unset)") in auto, results["auto"].stdout[-6000:]
+    dcgm = " ".join(results["dcgm"].stdout.split())
+    assert results["dcgm"].returncode != 0
+    assert recap(results["dcgm"].stdout)[standin.name]["failed"] == 1
+    assert ("its APT has no source of NVIDIA's CUDA repository, and dcgm_exporter_cuda_repo_base_url is not set "
+            "(it has no default). Set dcgm_exporter_cuda_repo_base_url to the base of NVIDIA's CUDA apt "
+            "repositories") in dcgm, results["dcgm"].stdout[-6000:]
+    assert "<base>/debian13/x86_64/" in dcgm
+    assert sources == [], sources
 
 
 def test_sshd_runs_with_the_distributions_sshd_config_password_authentication_on(standin: Standin) -> None:

@@ -2,7 +2,8 @@
 
 `ansible-builder create` renders the build context without a network or a
 container engine, so it runs here; building the image needs registries and
-is not tested. install-terraform.sh is tried against a fake release signed
+is not tested (tests/integration/test_awx_ee_build_args.py builds it up to
+the check of its build arguments). install-terraform.sh is tried against a fake release signed
 with a throw-away key, served from file:// URLs.
 """
 
@@ -25,6 +26,9 @@ REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
 EE_FILE = REPO / "execution-environment.yml"
 INSTALL_TERRAFORM = REPO / "awx" / "ee" / "install-terraform.sh"
+CHECK_BUILD_ARGS = REPO / "awx" / "ee" / "check-build-args.sh"
+# Where the build downloads from: build arguments without a default (no registry or mirror host in the repository).
+LOCATIONS = ["EPEL_KEY_URL", "EPEL_RELEASE_URL", "TERRAFORM_RELEASES_URL", "HASHICORP_KEY_URL"]
 COLLECTION = REPO / "collections" / "ansible_collections" / "gpuops" / "platform"
 # Any request to the network fails fast through this proxy (nothing listens on port 9).
 OFFLINE = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
@@ -92,6 +96,70 @@ def test_ee_pins_the_versions_the_repository_tests(context, ee):
     assert {name: ee_pins[name] for name in shared} == {name: pins[name] for name in shared}
     base = ee["images"]["base_image"]["name"]
     assert re.search(r":\d+\.\d+(-\d+)?@sha256:[0-9a-f]{64}$", base), f"base image {base} is not pinned to a release tag and digest"
+
+
+def pinned_base(containerfile: str) -> str:
+    """The base image's path, tag and digest that the base stage's first check is given."""
+    return re.search(r"^RUN /usr/local/libexec/gpuops-check-build-args\.sh '([^']+)'", containerfile, re.M).group(1)
+
+
+def test_ee_sources_are_build_arguments_checked_first(context, ee):
+    """The base image, EPEL and Terraform come from build arguments without a default, checked before
+    anything is installed; the base image's pin is the same in the definition and in the check."""
+    containerfile = (context / "Containerfile").read_text()
+    # The definition's image is a placeholder on a reserved name that never resolves, with the pinned path,
+    # tag and digest; FROM uses EE_BASE_IMAGE, which the build argument replaces.
+    host, _, pinned = ee["images"]["base_image"]["name"].partition("/")
+    assert host.endswith(".invalid") and "ee-base-image" in host
+    assert re.fullmatch(r"ubi9/ubi:\d+\.\d+@sha256:[0-9a-f]{64}", pinned)
+    assert pinned_base(containerfile) == pinned
+    assert "FROM $EE_BASE_IMAGE AS base" in containerfile
+    # No download location has a default anywhere in the Containerfile.
+    for name in LOCATIONS:
+        assert not re.search(rf"^ARG {name}=", containerfile, re.M), name
+    base_stage = containerfile.split("# Galaxy build stage")[0]
+    check = base_stage.index("RUN /usr/local/libexec/gpuops-check-build-args.sh")
+    for name in ["EE_BASE_IMAGE", *LOCATIONS]:
+        assert base_stage.index(f"\nARG {name}\n") < check, name
+    # The check runs before EPEL, the system packages and any pip install.
+    assert check < base_stage.index("gpuops-install-epel.sh") < base_stage.index("$PKGMGR install")
+    assert check < base_stage.index("pip install")
+    assert (context / "_build/checks/check-build-args.sh").read_text() == CHECK_BUILD_ARGS.read_text()
+    # The builder stage declares Terraform's locations again (an ARG is per stage) before the installer runs.
+    builder = containerfile.split("# Builder build stage")[1].split("# Final build stage")[0]
+    install = builder.index('RUN /build/install-terraform.sh "$TERRAFORM_VERSION"')
+    assert builder.index("\nARG TERRAFORM_RELEASES_URL\n") < install
+    assert builder.index("\nARG HASHICORP_KEY_URL\n") < install
+
+
+def check_build_args(pinned: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["sh", str(CHECK_BUILD_ARGS), pinned], env={"PATH": os.environ["PATH"], **env},
+                          capture_output=True, text=True, timeout=30, check=False)
+
+
+def test_check_build_args_names_every_missing_argument(context):
+    pinned = pinned_base((context / "Containerfile").read_text())
+    result = check_build_args(pinned, EPEL_KEY_URL="https://mirror.example.org/epel/key")
+    assert result.returncode == 1
+    for name in ["EE_BASE_IMAGE", "EPEL_RELEASE_URL", "TERRAFORM_RELEASES_URL", "HASHICORP_KEY_URL"]:
+        assert f"build argument {name} is not set: pass --build-arg {name}=<" in result.stderr, name
+    assert "EPEL_KEY_URL" not in result.stderr
+    assert f"--build-arg EE_BASE_IMAGE=<registry>/{pinned} " in result.stderr
+    assert "stopping before anything is installed" in result.stderr
+
+
+def test_check_build_args_takes_only_the_pinned_base_image(context):
+    pinned = pinned_base((context / "Containerfile").read_text())
+    urls = {name: f"https://mirror.example.org/{name.lower()}" for name in LOCATIONS}
+    good = check_build_args(pinned, EE_BASE_IMAGE=f"registry.example.com/{pinned}", **urls)
+    assert good.returncode == 0, good.stderr
+    assert f"base image registry.example.com/{pinned}" in good.stdout
+    tag_only = pinned.split("@")[0]
+    other_digest = pinned.split("@")[0] + "@sha256:" + "0" * 64
+    for image in (f"registry.example.com/{tag_only}", f"registry.example.com/{other_digest}", "ubi9/ubi:latest"):
+        bad = check_build_args(pinned, EE_BASE_IMAGE=image, **urls)
+        assert bad.returncode == 1, image
+        assert f"EE_BASE_IMAGE is {image}, not the pinned base image" in bad.stderr
 
 
 def test_ee_installs_every_python_package_by_hash_first(context, ee):
@@ -274,6 +342,18 @@ def test_install_terraform_checks_an_extra_pinned_checksum(release, tmp_path):
                              extra_env={"TERRAFORM_SHA256": "0" * 64})
     assert result.returncode == 1
     assert f"TERRAFORM_SHA256 pins {'0' * 64}" in result.stderr
+
+
+@pytest.mark.parametrize("unset", ["TERRAFORM_RELEASES_URL", "HASHICORP_KEY_URL"])
+def test_install_terraform_has_no_default_location(unset, tmp_path):
+    env = {"PATH": os.environ["PATH"], "TERRAFORM_RELEASES_URL": (tmp_path / "releases").as_uri(),
+           "HASHICORP_KEY_URL": (tmp_path / "key.asc").as_uri()}
+    del env[unset]
+    result = subprocess.run([str(INSTALL_TERRAFORM), "1.2.3", str(tmp_path / "bin"), "amd64"], env=env,
+                            capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 2
+    assert f"install-terraform: {unset} is not set: set it (build argument {unset}) to the URL of" in result.stderr
+    assert not (tmp_path / "bin").exists()
 
 
 def test_install_terraform_rejects_a_malformed_version(tmp_path):

@@ -155,7 +155,10 @@ def test_every_pulled_observability_image_is_pinned_by_digest():
 
 def test_the_ee_base_image_is_pinned_by_digest():
     ee = yaml.safe_load((REPO / "execution-environment.yml").read_text())
-    assert re.fullmatch(r"[a-z0-9./-]+:\d+\.\d+@sha256:[0-9a-f]{64}", ee["images"]["base_image"]["name"])
+    name = ee["images"]["base_image"]["name"]
+    assert re.fullmatch(r"[a-z0-9./-]+:\d+\.\d+@sha256:[0-9a-f]{64}", name)
+    # The registry is the builder's (EE_BASE_IMAGE); the definition's host is a reserved name that never resolves.
+    assert name.split("/")[0].endswith(".invalid")
 
 
 # --- NVIDIA's CUDA repository key ----------------------------------------------
@@ -251,6 +254,17 @@ def test_epel_script_pins_epel9_key():
     text = INSTALL_EPEL.read_text()
     assert f"GPUOPS_EPEL_KEY_FINGERPRINT:-{EPEL9_KEY}" in text
     assert "rpm -Kv" in text
+
+
+@pytest.mark.parametrize("unset", ["EPEL_KEY_URL", "EPEL_RELEASE_URL"])
+def test_epel_has_no_default_location(unset, tmp_path):
+    env = {"PATH": os.environ["PATH"], "EPEL_KEY_URL": (tmp_path / "key.asc").as_uri(),
+           "EPEL_RELEASE_URL": (tmp_path / "epel-release.rpm").as_uri(), "PKGMGR": "/bin/false"}
+    del env[unset]
+    result = subprocess.run([str(INSTALL_EPEL)], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"install-epel: {unset} is not set: set it (build argument {unset}) to the URL of" in result.stderr
+    assert "on the EPEL mirror to use" in result.stderr
 
 
 def test_epel_key_with_another_fingerprint_is_refused(epel):
