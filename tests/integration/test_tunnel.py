@@ -1,7 +1,7 @@
 """SSH tunnels from the control host to local-cloud pods (gpuops.platform.autossh_tunnel, playbooks/tunnel.yml).
 
 Everything is real: 2 local-cloud pods with sshd, autossh and ssh on this
-machine, the daemon supervisor (this machine has no systemd), a small HTTP
+machine, autossh in its own background mode (supervisor=daemon), a small HTTP
 server on each pod's loopback standing in for the GPU exporter (9400) and,
 on the controller, slurmrestd (6820). The module runs through `ansible`, one
 process per step, so every step also proves that the tunnel outlives the
@@ -180,7 +180,7 @@ def tunnel_args(dep: Deployment, pod: dict, local_port: int, **changes) -> dict:
         known_hosts=str(ssh_dir / "known_hosts"),
         host_key_alias=host_key_alias(pod),
         state_dir=str(dep.tunnel_dir),
-        supervisor="auto",
+        supervisor="daemon",
         forwards=[{"local_port": local_port, "remote_port": 9400}],
         # Short keep-alives and back-off so that the fault tests run in seconds.
         server_alive_interval=2,

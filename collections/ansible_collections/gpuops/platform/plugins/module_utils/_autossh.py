@@ -6,7 +6,7 @@
 """autossh tunnels for gpuops.platform.autossh_tunnel (private to the collection).
 
 A tunnel is one ``autossh -M 0`` (ssh's ServerAlive messages detect a dead link, autossh restarts ssh), in autossh's
-own background mode (``-f``, ``AUTOSSH_PIDFILE``) or as a systemd service. Its files are ``<state_dir>/<name>.json``
+own background mode (``-f``) or in the foreground under an external supervisor, with ``AUTOSSH_PIDFILE`` either way. Its files are ``<state_dir>/<name>.json``
 (the configuration it runs with), ``.pid``, ``.lock`` and ``.log`` (autossh's log and ssh's, ``ssh -E`` at
 ``LogLevel=VERBOSE``, so that each login is logged). Its processes carry ``GPUOPS_TUNNEL=<state_dir>/<name>`` in
 their environment: a pid is the tunnel's only when it does.
@@ -33,7 +33,6 @@ TAG_VARIABLE = "GPUOPS_TUNNEL"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 _HOST = re.compile(r"^[A-Za-z0-9_.:%-]+$")
 _USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
-_SAFE_UNIT_ARG = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
 _SSH_CHILD = re.compile(r"autossh\[(\d+)\]: ssh child pid is (\d+)")
 _WILDCARD = ("bind_address %r would listen on every interface, which exposes the pod's services to the network; "
              "use a loopback address such as 127.0.0.1 or ::1, or one specific address of this host")
@@ -390,22 +389,23 @@ def diagnose(log: str) -> tuple[str, str] | None:
     return next((("fatal", explanation) for pattern, explanation in FATAL_PATTERNS if pattern in log), None)
 
 
-def host_key_message(spec: TunnelSpec) -> str:
+def host_key_message(spec: TunnelSpec, outcome: str = "The tunnel was stopped") -> str:
     alias = spec.host_key_alias or ("[%s]:%d" % (spec.host, spec.port) if spec.port != 22 else spec.host)
     return (
         "host key verification failed: %s:%d presented a host key that differs from the one pinned for %s in %s. "
-        "The pod was replaced, or someone is intercepting the connection. The tunnel was stopped. If the pod was "
-        "re-created on purpose, remove the old key with `ssh-keygen -R %s -f %s` and run again; otherwise investigate "
-        "before trusting the host" % (spec.host, spec.port, alias, spec.known_hosts, alias, spec.known_hosts))
+        "The pod was replaced, or someone is intercepting the connection. %s. If the pod was re-created on purpose, "
+        "remove the old key with `ssh-keygen -R %s -f %s` and run again; otherwise investigate before trusting the host"
+        % (spec.host, spec.port, alias, spec.known_hosts, outcome, alias, spec.known_hosts))
 
 
 # -- supervisors -------------------------------------------------------------------------------
 
 
 class DaemonSupervisor:
-    """autossh in its own background mode (-f) with AUTOSSH_PIDFILE; restarted by the next run if it dies."""
+    """autossh in its own background mode (-f) with AUTOSSH_PIDFILE; restarted by the next run if it dies.
 
-    kind = "daemon"
+    status() and processes() also find an autossh that an external supervisor runs with the same environment (in the
+    foreground, it writes the same pidfile)."""
 
     def __init__(self, files: TunnelFiles, run: t.Callable[[list[str]], tuple[int, str, str]],
                  clock: t.Callable[[], float] = time.monotonic, sleep: t.Callable[[float], None] = time.sleep) -> None:
@@ -414,9 +414,6 @@ class DaemonSupervisor:
 
     def environment(self, spec: TunnelSpec) -> dict[str, str]:
         return spec.environment(self.files.tag, self.files.log, self.files.pid)
-
-    def command(self, spec: TunnelSpec) -> list[str]:
-        return spec.command(background=True)
 
     def status(self) -> tuple[bool, int | None]:
         """(running, autossh's pid)."""
@@ -435,7 +432,7 @@ class DaemonSupervisor:
             os.unlink(self.files.pid)
         # A clean environment (env -i): only what the tunnel needs, and its tag.
         env = ["%s=%s" % item for item in sorted(self.environment(spec).items())]
-        rc, out, err = self.run(["env", "-i"] + env + self.command(spec))
+        rc, out, err = self.run(["env", "-i"] + env + spec.command(background=True))
         output = (out or "") + (err or "")
         if rc != 0:
             raise TunnelError("autossh exited right after it started (exit status %d): %s"
@@ -454,108 +451,3 @@ class DaemonSupervisor:
         if os.path.exists(self.files.pid):
             os.unlink(self.files.pid)
         return stopped
-
-    def remove(self) -> None:
-        """Nothing besides the state files, which the caller removes."""
-
-
-def systemd_booted(root: str = "/") -> bool:
-    """systemd is PID 1 and running (the test of sd_booted(3), plus PID 1's name where /proc shows it)."""
-    if not os.path.isdir(os.path.join(root, "run/systemd/system")):
-        return False
-    try:
-        with open(os.path.join(root, "proc/1/comm"), encoding="utf-8") as handle:
-            return handle.read().strip() == "systemd"
-    except OSError:
-        return True
-
-
-def systemd_quote(arg: str) -> str:
-    """One ExecStart=/Environment= word: systemd's quoting, ``%`` and ``$`` escaped."""
-    text = arg.replace("%", "%%").replace("$", "$$")
-    return text if _SAFE_UNIT_ARG.match(arg) else '"%s"' % text.replace("\\", "\\\\").replace('"', '\\"')
-
-
-def render_unit(spec: TunnelSpec, env: dict[str, str], log_path: str, scope: str) -> str:
-    log = log_path.replace("%", "%%")
-    return "\n".join(
-        ["# Managed by gpuops.platform.autossh_tunnel: local changes are overwritten.", "[Unit]",
-         "Description=gpuops SSH tunnel %s to %s" % (spec.name, spec.describe().replace("%", "%%")),
-         "Wants=network-online.target", "After=network-online.target", "", "[Service]", "Type=simple"]
-        + ["Environment=%s" % systemd_quote("%s=%s" % item) for item in sorted(env.items())]
-        # autossh restarts ssh; systemd restarts autossh.
-        + ["ExecStart=%s" % " ".join(systemd_quote(arg) for arg in spec.command()), "Restart=always", "RestartSec=5",
-           "StandardOutput=append:%s" % log, "StandardError=append:%s" % log, "", "[Install]",
-           "WantedBy=%s" % ("multi-user.target" if scope == "system" else "default.target"), ""])
-
-
-class SystemdSupervisor:
-    """autossh as a service gpuops-tunnel-<name>.service (system manager as root, the user's otherwise)."""
-
-    kind = "systemd"
-
-    def __init__(self, files: TunnelFiles, run: t.Callable[[list[str]], tuple[int, str, str]], systemctl: str,
-                 scope: str, unit_dir: str) -> None:
-        self.files, self.run, self.systemctl, self.scope = files, run, systemctl, scope
-        self.unit = "gpuops-tunnel-%s.service" % files.name
-        self.unit_path = os.path.join(unit_dir, self.unit)
-
-    def environment(self, spec: TunnelSpec) -> dict[str, str]:
-        return spec.environment(self.files.tag, self.files.log)
-
-    def command(self, spec: TunnelSpec) -> list[str]:
-        return spec.command()
-
-    def unit_text(self, spec: TunnelSpec) -> str:
-        return render_unit(spec, self.environment(spec), self.files.log, self.scope)
-
-    def ctl(self, *args: str, check: bool = True) -> tuple[int, str, str]:
-        cmd = [self.systemctl] + (["--user"] if self.scope == "user" else []) + list(args)
-        rc, out, err = self.run(cmd)
-        if check and rc != 0:
-            raise TunnelError("%s failed (rc %d): %s" % (" ".join(cmd), rc, (err or out).strip()))
-        return rc, out, err
-
-    def read_unit(self) -> str | None:
-        if not os.path.exists(self.unit_path):
-            return None
-        with open(self.unit_path, encoding="utf-8") as handle:
-            return handle.read()
-
-    def status(self) -> tuple[bool, int | None]:
-        rc, out, _err = self.ctl("show", "--property=ActiveState", "--property=MainPID", self.unit, check=False)
-        props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line) if rc == 0 else {}
-        pid = int(props.get("MainPID") or 0)
-        running = props.get("ActiveState") in ("active", "activating", "reloading") and pid > 0
-        return running, pid if running else None
-
-    def processes(self) -> list[int]:
-        return []  # systemd stops the unit's whole cgroup
-
-    def start(self, spec: TunnelSpec) -> int:
-        self.files.rotate_log()
-        os.makedirs(os.path.dirname(self.unit_path), mode=0o755, exist_ok=True)
-        tmp = "%s.tmp.%d" % (self.unit_path, os.getpid())
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(self.unit_text(spec))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, self.unit_path)
-        for verb in (("daemon-reload",), ("enable", self.unit), ("restart", self.unit)):
-            self.ctl(*verb)
-        running, pid = self.status()
-        if not running:
-            raise TunnelError("%s did not start; see `systemctl%s status %s`"
-                              % (self.unit, " --user" if self.scope == "user" else "", self.unit), self.files.read_log())
-        return pid or 0
-
-    def stop(self) -> bool:
-        running = self.status()[0]
-        if self.read_unit() is not None:
-            self.ctl("stop", self.unit, check=False)
-        return running
-
-    def remove(self) -> None:
-        if self.read_unit() is not None:
-            self.ctl("disable", self.unit, check=False)
-            os.unlink(self.unit_path)
-            self.ctl("daemon-reload")

@@ -17,14 +17,15 @@ description:
     the pod reach a service of this host, such as slurmctld on the service plane.
   - C(autossh -M 0) runs C(ssh -N) and starts it again whenever it exits; ssh's C(ServerAliveInterval) messages detect
     a dead link, so a tunnel recovers by itself from dropped connections, pod restarts and network outages.
-  - Under systemd (PID 1) the tunnel is a service C(gpuops-tunnel-<name>.service) with C(Restart=always), in the
-    system manager as root and in the user's manager otherwise. Elsewhere (containers, AWX execution environments)
-    autossh runs in its own background mode (C(autossh -f)) and writes its pid to a pidfile (C(AUTOSSH_PIDFILE)); it
-    outlives the playbook, and a later run of the module starts it again if it died.
-  - The module records the tunnel's configuration in O(state_dir). An unchanged configuration with a running tunnel is
-    no change; a changed configuration, or a tunnel whose autossh no longer runs, restarts the tunnel.
+  - With O(supervisor=daemon) autossh runs in its own background mode (C(autossh -f)); it outlives the playbook, and a
+    later run of the module starts it again if it died. With O(supervisor=external) the module starts and stops
+    nothing; it returns the foreground command and environment (RV(command), RV(environment)) for a supervisor such as
+    a systemd unit (C(playbooks/tunnel.yml) writes one with the role C(gpuops.platform.supervise)).
+  - Either way autossh writes its pid to a pidfile (C(AUTOSSH_PIDFILE)), and the module records the tunnel's
+    configuration in O(state_dir). An unchanged configuration with a running tunnel is no change; a changed
+    configuration, or (with O(supervisor=daemon)) a tunnel whose autossh no longer runs, restarts the tunnel.
   - Host keys are checked on every connection against O(known_hosts), never turned off; a host that presents another
-    key fails the task and stops the tunnel.
+    key fails the task and (with O(supervisor=daemon)) stops the tunnel.
   - Listeners bind only to the address given in each forward, V(127.0.0.1) by default; wildcard addresses (V(0.0.0.0),
     V(::), V(*), an empty address) are refused, here and on the pod.
   - autossh and ssh get a clean environment; nothing of the module's environment (such as API keys) reaches them.
@@ -55,14 +56,15 @@ attributes:
 options:
   name:
     description:
-      - The tunnel's id, which names its files in O(state_dir) and its systemd unit. 1 to 100 characters of V(a-z),
-        V(0-9), V(_), V(.) and V(-), starting with a letter or digit.
+      - The tunnel's id, which names its files in O(state_dir). 1 to 100 characters of V(a-z), V(0-9), V(_), V(.) and
+        V(-), starting with a letter or digit.
     type: str
     required: true
   state:
     description:
       - V(present) starts the tunnel unless it runs with the same configuration, and waits until it is up.
-        V(restarted) always stops and starts it again. V(absent) stops it and removes its files and unit.
+        V(restarted) always stops and starts it again (not with O(supervisor=external)). V(absent) stops it and removes
+        its files; a tunnel that runs under its external supervisor must be stopped there first, or the task fails.
     type: str
     choices: [present, absent, restarted]
     default: present
@@ -190,7 +192,7 @@ options:
       - Seconds to wait, after starting the tunnel or when finding it running but not connected, until it is up. When
         they pass the task fails; the tunnel keeps running and autossh keeps trying. V(0) does not wait.
       - A failure that no retry can fix (a changed host key, a refused key, a local port in use) fails the task as soon
-        as ssh reports it, and stops the tunnel.
+        as ssh reports it, and (with O(supervisor=daemon)) stops the tunnel.
     type: int
     default: 30
   state_dir:
@@ -202,12 +204,14 @@ options:
     default: ~/.local/state/gpuops/tunnels
   supervisor:
     description:
-      - What keeps autossh running. V(systemd) a service unit (a user's services stop at logout unless
-        C(loginctl enable-linger)); V(daemon) autossh's own background mode with a pidfile; V(auto) V(systemd) when
-        systemd is PID 1 (and, for a user other than root, the user's manager answers), V(daemon) otherwise.
+      - What keeps autossh running. V(daemon) autossh's own background mode, started and stopped by the module.
+      - V(external) another program (a systemd unit, supervisord) runs RV(command) with exactly RV(environment) and
+        restarts it when it exits; the module records the configuration and, when that autossh runs with it, waits
+        until the tunnel is up and fails on what no retry fixes, as with V(daemon), but never stops it. A tunnel that
+        the module started as V(daemon) is stopped.
     type: str
-    choices: [auto, systemd, daemon]
-    default: auto
+    choices: [daemon, external]
+    default: daemon
   autossh_path:
     description:
       - The autossh executable. Found on E(PATH) when not set.
@@ -248,6 +252,21 @@ EXAMPLES = r"""
         local_port: 6817
   delegate_to: localhost
 
+# tunnel.command, run with exactly tunnel.environment, is what the supervisor runs (playbooks/tunnel.yml
+# writes a systemd unit of it with the role gpuops.platform.supervise)
+- name: The same tunnel for a supervisor; the module starts nothing
+  gpuops.platform.autossh_tunnel:
+    name: "gpuops-local-{{ inventory_hostname }}"
+    host: "{{ ansible_host }}"
+    known_hosts: ~/.gpuops/known_hosts
+    state_dir: ~/.gpuops/local/tunnels
+    forwards:
+      - local_port: 19400
+        remote_port: 9400
+    supervisor: external
+  delegate_to: localhost
+  register: tunnel
+
 - name: List the tunnels of a deployment
   ansible.builtin.find:
     paths: ~/.gpuops/local/tunnels
@@ -275,8 +294,8 @@ state:
   sample: present
 pid:
   description:
-    - The pid of autossh (the unit's main process under systemd). Null when the tunnel is absent, and in check mode
-      when it would be started.
+    - The pid of autossh (from its pidfile, also under an external supervisor). Null when the tunnel is absent or does
+      not run, and in check mode when it would be started.
   returned: always
   type: int
   sample: 41872
@@ -322,13 +341,22 @@ reverse_forwards:
   sample:
     - {bind_address: 127.0.0.1, remote_port: 6817, local_host: 127.0.0.1, local_port: 6817}
 command:
-  description: The autossh command line, one list element per argument. It holds paths, never a secret.
+  description:
+    - The autossh command line, one list element per argument (C(autossh -f) with O(supervisor=daemon), in the
+      foreground with O(supervisor=external)). It holds paths, never a secret.
   returned: when O(state) is not V(absent)
   type: list
   elements: str
-  sample: [/usr/bin/autossh, -f, -M, "0", -N, -T, -F, none, "...", -L, "127.0.0.1:19400:127.0.0.1:9400", 127.0.0.1]
+  sample: [/usr/bin/autossh, -M, "0", -N, -T, -F, none, "...", -L, "127.0.0.1:19400:127.0.0.1:9400", 127.0.0.1]
+environment:
+  description:
+    - autossh's whole environment (C(AUTOSSH_*), C(PATH), C(LANG) and the tunnel's tag C(GPUOPS_TUNNEL)), nothing
+      else. A supervisor runs RV(command) with exactly these variables.
+  returned: when O(state) is not V(absent)
+  type: dict
+  sample: {AUTOSSH_GATETIME: "0", AUTOSSH_PIDFILE: /home/ops/.gpuops/local/tunnels/t.pid, GPUOPS_TUNNEL: /home/ops/.gpuops/local/tunnels/t}
 supervisor:
-  description: What keeps the tunnel running, V(daemon) or V(systemd). Null when the tunnel is absent.
+  description: What keeps the tunnel running, V(daemon) or V(external). Null when the tunnel is absent.
   returned: always
   type: str
   sample: daemon
@@ -350,11 +378,6 @@ log_path:
   returned: always
   type: str
   sample: /home/ops/.local/state/gpuops/tunnels/gpuops-local-gpuops-0.log
-unit_path:
-  description: The systemd unit file.
-  returned: when the supervisor is systemd
-  type: str
-  sample: /etc/systemd/system/gpuops-tunnel-gpuops-local-gpuops-0.service
 log_tail:
   description: The end of the tunnel's log, when the task failed because the tunnel did not come up.
   returned: on failure
@@ -363,7 +386,6 @@ log_tail:
 """
 
 import os
-import pwd
 import time
 import typing as t
 
@@ -375,10 +397,6 @@ from ansible_collections.gpuops.platform.plugins.module_utils import _autossh as
 # Injected by the unit tests.
 CLOCK = time.monotonic
 SLEEP = time.sleep
-SYSTEMD_BOOTED = a.systemd_booted
-SYSTEM_UNIT_DIR = "/etc/systemd/system"
-
-Supervisor = t.Union[a.DaemonSupervisor, a.SystemdSupervisor]
 
 
 class TunnelModule:
@@ -445,78 +463,40 @@ class TunnelModule:
             autossh_path=self._binary("autossh_path", "autossh", "autossh"),
             ssh_path=self._binary("ssh_path", "ssh", "openssh-client"), log_path=self.files.log)
 
-    # -- supervisors --------------------------------------------------------------------
-
-    def _systemd(self, scope: str | None = None) -> a.SystemdSupervisor:
-        systemctl = self.module.get_bin_path("systemctl")
-        if not systemctl:
-            self.fail("systemctl is not installed on this host; use supervisor=daemon")
-        scope = scope or ("system" if os.geteuid() == 0 else "user")
-        unit_dir = SYSTEM_UNIT_DIR
-        if scope == "user":
-            config_home = os.environ.get("XDG_CONFIG_HOME") or os.path.join(pwd.getpwuid(os.geteuid()).pw_dir, ".config")
-            unit_dir = os.path.join(config_home, "systemd", "user")
-        environ = {} if os.geteuid() == 0 or os.environ.get("XDG_RUNTIME_DIR") else {"XDG_RUNTIME_DIR": "/run/user/%d" % os.geteuid()}
-        return a.SystemdSupervisor(self.files, lambda cmd: self.module.run_command(cmd, environ_update=environ), systemctl,
-                                   scope, unit_dir)
-
-    def _daemon(self) -> a.DaemonSupervisor:
+    def daemon(self) -> a.DaemonSupervisor:
         return a.DaemonSupervisor(self.files, lambda cmd: self.module.run_command(cmd, cwd="/", umask=0o077),
                                   clock=CLOCK, sleep=SLEEP)
 
-    def wanted_supervisor(self) -> Supervisor:
-        choice = self.params["supervisor"]
-        if choice == "daemon" or (choice == "auto" and not SYSTEMD_BOOTED()):
-            return self._daemon()
-        if not SYSTEMD_BOOTED():
-            self.fail("supervisor=systemd, but systemd is not running on this host (it is not PID 1); use supervisor=daemon "
-                      "or auto")
-        supervisor = self._systemd()
-        if supervisor.scope == "system":
-            return supervisor
-        rc, _out, err = supervisor.ctl("show-environment", check=False)
-        if rc != 0:
-            if choice == "systemd":
-                self.fail("supervisor=systemd, but the systemd user manager of uid %d does not answer (%s); log in "
-                          "through a session, or use supervisor=daemon" % (os.geteuid(), err.strip()))
-            return self._daemon()
-        user = pwd.getpwuid(os.geteuid()).pw_name
-        if not os.path.exists("/var/lib/systemd/linger/%s" % user):
-            self.module.warn("the tunnel runs in the systemd user manager of %s, which stops it when %s logs out; run "
-                             "`loginctl enable-linger %s` to keep it running" % (user, user, user))
-        return supervisor
-
-    def recorded_supervisor(self, config: dict | None) -> Supervisor | None:
-        kind = (config or {}).get("supervisor")
-        if kind == "systemd":
-            return self._systemd((config or {}).get("scope"))
-        return self._daemon() if kind == "daemon" else None
-
     # -- state --------------------------------------------------------------------------
 
-    def config(self, spec: a.TunnelSpec, supervisor: Supervisor) -> dict:
+    def config(self, spec: a.TunnelSpec) -> dict:
         config = dict(
-            name=spec.name, supervisor=supervisor.kind, host=spec.host, port=spec.port, user=spec.user,
+            name=spec.name, supervisor=self.params["supervisor"], host=spec.host, port=spec.port, user=spec.user,
             private_key=spec.private_key, known_hosts=spec.known_hosts, host_key_alias=spec.host_key_alias,
             forwards=list(spec.forwards), server_alive_interval=spec.server_alive_interval,
             server_alive_count_max=spec.server_alive_count_max, exit_on_forward_failure=spec.exit_on_forward_failure,
             retry_max_interval=spec.retry_max_interval, autossh_path=spec.autossh_path, ssh_path=spec.ssh_path,
-            command=supervisor.command(spec), environment=supervisor.environment(spec))
+            command=spec.command(background=self.params["supervisor"] == "daemon"),
+            environment=self.daemon().environment(spec))
         if spec.reverse_forwards:  # only then: the record of a tunnel without them stays as it was
             config["reverse_forwards"] = list(spec.reverse_forwards)
-        if isinstance(supervisor, a.SystemdSupervisor):
-            config.update(scope=supervisor.scope, unit=supervisor.unit_path)
         return config
 
-    def _diff(self, before: dict | None, before_running: bool, after: dict | None) -> None:
+    def _diff(self, before: dict | None, before_running: bool, after: dict | None, after_running: bool) -> None:
         def view(config: dict | None, running: bool) -> str:
             if not config:
                 return "# not recorded, but processes of the tunnel are running\n" if running else ""
             return "# %s\n%s" % ("running" if running else "not running", a.render_config(config, compact_command=True))
 
         if self.module._diff:  # pylint: disable=protected-access
-            self.result["diff"] = dict(before=view(before, before_running), after=view(after, after is not None),
+            self.result["diff"] = dict(before=view(before, before_running), after=view(after, after_running),
                                        before_header=self.files.config, after_header=self.files.config)
+
+    def refuse_external(self, recorded: dict | None, running: bool, pid: int | None) -> None:
+        """A tunnel run by an external supervisor is stopped there, never here: it would only be started again."""
+        if running and (recorded or {}).get("supervisor") == "external" and not self.module.check_mode:
+            self.fail("the tunnel %s runs under its external supervisor (autossh pid %s): stop and remove it there "
+                      "first, then run again" % (self.name, pid))
 
     @staticmethod
     def established(spec: a.TunnelSpec, log: str) -> bool:
@@ -525,21 +505,24 @@ class TunnelModule:
             return all(a.port_in_use(fwd["bind_address"], fwd["local_port"]) for fwd in spec.forwards)
         return a.connected(log)
 
-    def wait_established(self, spec: a.TunnelSpec, supervisor: Supervisor, log_offset: int, started: bool) -> bool:
-        """Wait until the tunnel is up; fail at once on what no retry fixes (in the log since ``log_offset``)."""
-        timeout = self.params["wait_timeout"]
+    def wait_established(self, spec: a.TunnelSpec, log_offset: int, started: bool) -> bool:
+        """Wait until the tunnel is up; fail at once on what no retry fixes (in the log since ``log_offset``), and stop
+        a daemon that hit it (an external supervisor would only start it again)."""
+        timeout, daemon, external = self.params["wait_timeout"], self.daemon(), self.params["supervisor"] == "external"
+        outcome = "Its supervisor keeps restarting it (stop it there)" if external else "The tunnel was stopped"
         deadline = CLOCK() + timeout
         while True:
             found = a.diagnose(self.files.read_log(log_offset, a.LOG_WINDOW))
             tail = self.files.read_log(log_offset)
             if found:
-                supervisor.stop()
-                self.result.update(pid=None, state="absent")
+                if not external:
+                    daemon.stop()
+                    self.result.update(pid=None, state="absent")
                 if found[0] == "host_key":
-                    raise a.HostKeyChanged(a.host_key_message(spec), tail)
-                raise a.TunnelError("the tunnel %s to %s cannot work: %s. The tunnel was stopped; the log says:\n%s"
-                                    % (self.name, spec.describe(), found[1], tail.strip()), tail)
-            running, self.result["pid"] = supervisor.status()
+                    raise a.HostKeyChanged(a.host_key_message(spec, outcome), tail)
+                raise a.TunnelError("the tunnel %s to %s cannot work: %s. %s; the log says:\n%s"
+                                    % (self.name, spec.describe(), found[1], outcome, tail.strip()), tail)
+            running, self.result["pid"] = daemon.status()
             if not running:
                 raise a.TunnelError("autossh of the tunnel %s exited; the log %s says:\n%s"
                                     % (self.name, self.files.log, tail.strip()), tail)
@@ -557,40 +540,45 @@ class TunnelModule:
 
     # -- actions ------------------------------------------------------------------------
 
-    def present(self, spec: a.TunnelSpec, supervisor: Supervisor, restart: bool) -> None:
-        wanted = self.config(spec, supervisor)
-        self.result.update(supervisor=supervisor.kind, forwards=list(spec.forwards),
-                           reverse_forwards=list(spec.reverse_forwards), command=wanted["command"])
-        if isinstance(supervisor, a.SystemdSupervisor):
-            self.result["unit_path"] = supervisor.unit_path
+    def present(self, spec: a.TunnelSpec, restart: bool) -> None:
+        wanted, daemon, kind = self.config(spec), self.daemon(), self.params["supervisor"]
+        self.result.update(supervisor=kind, forwards=list(spec.forwards), reverse_forwards=list(spec.reverse_forwards),
+                           command=wanted["command"], environment=wanted["environment"])
         recorded = self.files.read_config()
-        old = self.recorded_supervisor(recorded)
-        running, pid = old.status() if old else (False, None)
-        leftovers = self._daemon().processes() if not running else []
+        running, pid = daemon.status()
+        leftovers = daemon.processes() if not running else []
+        ours = (recorded or {}).get("supervisor") != "external"  # processes this module started and stops
+        if kind == "daemon":
+            self.refuse_external(recorded, running, pid)
         if restart:
             reason = "restarted"
         elif recorded != wanted:
             reason = "started" if recorded is None else "restarted with the new configuration"
-        elif not running:
+        elif not running and kind == "daemon":
             reason = "started again (autossh was not running)"
-        elif isinstance(supervisor, a.SystemdSupervisor) and supervisor.read_unit() != supervisor.unit_text(spec):
-            reason = "restarted (its unit file was missing or edited)"
         else:
             self.result.update(state="present", pid=pid)
-            self._diff(recorded, True, wanted)
+            self._diff(recorded, running, wanted, running)
+            if not running:  # under an external supervisor that does not run it (yet)
+                self.module.exit_json(msg="the tunnel %s is recorded; its supervisor does not run it" % self.name,
+                                      **self.result)
             self.result["established"] = self.established(spec, self.files.read_log(0, a.LOG_WINDOW)) \
-                if self.module.check_mode else self.wait_established(spec, supervisor, self.files.log_size(), False)
+                if self.module.check_mode else self.wait_established(spec, self.files.log_size(), False)
             self.module.exit_json(msg="the tunnel %s runs with this configuration" % self.name, **self.result)
 
         self.result.update(changed=True, state="present")
-        self._diff(recorded, running or bool(leftovers), wanted)
+        self._diff(recorded, running or bool(leftovers), wanted, kind == "daemon" or (running and not ours))
+        if kind == "external":
+            reason = "recorded for its supervisor" + (" (autossh started here was stopped)" if ours and (running or leftovers) else "")
         if self.module.check_mode:
             self.module.exit_json(msg="check mode: the tunnel %s would be %s" % (self.name, reason), **self.result)
-        if old is not None:
-            old.stop()
-            if old.kind != supervisor.kind:
-                old.remove()
-        self._daemon().stop()  # an ssh whose autossh died still holds the listeners
+        if kind == "daemon" or ours:
+            daemon.stop()  # an ssh whose autossh died still holds the listeners
+            self.result["pid"] = None
+        if kind == "external":
+            self.files.rotate_log()
+            self.files.write_config(wanted)
+            self.module.exit_json(msg="the tunnel %s was %s" % (self.name, reason), **self.result)
         deadline = CLOCK() + 10  # and may hold them a moment after it was told to stop
         for fwd in spec.forwards:
             while a.port_in_use(fwd["bind_address"], fwd["local_port"]) and CLOCK() < deadline:
@@ -601,31 +589,24 @@ class TunnelModule:
                           % (fwd["local_port"], fwd["bind_address"], fwd["local_port"]))
         self.files.write_config(wanted)
         log_offset = self.files.log_size()
-        self.result["pid"] = supervisor.start(spec)
+        self.result["pid"] = daemon.start(spec)
         log_offset = log_offset if self.files.log_size() >= log_offset else 0  # rotated
-        self.result["established"] = self.wait_established(spec, supervisor, log_offset, True)
+        self.result["established"] = self.wait_established(spec, log_offset, True)
         self.module.exit_json(msg="the tunnel %s was %s" % (self.name, reason), **self.result)
 
     def absent(self) -> None:
-        recorded = self.files.read_config()
-        old = self.recorded_supervisor(recorded)
-        daemon = self._daemon()
-        running = bool(old and old.status()[0]) or bool(daemon.processes())
-        unit = None
-        if old is None and SYSTEMD_BOOTED():  # a unit of this tunnel whose configuration file is gone
-            unit = self._systemd()
-            unit = unit if unit.read_unit() is not None else None
-        self.result["supervisor"] = old.kind if old else None
-        if not (recorded or running or unit or any(os.path.exists(path) for path in (self.files.pid, self.files.log))):
-            self._diff(None, False, None)
+        recorded, daemon = self.files.read_config(), self.daemon()
+        running, pid = daemon.status()
+        leftovers = daemon.processes()
+        self.refuse_external(recorded, running, pid)
+        self.result["supervisor"] = (recorded or {}).get("supervisor")
+        if not (recorded or leftovers or any(os.path.exists(path) for path in (self.files.pid, self.files.log))):
+            self._diff(None, False, None, False)
             self.module.exit_json(msg="the tunnel %s is absent" % self.name, **self.result)
         self.result["changed"] = True
-        self._diff(recorded, running, None)
+        self._diff(recorded, bool(leftovers), None, False)
         if not self.module.check_mode:
-            for supervisor in (old, unit, daemon):
-                if supervisor is not None:
-                    supervisor.stop()
-                    supervisor.remove()
+            daemon.stop()
             self.files.remove()
         self.module.exit_json(msg="%sthe tunnel %s %s stopped and removed" % (
             ("check mode: ", self.name, "would be") if self.module.check_mode else ("", self.name, "was")), **self.result)
@@ -635,10 +616,12 @@ class TunnelModule:
         if state == "absent":
             action = self.absent
         else:
-            spec, supervisor = self.spec(), self.wanted_supervisor()
+            if state == "restarted" and self.params["supervisor"] == "external":
+                self.fail("state=restarted needs supervisor=daemon: restart a tunnel with its external supervisor")
+            spec = self.spec()
 
             def action() -> None:
-                self.present(spec, supervisor, restart=state == "restarted")
+                self.present(spec, restart=state == "restarted")
         try:
             if self.module.check_mode or (state == "absent" and not os.path.isdir(self.files.state_dir)):
                 return action()
@@ -675,7 +658,7 @@ def main() -> None:
             retry_max_interval=dict(type="int", default=30),
             wait_timeout=dict(type="int", default=30),
             state_dir=dict(type="path", default="~/.local/state/gpuops/tunnels"),
-            supervisor=dict(type="str", default="auto", choices=["auto", "systemd", "daemon"]),
+            supervisor=dict(type="str", default="daemon", choices=["daemon", "external"]),
             autossh_path=dict(type="path"),
             ssh_path=dict(type="path"),
         ),

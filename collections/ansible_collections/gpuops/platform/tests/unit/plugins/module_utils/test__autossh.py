@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Unit tests of the autossh helpers: validation, the command, systemd units, the log, the real autossh -f."""
+"""Unit tests of the autossh helpers: validation, the command, the log, the real autossh (-f and foreground)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from ansible_collections.gpuops.platform.plugins.module_utils import _autossh
 from ansible_collections.gpuops.platform.plugins.module_utils._autossh import (
     DaemonSupervisor,
     Lock,
-    SystemdSupervisor,
     TunnelError,
     TunnelFiles,
     TunnelSpec,
@@ -33,11 +32,7 @@ from ansible_collections.gpuops.platform.plugins.module_utils._autossh import (
     parse_forwards,
     port_in_use,
     render_config,
-    render_unit,
-    systemd_booted,
-    systemd_quote,
 )
-from ansible_collections.gpuops.platform.tests.unit.plugins.fake_systemctl import FakeSystemctl
 
 
 def run(argv: list[str]) -> tuple[int, str, str]:
@@ -204,75 +199,6 @@ def test_environment_is_clean(monkeypatch):
     assert "AUTOSSH_PIDFILE" not in make_spec().environment("/s/t", "/s/t.log")
 
 
-# -- systemd ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("arg, expected", [
-    ("/usr/bin/autossh", "/usr/bin/autossh"),
-    ("-L", "-L"),
-    ("127.0.0.1:19400:127.0.0.1:9400", "127.0.0.1:19400:127.0.0.1:9400"),
-    ("/home/a b/key", '"/home/a b/key"'),
-    ('say "hi"', '"say \\"hi\\""'),
-    ("100%", "100%%"),
-    ("$HOME", '"$$HOME"'),
-    ("a\\b", '"a\\\\b"'),
-])
-def test_systemd_quote(arg, expected):
-    assert systemd_quote(arg) == expected
-
-
-def test_render_unit():
-    spec = make_spec(known_hosts="/home/o p/known_hosts")
-    text = render_unit(spec, spec.environment("/s/t", "/s/t.log"), "/s/t.log", "system")
-    assert "Restart=always" in text
-    assert "WantedBy=multi-user.target" in text
-    assert "Environment=AUTOSSH_GATETIME=0" in text
-    assert "Environment=GPUOPS_TUNNEL=/s/t" in text
-    assert 'ExecStart=/usr/bin/autossh -M 0 -N -T -F none' in text
-    assert '"UserKnownHostsFile=/home/o p/known_hosts"' in text
-    assert "StandardError=append:/s/t.log" in text
-    assert "WantedBy=default.target" in render_unit(spec, {}, "/s/t.log", "user")
-
-
-def test_systemd_supervisor_lifecycle(tmp_path):
-    fake = FakeSystemctl()
-    files = TunnelFiles(str(tmp_path / "state"), "t1")
-    sup = SystemdSupervisor(files, fake, "/bin/systemctl", "user", str(tmp_path / "units"))
-    assert sup.status() == (False, None)
-    assert sup.start(make_spec()) == fake.main_pid
-    unit = (tmp_path / "units" / "gpuops-tunnel-t1.service").read_text()
-    assert unit == sup.unit_text(make_spec())
-    verbs = [c[2] for c in fake.calls if c[1] == "--user"]
-    assert verbs[:4] == ["show", "daemon-reload", "enable", "restart"]
-    assert sup.status() == (True, fake.main_pid)
-    assert sup.stop() is True
-    sup.remove()
-    assert not (tmp_path / "units" / "gpuops-tunnel-t1.service").exists()
-    assert ["/bin/systemctl", "--user", "disable", "gpuops-tunnel-t1.service"] in fake.calls
-    assert fake.calls[-1] == ["/bin/systemctl", "--user", "daemon-reload"]
-
-
-def test_systemd_supervisor_failure_is_reported(tmp_path):
-    """systemctl --user of a login with no user manager (as recorded): the supervisor says what systemctl said."""
-    fake = FakeSystemctl(user_manager=False)
-    sup = SystemdSupervisor(TunnelFiles(str(tmp_path), "t1"), fake, "/bin/systemctl", "user", str(tmp_path / "u"))
-    assert sup.status() == (False, None)
-    with pytest.raises(TunnelError) as raised:
-        sup.start(make_spec())
-    assert raised.value.message == fake.no_manager_error
-    assert "daemon-reload failed (rc 1): Failed to connect to user scope bus" in fake.no_manager_error
-
-
-def test_systemd_booted(tmp_path):
-    assert systemd_booted(str(tmp_path)) is False
-    (tmp_path / "run/systemd/system").mkdir(parents=True)
-    (tmp_path / "proc/1").mkdir(parents=True)
-    (tmp_path / "proc/1/comm").write_text("process_api\n")
-    assert systemd_booted(str(tmp_path)) is False
-    (tmp_path / "proc/1/comm").write_text("systemd\n")
-    assert systemd_booted(str(tmp_path)) is True
-
-
 # -- files, lock, log ----------------------------------------------------------------------------
 
 
@@ -421,3 +347,30 @@ def test_autossh_that_cannot_start_is_reported(tmp_path):
     failing.chmod(0o755)
     with pytest.raises(TunnelError, match=r"autossh exited right after it started \(exit status 1\): no such option"):
         DaemonSupervisor(files, run).start(make_spec(autossh_path=str(failing)))
+
+
+def test_real_autossh_in_the_foreground_is_found_by_its_pidfile(tmp_path):
+    """What a supervisor runs (supervisor=external): autossh without -f writes the same pidfile, so the module finds it."""
+    autossh, ssh = shutil.which("autossh"), shutil.which("ssh")
+    if not (autossh and ssh):
+        pytest.skip("needs autossh and ssh (apt-get install autossh openssh-client)")
+    files = TunnelFiles(str(tmp_path / "s"), "t1")
+    files.ensure_dir()
+    daemon = DaemonSupervisor(files, run)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        spec = make_spec(port=silent.getsockname()[1], autossh_path=autossh, ssh_path=ssh, private_key=None,
+                         known_hosts=str(tmp_path / "known_hosts"), log_path=files.log)
+        proc = subprocess.Popen(spec.command(), env=daemon.environment(spec), cwd="/", stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            assert _wait_for(lambda: daemon.status() == (True, proc.pid))
+            assert _wait_for(lambda: len(daemon.processes()) == 2)
+            proc.terminate()  # as a supervisor stops it: autossh removes its pidfile
+            proc.wait(timeout=10)
+            assert _wait_for(lambda: daemon.status() == (False, None) and not os.path.exists(files.pid))
+        finally:
+            proc.kill()
+            proc.wait(timeout=10)
+            daemon.stop()

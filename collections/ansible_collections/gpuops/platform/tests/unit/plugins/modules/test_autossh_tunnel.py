@@ -9,8 +9,8 @@ The daemon path runs for real (double fork, pidfile, /proc) with a fake
 autossh: a small Python program that honours AUTOSSH_PIDFILE, starts a fake
 ssh child that listens on the -L ports (or prints what ssh prints when it
 fails, as the file ``mode`` next to it says) and restarts it when it exits.
-No network and no SSH server are involved. The systemd path runs with the fake
-systemctl that replays the real one's recorded answers (tests/unit/plugins/fake_systemctl.py).
+No network and no SSH server are involved. supervisor=external runs the same
+fake autossh in the foreground, as a supervisor would (``Env.supervise``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -29,7 +30,6 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.gpuops.platform.plugins.module_utils._autossh import TAG_VARIABLE, is_tunnel
 from ansible_collections.gpuops.platform.plugins.modules import autossh_tunnel
-from ansible_collections.gpuops.platform.tests.unit.plugins.fake_systemctl import FakeSystemctl
 from ansible_collections.gpuops.platform.tests.unit.plugins.modules.module_harness import ExitJson, FailJson, patch_module_exits
 
 
@@ -143,7 +143,6 @@ while True:
 @pytest.fixture(autouse=True)
 def _module_exits(monkeypatch):
     patch_module_exits(monkeypatch)
-    monkeypatch.setattr(autossh_tunnel, "SYSTEMD_BOOTED", lambda: False)
 
 
 class Procs:
@@ -210,6 +209,7 @@ class Env:
         self.known_hosts = tmp_path / "ssh" / "known_hosts"
         self.state_dir = tmp_path / "tunnels"
         self.ports = [free_port(), free_port()]
+        self.supervised: list[subprocess.Popen] = []
 
     def mode(self, mode: str) -> None:
         (self.bin / "mode").write_text(mode)
@@ -238,7 +238,18 @@ class Env:
     def processes(self, name: str = "t1") -> list[int]:
         return PROCS.tagged(self.tag(name))
 
+    def supervise(self, result: dict) -> subprocess.Popen:
+        """Run the module's command with its environment in the foreground, as a supervisor does; wait for the pidfile."""
+        proc = subprocess.Popen(result["command"], env=result["environment"], cwd="/", stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.supervised.append(proc)
+        assert wait_for((self.state_dir / "t1.pid").exists)
+        return proc
+
     def cleanup(self) -> None:
+        for proc in self.supervised:
+            proc.kill()
+            proc.wait()
         for name in ("t1", "t2"):
             for pid in self.processes(name):
                 try:
@@ -348,12 +359,6 @@ def test_missing_autossh_is_named(env, monkeypatch):
     assert failed
     assert "autossh is not installed on this host" in result["msg"]
     assert "apt-get install autossh" in result["msg"]
-
-
-def test_systemd_requested_without_systemd_fails(env):
-    failed, result = run_module(env.args(supervisor="systemd"))
-    assert failed
-    assert "systemd is not running on this host" in result["msg"]
 
 
 # -- the daemon lifecycle ------------------------------------------------------------------------
@@ -609,78 +614,93 @@ def test_absent_without_state_dir_is_no_change(env):
     assert not env.state_dir.exists()
 
 
-# -- systemd -------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def systemd(monkeypatch, tmp_path):
-    fake = FakeSystemctl()
-    monkeypatch.setattr(autossh_tunnel, "SYSTEMD_BOOTED", lambda: True)
-    monkeypatch.setattr(autossh_tunnel, "SYSTEM_UNIT_DIR", str(tmp_path / "system-units"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    real_run = basic.AnsibleModule.run_command
-
-    def run_command(self, cmd, **kw):
-        # systemctl is the fake; anything else (autossh -f for supervisor=daemon) runs for real.
-        if cmd and str(cmd[0]).endswith("/systemctl"):
-            return fake.run_command(cmd, **kw)
-        return real_run(self, cmd, **kw)
-
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
-    real = basic.AnsibleModule.get_bin_path
-
-    def get_bin_path(self, name, required=False, opt_dirs=None):
-        return "/bin/systemctl" if name == "systemctl" else real(self, name, required, opt_dirs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", get_bin_path)
-    return fake
-
-
-def test_systemd_unit_lifecycle(env, systemd, tmp_path):
-    args = env.args(supervisor="auto", wait_timeout=0)
-    result = ok(args, check=True)
-    assert result["changed"] is True and result["supervisor"] == "systemd"
-    assert "restart" not in systemd.verbs()
-
-    result = ok(args)
-    assert result["changed"] is True
-    assert result["pid"] == systemd.main_pid
-    unit_path = result["unit_path"]
-    root = os.geteuid() == 0
-    assert unit_path.startswith(str(tmp_path / ("system-units" if root else "config/systemd/user")))
-    unit = open(unit_path, encoding="utf-8").read()
-    assert "ExecStart=%s -M 0 -N -T" % env.autossh in unit
-    assert "Restart=always" in unit
-    assert "AUTOSSH_PIDFILE" not in unit
-    assert ["daemon-reload", "enable", "restart"] == [v for v in systemd.verbs() if v in ("daemon-reload", "enable", "restart")]
-    assert json.loads((env.state_dir / "t1.json").read_text())["supervisor"] == "systemd"
-
-    assert ok(args)["changed"] is False
-
-    # A unit edited by hand is rewritten.
-    with open(unit_path, "a", encoding="utf-8") as handle:
-        handle.write("# edited\n")
-    result = ok(args)
-    assert result["changed"] is True and "edited" in result["msg"]
-
-    # A unit that stopped is started again.
-    systemd.active = False
-    result = ok(args)
-    assert result["changed"] is True and "was not running" in result["msg"]
-
-    result = ok(dict(name="t1", state="absent", state_dir=str(env.state_dir)))
-    assert result["changed"] is True
-    assert not os.path.exists(unit_path)
-    assert "disable" in systemd.verbs()
-    assert ok(dict(name="t1", state="absent", state_dir=str(env.state_dir)))["changed"] is False
+# -- supervisor=external -------------------------------------------------------------------------
 
 
 @needs_proc
-def test_switching_from_daemon_to_systemd_stops_the_daemon(env, systemd, monkeypatch):
-    monkeypatch.setattr(autossh_tunnel, "SYSTEMD_BOOTED", lambda: False)
-    pid = ok(env.args(supervisor="daemon"))["pid"]
-    monkeypatch.setattr(autossh_tunnel, "SYSTEMD_BOOTED", lambda: True)
-    result = ok(env.args(supervisor="systemd", wait_timeout=0))
-    assert result["changed"] is True and result["supervisor"] == "systemd"
-    assert wait_for(lambda: not PROCS.alive(pid))
-    assert env.processes() == []
+def test_external_records_and_returns_the_foreground_command(env):
+    args = env.args(supervisor="external")
+    result = ok(args, check=True, diff=True)
+    assert result["changed"] is True and result["pid"] is None
+    assert not env.state_dir.exists()
+
+    result = ok(args, diff=True)
+    assert result["changed"] is True and result["supervisor"] == "external"
+    assert result["pid"] is None and result["established"] is False
+    assert env.processes() == []  # the module started nothing
+    assert result["diff"]["after"].startswith("# not running\n")
+    assert result["command"][:3] == [str(env.autossh), "-M", "0"] and "-f" not in result["command"]
+    assert result["environment"] == {
+        "AUTOSSH_GATETIME": "0", "AUTOSSH_LOGFILE": str(env.state_dir / "t1.log"),
+        "AUTOSSH_PATH": str(env.ssh), "AUTOSSH_PIDFILE": str(env.state_dir / "t1.pid"), "AUTOSSH_POLL": "30",
+        "GPUOPS_TUNNEL": env.tag(), "LANG": "C", "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"}
+    assert result["command"][result["command"].index("-E") + 1] == str(env.state_dir / "t1.log")
+    config = json.loads((env.state_dir / "t1.json").read_text())
+    assert config["supervisor"] == "external" and config["command"] == result["command"]
+    result = ok(args)
+    assert result["changed"] is False and "its supervisor does not run it" in result["msg"]
+
+    # The supervisor runs it: found by its pidfile, waited for, left alone.
+    proc = env.supervise(result)
+    result = ok(args)
+    assert result["changed"] is False and result["pid"] == proc.pid and result["established"] is True
+    assert answers(env.ports[0])
+    assert ok(args, check=True)["changed"] is False
+
+    # A changed configuration is recorded for the supervisor, which restarts it; the module does not.
+    changed = env.args(supervisor="external", forwards=[{"local_port": env.ports[1], "remote_port": 9400}])
+    assert ok(changed, check=True)["changed"] is True
+    result = ok(changed, diff=True)
+    assert result["changed"] is True and "recorded for its supervisor" in result["msg"]
+    assert str(env.ports[1]) in result["diff"]["after"] and PROCS.alive(proc.pid)
+    assert json.loads((env.state_dir / "t1.json").read_text())["forwards"][0]["local_port"] == env.ports[1]
+    proc.terminate()
+    proc.wait()
+    proc = env.supervise(result)
+    result = ok(changed)
+    assert result["changed"] is False and result["pid"] == proc.pid and answers(env.ports[1])
+
+
+@needs_proc
+def test_external_tunnel_is_never_stopped_here(env):
+    args = env.args(supervisor="external")
+    proc = env.supervise(ok(args))
+    absent = dict(name="t1", state="absent", state_dir=str(env.state_dir))
+    for other in (env.args(), absent):  # daemon mode, absent: refused while its supervisor runs it
+        failed, result = run_module(other)
+        assert failed and "runs under its external supervisor (autossh pid %d)" % proc.pid in result["msg"]
+    assert ok(absent, check=True)["changed"] is True
+    failed, result = run_module(env.args(supervisor="external", state="restarted"))
+    assert failed and "restart a tunnel with its external supervisor" in result["msg"]
+    assert PROCS.alive(proc.pid) and answers(env.ports[0])
+
+    proc.terminate()
+    proc.wait()
+    assert ok(absent)["changed"] is True
+    assert os.listdir(env.state_dir) == []
+
+
+@needs_proc
+def test_external_diagnoses_a_changed_host_key_and_leaves_the_process(env):
+    args = env.args(supervisor="external")
+    result = ok(args)
+    env.mode("hostkey")
+    proc = env.supervise(result)
+    failed, result = run_module(args)
+    assert failed
+    assert "host key verification failed" in result["msg"] and "Its supervisor keeps restarting it" in result["msg"]
+    assert "ssh-keygen -R runpod-abc -f %s" % env.known_hosts in result["msg"]
+    assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in result["log_tail"]
+    assert PROCS.alive(proc.pid)
+
+
+@needs_proc
+def test_from_daemon_to_external_stops_the_daemon(env):
+    pid = ok(env.args())["pid"]
+    result = ok(env.args(supervisor="external"))
+    assert result["changed"] is True and "autossh started here was stopped" in result["msg"]
+    assert wait_for(lambda: env.processes() == [])
+    assert not PROCS.alive(pid) and not answers(env.ports[0])
+    # ... and back: the daemon is started again.
+    result = ok(env.args())
+    assert result["changed"] is True and result["established"] is True and answers(env.ports[0])
