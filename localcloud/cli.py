@@ -99,13 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--pod-image-default",
         type=_non_empty,
         default=config.DEFAULT_POD_IMAGE,
-        help="image run when a pod's image is not in the local Docker engine (default: %(default)s)",
+        help="image run when a pod's image (other than runpod/pytorch:*) is not in the local Docker engine "
+        "(default: %(default)s)",
     )
     common.add_argument(
         "--pytorch-standin-image",
         type=_non_empty,
         default=config.DEFAULT_PYTORCH_STANDIN_IMAGE,
-        help="image run for a runpod/pytorch:* image the engine lacks, when present (default: %(default)s)",
+        help="image run for a runpod/pytorch:* image the engine lacks; without it such pods are refused "
+        "(default: %(default)s)",
     )
     common.add_argument(
         "--network",

@@ -17,7 +17,8 @@ DEFAULT_BACKEND: BackendName = "docker"
 DEFAULT_SSH_READY_DELAY = 3.0
 DEFAULT_POD_IMAGE = "gpuops/pod:bookworm"
 DEFAULT_NETWORK = "gpuops-localcloud"
-#: What a ``runpod/pytorch:*`` image runs when the engine lacks it (built by images/runpod-pytorch-standin).
+#: What a ``runpod/pytorch:*`` image runs when the engine lacks it (built by images/runpod-pytorch-standin);
+#: without it such pods are refused, never run on the default image.
 DEFAULT_PYTORCH_STANDIN_IMAGE = "gpuops/runpod-pytorch-standin:latest"
 #: Requests per window (minute, hour, day) one API key may make, announced in ``RateLimit-Policy``.
 DEFAULT_RATE_LIMITS = (6000, 100_000, 1_000_000)

@@ -80,7 +80,7 @@ LABEL_RECORD = "io.gpuops.localcloud.record"
 LABEL_PINNED_SUBNET = "io.gpuops.localcloud.pinned-subnet"
 #: The bridge option that, set to "false", stops containers on the bridge reaching each other.
 ICC_OPTION = "com.docker.network.bridge.enable_icc"
-#: Images named so run the pytorch stand-in when the engine lacks them.
+#: Images named so run the pytorch stand-in when the engine lacks them (never the default image).
 PYTORCH_IMAGE_PREFIX = "runpod/pytorch:"
 
 PUBLISH_HOST = "127.0.0.1"
@@ -373,21 +373,33 @@ class DockerBackend(PodBackend):
         """Run ``image`` if the engine has it; else the pytorch stand-in (for runpod/pytorch:*) or the default.
 
         Nothing can be pulled, so images the engine lacks are replaced; the
-        API still shows the requested image.
+        API still shows the requested image. A ``runpod/pytorch:*`` image runs
+        the stand-in or nothing: the plain default image lacks the traits of
+        RunPod's image that configuration depends on (the Python without the
+        APT bindings, NVIDIA's CUDA source, the start script), so running it
+        instead would let a test pass that fails on RunPod. Without the
+        stand-in the create (or change) is refused, saying how to build it.
         """
-        candidates = [image]
+        if self._has_image(image):
+            return image
         if image.startswith(PYTORCH_IMAGE_PREFIX):
-            candidates.append(self._pytorch_standin)
-        candidates.append(self._default_image)
-        for candidate in candidates:
-            if self._has_image(candidate):
-                if candidate != image:
-                    log.info("image substituted", extra={"fields": {"requested": image, "running": candidate}})
-                return candidate
-        raise BadRequest(
-            f"image {image!r} is not in the local Docker engine and neither is the default pod image "
-            f"{self._default_image!r}; build the pod image first (images/pod) or pass --pod-image-default"
-        )
+            if not self._has_image(self._pytorch_standin):
+                raise BadRequest(
+                    f"image {image!r} runs the local cloud's stand-in of RunPod's PyTorch image, "
+                    f"{self._pytorch_standin!r}, and the local Docker engine does not have it: build it with "
+                    f"scripts/setup.sh standin (the step standin of make setup; images/runpod-pytorch-standin), "
+                    f"then create the pod again. The local cloud never runs another image in its place."
+                )
+            candidate = self._pytorch_standin
+        elif self._has_image(self._default_image):
+            candidate = self._default_image
+        else:
+            raise BadRequest(
+                f"image {image!r} is not in the local Docker engine and neither is the default pod image "
+                f"{self._default_image!r}; build the pod image first (images/pod) or pass --pod-image-default"
+            )
+        log.info("image substituted", extra={"fields": {"requested": image, "running": candidate}})
+        return candidate
 
     def recreate(self, record: PodRecord, *, start: bool) -> Runtime:
         """Replace the container with a fresh one (fresh container disk; the persistent volume stays)."""

@@ -1,7 +1,8 @@
 """The local cloud with the Docker backend, end to end: a real server, real pods, real SSH.
 
-Needs a Docker engine and the pod image ``gpuops/pod:bookworm``. Skipped only
-when Docker is unreachable; a missing pod image fails with the command to
+Needs a Docker engine, the pod image ``gpuops/pod:bookworm`` and the stand-in
+of RunPod's PyTorch image ``gpuops/runpod-pytorch-standin:latest``. Skipped
+only when Docker is unreachable; a missing image fails with the command to
 build it.
 """
 
@@ -238,15 +239,16 @@ def reaches(docker_client: docker.DockerClient, pod_id: str, target: str) -> str
 
 @pytest.fixture(scope="module")
 def docker_client() -> Iterator[docker.DockerClient]:
-    """The Docker engine (skip if unreachable); the pod image must exist."""
+    """The Docker engine (skip if unreachable); the pod image and the PyTorch image's stand-in must exist."""
     try:
         client = connect_docker()
     except BackendUnavailable as exc:
         pytest.skip(f"Docker is unreachable: {exc}")
-    try:
-        client.images.get(DEFAULT_POD_IMAGE)
-    except docker.errors.ImageNotFound:
-        pytest.fail(f"the pod image {DEFAULT_POD_IMAGE} is missing; build it with 'make setup' (images/pod)")
+    for image, step in ((DEFAULT_POD_IMAGE, "images"), (DEFAULT_PYTORCH_STANDIN_IMAGE, "standin")):
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            pytest.fail(f"the image {image} is missing; build it with scripts/setup.sh {step} (make setup)")
     yield client
     client.close()
 
@@ -304,14 +306,6 @@ def cloud(
     yield from _running_cloud(docker_client, tmp_path_factory.mktemp("localcloud") / "state", key)
 
 
-def _expected_image(docker_client: docker.DockerClient) -> str:
-    try:
-        docker_client.images.get(DEFAULT_PYTORCH_STANDIN_IMAGE)
-    except docker.errors.ImageNotFound:
-        return DEFAULT_POD_IMAGE
-    return DEFAULT_PYTORCH_STANDIN_IMAGE
-
-
 # -- tests -----------------------------------------------------------------------
 
 
@@ -352,8 +346,8 @@ def test_pods_answer_ssh_with_runpod_env(cloud: Cloud, key: SshKey, docker_clien
     assert list(container.attrs["NetworkSettings"]["Networks"]) == [cloud.network]
     network = docker_client.networks.get(cloud.network)
     assert network.attrs["Options"][ICC_OPTION] == "false"
-    # runpod/pytorch:* runs the pytorch stand-in when the engine has it, else the default pod image.
-    assert container.image.tags == [_expected_image(docker_client)]
+    # runpod/pytorch:* runs the stand-in of RunPod's PyTorch image, never the plain default pod image.
+    assert container.image.tags == [DEFAULT_PYTORCH_STANDIN_IMAGE]
 
     # The log streams on while the pod runs (as RunPod's): read until a system line came.
     with cloud.api.stream("GET", f"/pods/{pod['id']}/logs") as logs:
@@ -473,6 +467,41 @@ def test_server_restart_keeps_the_pods(cloud: Cloud, key: SshKey) -> None:
     assert {p["id"]: p["status"] for p in cloud.api.get("/pods").json()["pods"]} == before
     assert cloud.wait_ready(pod["id"])["ssh"]["direct"] == pod["ssh"]["direct"]
     assert ssh(ssh_port(pod), key, "hostname").strip() == pod["id"]
+
+
+def test_pytorch_image_without_the_standin_is_refused(
+    cloud: Cloud, key: SshKey, docker_client: docker.DockerClient
+) -> None:
+    """Without the stand-in, runpod/pytorch:* is refused (never the plain default image); other images still run."""
+    absent = "gpuops/runpod-pytorch-standin:gpuops-test-absent"
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_client.images.get(absent)
+    assert cloud.cli("stop")["changed"] is True
+    try:
+        assert cloud.cli("start", "--pytorch-standin-image", absent)["changed"] is True
+        labelled = {"label": f"{LABEL_CLOUD}={cloud.cloud_id}"}
+        before = {c.name for c in docker_client.containers.list(all=True, filters=labelled)}
+        pods_before = {p["id"] for p in cloud.api.get("/pods").json()["pods"]}
+        answer = cloud.api.post("/pods", json={"name": "no-standin", "image": RUNPOD_IMAGE,
+                                               "gpu": {"id": "NVIDIA GeForce RTX 4090", "count": 1},
+                                               "ports": ["22/tcp"], "startSsh": True})
+        assert answer.status_code == 400, answer.text
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        detail = answer.json()["detail"]
+        assert f"image '{RUNPOD_IMAGE}' runs the local cloud's stand-in of RunPod's PyTorch image, '{absent}'" \
+            in detail
+        assert "build it with scripts/setup.sh standin" in detail and "never runs another image" in detail
+        # Nothing was created: no pod, no container.
+        assert {p["id"] for p in cloud.api.get("/pods").json()["pods"]} == pods_before
+        assert {c.name for c in docker_client.containers.list(all=True, filters=labelled)} == before
+        # Any other image the engine lacks still runs the default pod image.
+        other = cloud.create_pod(key, name="plain-image", image="runpod/base:gpuops-test-absent")
+        assert other["image"] == "runpod/base:gpuops-test-absent"
+        assert docker_client.containers.get(container_name(other["id"])).image.tags == [DEFAULT_POD_IMAGE]
+        assert cloud.api.delete(f"/pods/{other['id']}").status_code == 204
+    finally:
+        cloud.cli("stop")
+        cloud.cli("start")
 
 
 def test_interrupt_and_error_kill_the_pod(cloud: Cloud, key: SshKey, docker_client: docker.DockerClient) -> None:

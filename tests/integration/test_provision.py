@@ -16,6 +16,7 @@ import re
 import shutil
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,19 @@ def test_spot_is_refused_with_a_clear_message(deployment):
     result = deployment.playbook("provision.yml", "-e", '{"provision_spot": true}', check=False)
     assert result.returncode != 0
     assert "have no spot (interruptible) pods" in result.stdout
+    assert not (deployment.state_dir / "local" / "terraform" / "terraform.tfstate").exists()
+
+
+def test_global_networking_where_no_chosen_data_centre_offers_it_is_refused(deployment):
+    result = deployment.playbook("provision.yml", "-e", json.dumps(
+        {"provision_global_networking": True, "provision_data_center_ids": ["EU-SE-1", "CA-MTL-1"]}), check=False)
+    out = " ".join(result.stdout.split())
+    assert result.returncode != 0
+    # Refused by the catalog preflight (GET /v2/catalog/datacenters' globalNetwork), before Terraform runs.
+    assert ("provision_global_networking is true, but none of the data centres EU-SE-1, CA-MTL-1 offers global "
+            "networking. Data centres that do: US-TX-3, US-KS-2, US-CA-2, EU-RO-1, US-GA-2.") in out, out[-3000:]
+    assert "Nothing was created" in out
+    assert "TASK [gpuops.platform.provision : Check that a data centre offers global networking]" in result.stdout
     assert not (deployment.state_dir / "local" / "terraform" / "terraform.tfstate").exists()
 
 
@@ -185,6 +199,44 @@ def test_ping_over_ssh(deployment):
     # The pod is a RunPod-like container: its id in RUNPOD_POD_ID.
     result = deployment.ansible(f"{PREFIX}-0", "-m", "ansible.builtin.command", "-a", "printenv RUNPOD_POD_ID")
     assert any(pod_id in result.stdout for pod_id in deployment.seen_ids)
+
+
+def test_provision_fails_when_the_inventory_lacks_a_pod_that_bills(deployment, tmp_path):
+    """A pod Terraform reports but the rebuilt inventory has no host for must fail the run, not pass unconfigured.
+
+    The inventory reads a stale copy of the state that lists only the first pod (as an inventory whose state_file
+    is not the one provision writes): the provision role's own apply reports both pods, the inventory builds one.
+    """
+    state = deployment.state_dir / "local" / "terraform" / "terraform.tfstate"
+    stale = json.loads(state.read_text())
+    pods = stale["outputs"]["pods"]
+    assert sorted(pods["value"]) == [f"{PREFIX}-0", f"{PREFIX}-1"]
+    del pods["value"][f"{PREFIX}-1"]
+    del pods["type"][1][f"{PREFIX}-1"]  # an object type: one attribute per pod
+    (tmp_path / "stale").mkdir()
+    (tmp_path / "stale" / "terraform.tfstate").write_text(json.dumps(stale))
+    inventory = tmp_path / "inventory"
+    shutil.copytree(deployment.inventory, inventory)
+    config = inventory / "runpod.yml"
+    assert str(state) in config.read_text()
+    config.write_text(config.read_text().replace(str(state), str(tmp_path / "stale" / "terraform.tfstate")))
+
+    result = run([str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), "playbooks/provision.yml",
+                  *deployment.extra], check=False)
+    out = " ".join(result.stdout.split())
+    assert result.returncode != 0, out[-4000:]
+    assert "TASK [Fail when the inventory lacks a pod the deployment has]" in result.stdout
+    assert (f"Terraform reports 2 pod(s) for deployment {PREFIX} ({PREFIX}-0, {PREFIX}-1), but the inventory has "
+            f"no host for {PREFIX}-1, so nothing could configure it while it bills.") in out, out[-4000:]
+    assert "ansible-inventory --list -vvv" in out and "ansible-playbook teardown.yml" in out
+    # It stopped on the control host, before any play against the pods, and changed nothing.
+    recap = _recap(result.stdout)
+    assert set(recap) == {"localhost"}, recap
+    assert recap["localhost"]["failed"] == 1 and recap["localhost"]["changed"] == 0, recap
+    assert "PLAY [Wait for the pods" not in result.stdout
+    # The pods are still there (and billing), as the message says.
+    assert sorted((name, pod["status"]) for name, pod in deployment.pods().items()) == [
+        (f"{PREFIX}-0", "RUNNING"), (f"{PREFIX}-1", "RUNNING")]
 
 
 def test_second_provision_changes_nothing(deployment):
@@ -427,14 +479,83 @@ def test_inventory_with_broken_yaml_fails_every_playbook(stateful):
 READY_TASK = "Wait until the deployment's pods run"
 
 
-@pytest.fixture
-def fresh(tmp_path):
-    """A deployment of its own (own local cloud, port and prefix), torn down whatever happens."""
-    dep = Deployment(tmp_path / "deploy", prefix="gpuopserr")
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    """A deployment of its own (own local cloud, port and prefix), torn down whatever happens.
+
+    Shared by the tests below: each leaves it with a failed provision; the first tears it down itself.
+    """
+    dep = Deployment(tmp_path_factory.mktemp("fresh") / "deploy", prefix="gpuopserr")
     yield dep
     if dep.api_key_file.exists():
         dep.playbook("teardown.yml", check=False)
     dep.stop()
+
+
+def _provision_streamed(dep: Deployment, *args: str) -> tuple[int, list[tuple[float, str]]]:
+    """provision.yml, its output read as it comes: (exit status, [(seconds since the start, line)])."""
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_FORCE_COLOR": "0", "PYTHONUNBUFFERED": "1"}
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "ansible-playbook"), "-i", str(dep.inventory), "playbooks/provision.yml", *dep.extra, *args],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[tuple[float, str]] = []
+    try:
+        for line in proc.stdout:
+            lines.append((time.monotonic() - started, line))
+        proc.wait(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, lines
+
+
+def test_a_pod_stuck_in_provisioning_fails_the_wait_at_its_timeout(fresh):
+    fresh.playbook("localcloud.yml")
+    # The pod never leaves PROVISIONING (RunPod waiting for capacity): the wait gives up at its timeout.
+    _fault(fresh, "POST", "faults/provisioning", {"count": 1})
+    timeout = 10
+    retries = -(-timeout // 5)  # the role polls every 5 s
+    code, lines = _provision_streamed(fresh, "-e", "provision_pod_count=1",
+                                      "-e", f"provision_ready_timeout={timeout}")
+    output = "".join(line for _, line in lines)
+    out = " ".join(output.split())
+    (pod,) = fresh.pods().values()
+    fresh.seen_ids.add(pod["id"])
+    assert code != 0, output[-4000:]
+    assert pod["status"] == "PROVISIONING", pod
+
+    assert (f"Not every pod of deployment gpuopserr was RUNNING after {timeout} s: "
+            f"gpuopserr-0 ({pod['id']}) is PROVISIONING; 0 pod(s) not found. "
+            "A pod stuck in PROVISIONING is waiting for capacity on RunPod; remove the deployment with "
+            "ansible-playbook teardown.yml (nothing is left billing), or raise provision_ready_timeout "
+            "and run again.") in out, out[-4000:]
+    assert "Stopped waiting" not in out  # not taken for a pod that waiting cannot help
+    # Bounded: every poll the timeout allows, then no more; the wait took about the timeout, not longer.
+    polls = [line for _, line in lines if line.startswith(f"FAILED - RETRYING: [localhost]: {READY_TASK}")]
+    assert len(polls) == retries, output[-4000:]
+    headers = [(at, line) for at, line in lines if line.startswith("TASK [")]
+    (i,) = [n for n, (_, line) in enumerate(headers) if f": {READY_TASK}]" in line]
+    waited = headers[i + 1][0] - headers[i][0]
+    assert timeout <= waited < timeout + 20, waited
+    assert "Fail when a pod does not run in time" in headers[i + 1][1]
+
+    # The stuck pod bills (its container exists): teardown removes it, and nothing is left.
+    assert fresh.containers()
+    config = fresh.inventory / "runpod.yml"
+    original = config.read_text()
+    assert "wait_timeout: 120" in original
+    try:
+        # The inventory would wait its own 120 s for the stuck pod before saying so; teardown needs no pod.
+        config.write_text(original.replace("wait_timeout: 120", "wait_timeout: 0"))
+        result = fresh.playbook("teardown.yml", check=False)
+    finally:
+        config.write_text(original)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "No pod of deployment gpuopserr is left" in " ".join(result.stdout.split())
+    assert fresh.pods() == {}
+    assert fresh.containers() == []
 
 
 def test_a_pod_that_goes_to_error_stops_the_wait_early(fresh):

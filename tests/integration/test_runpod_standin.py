@@ -209,8 +209,10 @@ def playbook(standin: Standin, tmp_path: Path, play: str, *args: str) -> subproc
 
 def test_slurm_roles_python_probe_picks_the_system_python_on_the_standin(standin: Standin, tmp_path: Path) -> None:
     """The slurm role's python probe picks the system Python (python3.13, with python3-apt, not the image's
-    /usr/bin/python3) and installs iproute2 for the network facts: apt works from there."""
+    /usr/bin/python3) and installs iproute2 for the network facts: right after it, with nothing else run, the
+    facts have the default IPv4 route and apt works."""
     standin.sh("apt-get remove -y -qq iproute2 >/dev/null 2>&1 || true")
+    assert standin.sh("command -v ip", check=False).returncode != 0  # the probe has something to install
     result = playbook(standin, tmp_path, textwrap.dedent("""\
         - name: The slurm role's Python on the stand-in
           hosts: gpu_pods
@@ -223,14 +225,36 @@ def test_slurm_roles_python_probe_picks_the_system_python_on_the_standin(standin
             - name: Say which
               ansible.builtin.debug:
                 msg: "python={{ ansible_python_interpreter }}"
+            # Right after the probe, before anything else can install iproute2.
+            - name: Where ip is now
+              ansible.builtin.raw: command -v ip || echo no-ip
+              register: ip_path
+              changed_when: false
+            - name: Gather the network facts
+              ansible.builtin.setup:
+                gather_subset: ["!all", "!min", "network"]
+            - name: Say what they hold
+              ansible.builtin.debug:
+                msg: "ip={{ ip_path.stdout | trim }} ipv4={{ ansible_facts.default_ipv4.address | default('none') }}"
             - name: Use apt with it
               ansible.builtin.apt:
                 name: iproute2
                 state: present
+              register: apt_iproute2
+            - name: Say whether apt changed anything
+              ansible.builtin.debug:
+                msg: "apt_changed={{ apt_iproute2.changed }}"
         """))
-    assert result.returncode == 0, result.stdout[-6000:]
     assert "python=/usr/bin/python3.13" in result.stdout, result.stdout[-3000:]
-    assert standin.sh("command -v ip").returncode == 0
+    address = docker("inspect", "-f", "{{ range .NetworkSettings.Networks }}{{ .IPAddress }}{{ end }}",
+                     standin.name).stdout.strip()
+    said = re.search(r"msg: ip=(\S+) ipv4=(\S+)", result.stdout)
+    assert said, result.stdout[-3000:]
+    assert said.group(1).endswith("/ip"), said.group(1)
+    assert said.group(2) == address
+    assert result.returncode == 0, result.stdout[-6000:]
+    # The probe had already installed it: apt found nothing to do.
+    assert "msg: apt_changed=False" in result.stdout, result.stdout[-3000:]
 
 
 def test_exporter_reuses_the_cuda_source_and_leaves_apt_working(standin: Standin, tmp_path: Path) -> None:

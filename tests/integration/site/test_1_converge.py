@@ -25,6 +25,21 @@ def test_first_run_succeeds_on_every_host(converged):
     assert all(counts["failed"] == 0 and counts["unreachable"] == 0 for counts in hosts.values()), hosts
 
 
+def test_every_pod_runs_the_stand_in_of_runpods_pytorch_image(converged):
+    """The site rents RunPod's PyTorch image; the local cloud runs its stand-in for it, never the plain pod image,
+    so what converged here converged on the traits of RunPod's image."""
+    pods = converged.pod_list()
+    assert len(pods) == 2
+    for pod in pods:
+        assert pod["image"].startswith("runpod/pytorch:"), pod
+        # The local cloud labels each pod's container with the pod's id.
+        images = subprocess.run(
+            ["docker", "ps", "-a", "--filter", "label=io.gpuops.localcloud=1",
+             "--filter", f"label=io.gpuops.pod-id={pod['id']}", "--format", "{{ .Image }}"],
+            capture_output=True, text=True, check=True).stdout.split()
+        assert images == ["gpuops/runpod-pytorch-standin:latest"], (pod["name"], images)
+
+
 def test_smoke_job_completed_and_every_pod_reports_gpu_metrics(converged):
     out = converged.first_run.stdout
     assert re.search(r"Smoke job \d+ COMPLETED on ", out), out[-4000:]
