@@ -46,7 +46,7 @@ test-unit: ## Unit tests (no Docker needed); the collection's also on each later
 	done
 
 test-integration: ## Integration tests on the local cloud (Docker, Terraform, SSH)
-	$(BIN)/python -m pytest -m integration tests/integration tests/browser
+	$(BIN)/python -m pytest -m integration --durations=30 tests/integration tests/browser
 
 # Lint without the offline cloud.terraform redirect on the path: .ansible-lint
 # mocks the module, so lint judges the playbooks as with the real collection.
