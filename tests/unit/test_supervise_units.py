@@ -29,7 +29,7 @@ ROLE = REPO / "collections" / "ansible_collections" / "gpuops" / "platform" / "r
 ARGV = ["/usr/bin/autossh", "-M", "0", "-o", "UserKnownHostsFile=/home/o p/known_hosts", "-i", "/home/o p/100%/key",
         "-o", "HostKeyAlias=x$y", "-L", "127.0.0.1:19400:127.0.0.1:9400", "127.0.0.1"]
 PROGRAMS = {
-    "tunnel-t1": {"argv": ARGV, "description": "gpuops SSH tunnel t1",
+    "tunnel-t1": {"argv": ARGV, "description": "gpuops SSH tunnel t1", "success_exit_status": [1],
                   "environment": {"GPUOPS_TUNNEL": "/home/o p/t1", "QUOTED": 'say "hi" 5% \\o/', "AUTOSSH_POLL": "10"}},
     "slurmd": {"command": "/usr/sbin/slurmd -D -N node-1", "environment": {}},
 }
@@ -81,6 +81,12 @@ def test_systemd_unit_of_an_argv_program(units):
     # systemd restarts it whenever it exits (autossh restarts ssh), and starts it at boot.
     assert "Restart=always" in lines and "RestartSec=5" in lines and "WantedBy=multi-user.target" in lines
     assert "Description=gpuops SSH tunnel t1" in lines and "User=root" in lines
+    # autossh ends with 1 when systemd stops it: a clean stop, the unit is not left failed.
+    assert "SuccessExitStatus=1" in lines
+
+
+def test_no_success_exit_status_unless_given(units):
+    assert not [line for line in units["slurmd"].splitlines() if line.startswith("SuccessExitStatus")]
 
 
 def test_command_strings_are_written_as_they_were(units, tmp_path):
