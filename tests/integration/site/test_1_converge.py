@@ -107,6 +107,8 @@ def test_no_service_of_the_service_plane_runs_as_root(converged):
         assert top and all(uid != "0" for _pid, uid, _comm in services[service]), (service, top)
         assert info["HostConfig"]["CapDrop"] == ["ALL"], service
         assert "no-new-privileges:true" in info["HostConfig"]["SecurityOpt"], service
+        # A read-only root for all but Grafana, which writes outside its data volume.
+        assert info["HostConfig"]["ReadonlyRootfs"] is (service != "grafana"), service
         if service in ("api", "web"):
             assert info["Config"]["User"].split(":")[0] not in ("", "0", "root"), (service, info["Config"]["User"])
             assert not info["HostConfig"]["CapAdd"], service
