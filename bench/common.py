@@ -103,13 +103,20 @@ def recap_counts(output: str) -> dict[str, Any]:
     return {"hosts": hosts, **totals}
 
 
+# The profiling callbacks' recaps (bench/profile.py) follow the PLAY RECAP: hundreds of lines
+# that would push the failure out of an error message's tail.
+_PROFILE_RECAP = re.compile(r"^(?:TASKS|ROLES) RECAP \*{3,}", re.MULTILINE)
+
+
 def check_playbook(result: subprocess.CompletedProcess, what: str) -> dict[str, Any]:
     """Fail with the end of its output unless the playbook succeeded; return its recap counts."""
     counts = recap_counts(result.stdout)
     if result.returncode != 0 or counts["failed"] or counts["unreachable"]:
+        profile_recap = _PROFILE_RECAP.search(result.stdout)
+        stdout = result.stdout[:profile_recap.start()] if profile_recap else result.stdout
         raise BenchError(
             f"{what} failed (exit {result.returncode}, failed={counts['failed']}, unreachable={counts['unreachable']})\n"
-            f"--- end of stdout\n{redact(result.stdout[-4000:])}\n--- end of stderr\n{redact(result.stderr[-2000:])}"
+            f"--- end of stdout\n{redact(stdout[-4000:])}\n--- end of stderr\n{redact(result.stderr[-2000:])}"
         )
     return counts
 

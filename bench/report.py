@@ -52,7 +52,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"Commit {report['git']['commit'] or 'unknown'}{' (with local changes)' if report['git']['dirty'] else ''}; "
         f"{report['machine']['cpus']} CPUs, load {report['machine']['load_avg_1m']} at start; "
         f"Python {report['machine']['python']}, ansible-core {report['machine']['ansible_core']}; "
-        f"--runs {report['args']['runs']}. Took {report['duration_s']:.0f} s.",
+        f"--runs {report['args']['runs']}, --pods {','.join(map(str, report['args'].get('pods', [2])))}. "
+        f"Took {report['duration_s']:.0f} s.",
         "",
     ]
     for name, bench in report["benchmarks"].items():

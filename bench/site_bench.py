@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from bench import profile
 from bench.common import (
     BenchError,
     Result,
@@ -31,8 +32,8 @@ from bench.common import (
     summary,
     timed,
 )
-from tests.integration.helpers import VENV_BIN, run
-from tests.integration.site.conftest import IDEMPOTENCE_ARGS, Site, children
+from tests.integration.helpers import VENV_BIN, free_port_block, run
+from tests.integration.site.conftest import IDEMPOTENCE_ARGS, PREFIX, Site, children
 
 STAGES = ("provision", "stack", "slurm", "exporter", "tunnel", "smoke")
 
@@ -47,19 +48,30 @@ TUNING_OFF_ENV = {
     # ControlPersist in ssh_args Ansible adds no ControlPath, so every task
     # opens a new SSH connection (key exchange + auth each time).
     "ANSIBLE_SSH_ARGS": "-o ControlMaster=no -o ServerAliveInterval=15",
-    # ansible.cfg: forks = 20. Off: Ansible's default 5 (no effect with 2 pods).
+    # ansible.cfg: forks = 20. Off: Ansible's default 5 (no effect with up to 5 pods: a play on the pods runs them all at once).
     "ANSIBLE_FORKS": "5",
 }
 
 
 class SiteSession:
-    """One Site for all site-based benchmarks, created lazily, always torn down by close()."""
+    """One Site with `pods` pods for the site-based benchmarks, created lazily, always torn down by close()."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, pods: int = 2) -> None:
         root.mkdir(parents=True, exist_ok=True)
-        self.site = Site(root)
+        self.site = site = Site(root)
         self.root = root
+        self.pods = pods
         self.converged = False
+        # Each pod count gets its own Compose project (the local cloud, state directory and ports are
+        # already the Site's own), and tunnel ports for every pod: two per pod slot from the base
+        # (inventories/common.yml); Site's block has room for 4 pods.
+        site.project = f"{PREFIX}{os.getpid()}p{pods}"
+        if 2 * pods > 8:
+            site.tunnel_base = free_port_block(2 * pods)
+        extra_file = root / "bench-extra.json"
+        extra_file.write_text(json.dumps({"provision_pod_count": pods, "observability_project_name": site.project,
+                                          "gpuops_tunnel_port_base": site.tunnel_base}))
+        site.extra = [*site.extra, "-e", f"@{extra_file}"]
 
     # -- lifecycle -------------------------------------------------------------------------------
     def ensure_converged(self) -> None:
@@ -89,23 +101,35 @@ class SiteSession:
         return ["docker", "exec", "-u", "gpuops", "-w", "/tmp", f"{self.site.project}-slurmctld-1", *command]
 
 
-def _site_run(session: SiteSession, what: str, *args: str, env: dict[str, str] | None = None) -> tuple[dict[str, Any], float]:
+def _site_run(session: SiteSession, what: str, *args: str, env: dict[str, str] | None = None,
+              profiled: bool = False) -> tuple[dict[str, Any], float, dict[str, Any] | None]:
+    """site.yml: its PLAY RECAP counts, wall seconds and, when profiled, its profile (bench/profile.py)."""
+    if profiled:
+        env = {**(env if env is not None else os.environ), **profile.profile_env()}
     result, seconds = timed(lambda: session.site.site(*args, check=False) if env is None
                             else session.site.playbook("./site.yml", *args, check=False, env=env))
-    return check_playbook(result, what), seconds
+    counts = check_playbook(result, what)
+    if not profiled:
+        return counts, seconds, None
+    try:
+        return counts, seconds, profile.profile(result.stdout)
+    except ValueError as err:
+        raise BenchError(f"{what}: {err}\n--- end of stdout\n{result.stdout[-2000:]}") from None
 
 
 # -- 1. cold ---------------------------------------------------------------------------------------
-def cold(session: SiteSession) -> Result:
+def cold(session: SiteSession, top: int = 15) -> Result:
     if session.converged:
         raise BenchError("cold needs a fresh site, and this one is already deployed")
-    stages = []
-    table = Table("Cold: from nothing to the first job completed (site.yml stage by stage)",
+    stages, profiles = [], []
+    table = Table(f"Cold: from nothing to the first job completed (site.yml stage by stage, {session.pods} pods)",
                   ["stage (--tags)", "wall (s)", "changed (PLAY RECAP)", "share of total"])
     for tag in STAGES:
-        counts, seconds = _site_run(session, f"site.yml --tags {tag}", "--tags", tag)
+        counts, seconds, run_profile = _site_run(session, f"site.yml --tags {tag}", "--tags", tag, profiled=True)
+        profiles.append(run_profile)
         stages.append({"tag": tag, "wall_s": round(seconds, 3), "changed": counts["changed"], "ok": counts["ok"],
-                       "changed_by_host": {host: c.get("changed", 0) for host, c in counts["hosts"].items()}})
+                       "changed_by_host": {host: c.get("changed", 0) for host, c in counts["hosts"].items()},
+                       "profile": profile.trim(run_profile, top)})
         say(f"cold: {tag:<9} {seconds:7.1f} s  changed={counts['changed']}")
         if tag == "provision":
             session.site.pod_list()
@@ -118,26 +142,39 @@ def cold(session: SiteSession) -> Result:
     table.notes = ["Each stage is one `ansible-playbook site.yml --tags <stage>` (its own Ansible start and inventory "
                    "build; the summary play, tagged always, runs every time). The smoke stage ends with a completed job."]
     say(f"cold: total {total:.1f} s, changed={total_changed}")
-    return Result({"stages": stages, "total_s": round(total, 3), "total_changed": total_changed}, [table])
+    combined = profile.combine(profiles, "sum", top)
+    for line in profile.say_lines("cold", combined):
+        say(line)
+    return Result({"pods": session.pods, "stages": stages, "total_s": round(total, 3), "total_changed": total_changed,
+                   "profile": combined},
+                  [table, *profile.tables(f"Cold, all stages summed ({session.pods} pods)", combined, total)])
 
 
 # -- 2. warm ---------------------------------------------------------------------------------------
-def warm(session: SiteSession, runs: int) -> Result:
+def warm(session: SiteSession, runs: int, top: int = 15) -> Result:
     session.ensure_converged()
-    samples, changed = [], []
+    samples, changed, profiles = [], [], []
     for index in range(runs):
-        counts, seconds = _site_run(session, "site.yml --skip-tags smoke (warm)", *IDEMPOTENCE_ARGS)
+        counts, seconds, run_profile = _site_run(session, "site.yml --skip-tags smoke (warm)", *IDEMPOTENCE_ARGS,
+                                                 profiled=True)
         samples.append(seconds)
         changed.append(counts["changed"])
+        profiles.append(run_profile)
         say(f"warm: run {index + 1}/{runs}: {seconds:.1f} s, changed={counts['changed']}")
     stats = summary(samples)
-    table = Table("Warm: site.yml on a converged site, every stage but smoke (`--skip-tags smoke`)",
+    combined = profile.combine(profiles, "median", top)
+    for line in profile.say_lines("warm", combined):
+        say(line)
+    table = Table(f"Warm: site.yml on a converged site, every stage but smoke (`--skip-tags smoke`), {session.pods} pods",
                   ["runs", "median wall (s)", "min (s)", "max (s)", "changed (PLAY RECAP)"],
                   [stat_row(str(runs), stats, ", ".join(map(str, changed)))],
                   ["changed should be 0: a second site.yml changes nothing but the smoke stage, which submits a job "
                    "on every run (and reports that change), so it is left out here as in the idempotence tests; "
                    "cold's smoke row gives its time."])
-    return Result({**stats, "changed": changed, "args": list(IDEMPOTENCE_ARGS)}, [table])
+    return Result({"pods": session.pods, **stats, "changed": changed, "args": list(IDEMPOTENCE_ARGS),
+                   "profile": combined, "runs_profile": [profile.trim(run, top) for run in profiles]},
+                  [table, *profile.tables(f"Warm ({session.pods} pods{', median of ' + str(runs) + ' runs' if runs > 1 else ''})",
+                                          combined, stats["median_s"])])
 
 
 # -- 3. submit -------------------------------------------------------------------------------------
@@ -161,7 +198,7 @@ def submit(session: SiteSession, runs: int) -> Result:
     factor = ratio(play["median_s"], direct["median_s"])
     say(f"submit: median submit_job.yml {fmt_s(play['median_s'])} s vs sbatch {fmt_s(direct['median_s'])} s "
         f"({fmt_ratio(factor)})")
-    table = Table(f"Submit: a trivial job, submitted and waited for (median of {runs})",
+    table = Table(f"Submit: a trivial job, submitted and waited for ({session.pods} pods, median of {runs})",
                   ["how", "median (s)", "min (s)", "max (s)"],
                   [stat_row("`ansible-playbook submit_job.yml -e script=... -e wait=true`", play),
                    stat_row("`docker exec -u gpuops <project>-slurmctld-1 sbatch --wait --output=/dev/null --wrap true`",
@@ -242,7 +279,7 @@ def tunnel(session: SiteSession, runs: int, settle_s: float = 5, timeout_s: floa
     labels = {"ssh_respawned_s": "autossh started a new ssh", "tunnel_answers_s": "exporter answers through the tunnel",
               "scrape_started_s": "first successful scrape started (its timestamp)",
               "scrape_seen_s": "first successful scrape visible in a query (the figure)"}
-    table = Table(f"Tunnel: from killing the tunnel's ssh (SIGKILL) to metrics again, pod {pod} (median of {runs})",
+    table = Table(f"Tunnel: from killing the tunnel's ssh (SIGKILL) to metrics again, pod {pod} ({len(names)} pods, median of {runs})",
                   ["event after the kill", "median (s)", "min (s)", "max (s)"],
                   [stat_row(labels[key], stats[key]) for key in keys],
                   ["Polled every 0.2 s. Prometheus scrapes job gpu every observability_gpu_scrape_interval (5 s by default), "
@@ -279,8 +316,8 @@ def tuning(session: SiteSession, runs: int, fact_runs: int) -> Result:
     for index in range(runs):
         # Alternate the order so that neither variant always runs right after the other.
         for variant in (("on", "off") if index % 2 == 0 else ("off", "on")):
-            counts, seconds = _site_run(session, f"site.yml --skip-tags smoke (tuning {variant})", *IDEMPOTENCE_ARGS,
-                                        env=None if variant == "on" else off_env)
+            counts, seconds, _ = _site_run(session, f"site.yml --skip-tags smoke (tuning {variant})", *IDEMPOTENCE_ARGS,
+                                           env=None if variant == "on" else off_env)
             samples[variant].append(seconds)
             changed[variant].append(counts["changed"])
             say(f"tuning: run {index + 1}/{runs} {variant:>3}: {seconds:.1f} s, changed={counts['changed']}")
@@ -296,7 +333,7 @@ def tuning(session: SiteSession, runs: int, fact_runs: int) -> Result:
         say(f"tuning: facts {label}: median {fmt_s(stats['median_s'])} s")
 
     table = Table(f"Tuning: a warm site.yml (`--skip-tags smoke`, as warm) with ansible.cfg's tuning on and off "
-                  f"(median of {runs})",
+                  f"({session.pods} pods, median of {runs})",
                   ["variant", "median wall (s)", "min (s)", "max (s)", "changed"],
                   [stat_row("on: ansible.cfg as is", on, ", ".join(map(str, changed["on"]))),
                    stat_row("off: " + ", ".join(f"{k}={v!r}" for k, v in TUNING_OFF_ENV.items()), off,
@@ -305,8 +342,8 @@ def tuning(session: SiteSession, runs: int, fact_runs: int) -> Result:
                   ["Not changeable through the environment, so the same in both: facts (every play sets gather_facts: false, "
                    "the roles call setup with their own gather_subset; the table below prices that), apt installs batched "
                    "in one task per role (no-ops on a warm run).",
-                   "Forks (20 vs 5) make no difference with 2 pods."])
-    facts_table = Table(f"Tuning: fact gathering on both pods, `ansible gpu_pods -m setup` (median of {fact_runs})",
+                   f"Forks (20 vs 5) make no difference with up to 5 pods ({session.pods} here)."])
+    facts_table = Table(f"Tuning: fact gathering on all {session.pods} pods, `ansible gpu_pods -m setup` (median of {fact_runs})",
                         ["gather_subset", "median (s)", "vs all"],
                         [[label, fmt_s(stats["median_s"]), fmt_ratio(ratio(stats["median_s"], facts[next(iter(facts))]["median_s"]))]
                          for label, stats in facts.items()],
