@@ -323,8 +323,15 @@ def test_real_autossh_in_the_background(tmp_path, monkeypatch):
         pid = daemon.start(spec)
         try:
             assert daemon.status() == (True, pid)
-            assert _wait_for(lambda: len(daemon.processes()) == 2)
-            ssh_pid = daemon.processes()[1]
+            # autossh and its ssh, seen together once (the silent host makes ssh time out, and autossh start another).
+            seen: list[int] = []
+
+            def both() -> bool:
+                seen[:] = daemon.processes()
+                return len(seen) == 2
+
+            assert _wait_for(both)
+            ssh_pid = seen[1]
             log = files.read_log()
             assert "autossh[%d]: starting ssh (count 1)" % pid in log and "ssh child pid is %d" % ssh_pid in log
             assert not connected(log)

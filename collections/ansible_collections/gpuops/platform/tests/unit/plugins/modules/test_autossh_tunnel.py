@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -186,9 +187,23 @@ needs_proc = pytest.mark.skipif(not PROCS.available, reason="needs Linux /proc")
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A TCP port free on 127.0.0.1 now, outside the kernel's ephemeral port range: a tunnel's port is freed and
+    bound again on a restart, and in between another program's outgoing connection may take a port of that range
+    as its own (then "already in use" is the truth, and the test fails for nothing)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as handle:
+            low, high = (int(n) for n in handle.read().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    candidates = [p for p in range(10000, 65536) if not low <= p <= high]
+    for port in random.sample(candidates, 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free TCP port on 127.0.0.1 outside the ephemeral range %d-%d" % (low, high))
 
 
 class Env:
