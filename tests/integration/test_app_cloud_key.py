@@ -208,6 +208,30 @@ def test_the_api_runs_as_its_own_user_on_its_own_copies(stack: Stack) -> None:
     assert copy.read_text() == "runpod-abc-1 ssh-ed25519 AAAA\n" and copy.stat().st_uid == api
 
 
+def test_on_the_local_cloud_the_api_gets_a_copy_of_its_key_and_a_missing_one_is_refused(stack: Stack) -> None:
+    key_file = stack.tmp / "state" / "localcloud" / "api_key"
+    before = sorted(str(p.relative_to(stack.tmp)) for p in stack.tmp.rglob("*"))
+    missing = stack.deploy("-e", "app_cloud=local", check=False)
+    assert missing.returncode != 0
+    assert (f"app_localcloud_api_key_file {key_file} does not exist on this machine: start the local cloud first"
+            in flat(missing.stdout)), missing.stdout[-3000:]
+    assert "Nothing of the API was changed." in flat(missing.stdout)
+    assert sorted(str(p.relative_to(stack.tmp)) for p in stack.tmp.rglob("*")) == before
+
+    local_key = "local" + uuid.uuid4().hex
+    key_file.parent.mkdir(parents=True)
+    key_file.write_text(local_key + "\n")
+    key_file.chmod(0o600)
+    result = stack.deploy("-e", "app_cloud=local")
+    # The API's own copy (its user's), never the local cloud's file itself.
+    assert stack.copy.read_text() == local_key + "\n"
+    assert (stack.copy.stat().st_uid, stack.copy.stat().st_mode & 0o777) == (10001, 0o600)
+    assert key_file.stat().st_uid == 0
+    assert f"{stack.copy}:/run/gpuops/cloud_api_key:ro" in stack.volumes()
+    assert not [v for v in stack.volumes() if v.startswith(str(key_file))], stack.volumes()
+    assert local_key not in result.stdout + result.stderr
+
+
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[Deployment]:
     dep = Deployment(tmp_path, prefix="gpuopskey")

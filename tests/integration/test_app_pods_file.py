@@ -114,6 +114,9 @@ def test_the_api_gets_the_file_through_a_read_only_directory_mount(deployment: R
     stack = tmp_path / "stack"
     (stack / "slurm").mkdir(parents=True)
     (stack / "slurm" / "jwt_hs256.key").write_bytes(b"k" * 64)
+    # The local cloud's key, which a started local cloud writes (the API gets a copy of it).
+    (tmp_path / "state" / "localcloud").mkdir(parents=True)
+    (tmp_path / "state" / "localcloud" / "api_key").write_text("local-key\n")
     steps = tmp_path / "steps.yml"
     steps.write_text(yaml.safe_dump(CONFIGURE_STEPS, sort_keys=False))
     volumes = tmp_path / "volumes.json"
