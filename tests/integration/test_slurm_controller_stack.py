@@ -578,3 +578,36 @@ def test_a_tunnel_cut_makes_the_node_not_respond_and_its_return_brings_it_back(c
           % (node, down_after, back_after))
     job_id, text = submit(cluster, node)
     assert text.split()[1] == cluster.pods[node]["container"]
+
+
+def teardown_accounting_command() -> list[str]:
+    """The command teardown.yml keeps Slurm's accounting with, as the playbook has it."""
+    plays = yaml.safe_load((REPO / "teardown.yml").read_text())
+    for play in plays:
+        for task in play.get("tasks", []) + [t for b in play.get("tasks", []) for t in b.get("block", [])]:
+            if task.get("name") == "Read Slurm's accounting":
+                return task["ansible.builtin.command"]["cmd"].split()
+    raise AssertionError("teardown.yml has no task 'Read Slurm's accounting'")
+
+
+def test_the_teardown_archive_keeps_the_jobs_of_earlier_days(cluster):
+    """sacct's default window starts at today's midnight, and an epoch-0 start time counts as none: the
+    archive teardown keeps must still hold a job that ended days ago (CI once ran across midnight)."""
+    job_id, _ = submit(cluster, NODES[0])
+    wait_for("job %d in sacct" % job_id, lambda: sacct(cluster).get(job_id, ("",))[0] == "COMPLETED", timeout=60)
+    # Three days back, as slurmdbd would have recorded it then.
+    shift = ("UPDATE gpuops_job_table SET time_submit = time_submit - 259200, time_eligible = time_eligible - 259200,"
+             " time_start = time_start - 259200, time_end = time_end - 259200 WHERE id_job = %d;"
+             " UPDATE gpuops_step_table s JOIN gpuops_job_table j ON s.job_db_inx = j.job_db_inx"
+             " SET s.time_start = s.time_start - 259200, s.time_end = s.time_end - 259200 WHERE j.id_job = %d;"
+             % (job_id, job_id))
+    sh(["docker", "exec", "-i", cluster.container("mariadb"), "sh", "-c",
+        'exec mariadb --socket=/run/mysqld/mysqld.sock -u "$GPUOPS_MARIADB_USER"'
+        ' -p"$(cat /etc/gpuops-mariadb/password)" "$GPUOPS_MARIADB_DATABASE"'], input=shift)
+    # sacct's own default no longer lists it: the record did move out of today.
+    assert job_id not in {job["job_id"] for job in json.loads(cluster.ctl("sacct", "--allusers", "--json").stdout)["jobs"]}
+    command = teardown_accounting_command()
+    assert command[0] == "sacct", command
+    archived = json.loads(cluster.ctl(*command).stdout)["jobs"]
+    ids = {job["job_id"] for job in archived}
+    assert job_id in ids and set(cluster.job_ids) <= ids, sorted(ids)
