@@ -77,6 +77,11 @@ def pinned_fingerprints(dep: Deployment, alias: str) -> set[str]:
     return {line.split()[1] for line in out.splitlines()}
 
 
+def log_requests(dep: Deployment, pod_id: str) -> int:
+    """How often the pod's log was read: the local cloud's own access log (uvicorn's)."""
+    return (dep.state_dir / "localcloud" / "server.log").read_text().count(f"GET /v2/pods/{pod_id}/logs")
+
+
 def test_provision_pins_the_logged_keys_and_ssh_checks_them_strictly(deployment):
     pod = the_pod(deployment)
     alias = host_key_alias(pod)
@@ -87,10 +92,24 @@ def test_provision_pins_the_logged_keys_and_ssh_checks_them_strictly(deployment)
     args = deployment.ansible("gpu_pods", "-m", "ansible.builtin.debug", "-a", "var=ansible_ssh_common_args").stdout
     assert "StrictHostKeyChecking=yes" in args and "accept-new" not in args, args
     assert "pong" in deployment.ansible("gpu_pods", "-m", "ansible.builtin.ping").stdout
-    # Again: the same keys, nothing changed.
+    # Each entry records how its key was trusted.
+    entries = [line.split() for line in known_hosts(deployment).splitlines() if line.startswith(alias + " ")]
+    assert entries and all(fields[3:] == ["gpuops-trusted-by=logs"] for fields in entries), entries
+    # Again: the same keys, nothing changed, and the log was not read again (the local cloud's access log).
+    log_reads = log_requests(deployment, pod["id"])
+    assert log_reads > 0
     again = deployment.playbook("provision.yml")
     assert pinned_fingerprints(deployment, alias) == pinned
     assert "changed: [%s-0 -> localhost]" % PREFIX not in again.stdout
+    assert log_requests(deployment, pod["id"]) == log_reads
+    # An entry without the mark (pinned by an older gpuops) is checked against the log once more, and marked.
+    path = deployment.state_dir / "local" / "ssh" / "known_hosts"
+    path.write_text("".join(" ".join(line.split()[:3]) + "\n" for line in known_hosts(deployment).splitlines()))
+    marked = deployment.playbook("provision.yml")
+    assert "changed: [%s-0 -> localhost]" % PREFIX in marked.stdout
+    assert log_requests(deployment, pod["id"]) > log_reads
+    assert all(line.endswith(" gpuops-trusted-by=logs") for line in known_hosts(deployment).splitlines()
+               if line.startswith(alias + " "))
 
 
 def test_a_man_in_the_middle_fails_before_any_ssh_contact(deployment):
@@ -144,5 +163,15 @@ def test_an_image_that_prints_no_fingerprints_fails_unless_tofu_is_chosen(deploy
         assert "trusted_by: tofu" in tofu.stdout or '"trusted_by": "tofu"' in tofu.stdout, tofu.stdout
         assert "trusted on first use" in tofu.stdout + tofu.stderr
         assert kh.read_text().count(f"runpod-{pod_id}-") >= 1
+        assert all(line.endswith(" gpuops-trusted-by=tofu") for line in kh.read_text().splitlines()), kh.read_text()
+        # Keys pinned on first use do not count under trust=logs: the log is read again, and still shows none.
+        base[-1] = base[-1].replace(" trust=tofu", "")
+        still = deployment.ansible(*base, check=False)
+        assert still.returncode != 0 and "shows no SSH host key fingerprints" in still.stdout, still.stdout
+        # Under tofu again they are the pinned ones: no change, no new warning.
+        base[-1] += " trust=tofu"
+        second = deployment.ansible(*base)
+        assert "trusted on first use" not in second.stdout + second.stderr, second.stdout
+        assert "already_pinned: true" in second.stdout and "changed: false" in second.stdout, second.stdout
     finally:
         deployment.api().delete(f"/pods/{pod_id}")

@@ -25,6 +25,9 @@ description:
     fingerprints, and nothing is pinned.
   - "Runs on the control host (C(delegate_to: localhost)). Waits until the pod's sshd answers and its log shows the
     fingerprints, up to O(timeout) seconds."
+  - Keys already pinned under the pod's current alias, and presented again by the endpoint, are not checked against
+    the log again (they were when they were pinned); each entry records how it was trusted, and under O(trust=logs)
+    only entries pinned from the log count. So a second run costs one C(ssh-keyscan), not a read of the log.
 author:
   - gpuops maintainers (@gpuops)
 extends_documentation_fragment:
@@ -55,7 +58,8 @@ options:
   known_hosts:
     description:
       - The known_hosts file (C(UserKnownHostsFile)) the keys are pinned in; created (mode 0600) when missing.
-      - Entries are written unhashed, one per key, as C(<alias> <type> <key>).
+      - Entries are written unhashed, one per key, as C(<alias> <type> <key> gpuops-trusted-by=<logs|tofu>); the
+        comment records how the key was trusted.
     type: path
     required: true
   trust:
@@ -128,7 +132,9 @@ host_key_alias:
   type: str
   sample: runpod-7h9k2m4n6p-1780315320
 trusted_by:
-  description: V(logs) when the keys matched the fingerprints of the pod's log, V(tofu) when they were trusted on first use.
+  description:
+    - V(logs) when the keys matched the fingerprints of the pod's log, V(tofu) when they were trusted on first use;
+      for keys that were already pinned (RV(already_pinned)), how they were trusted then.
   returned: success
   type: str
   sample: logs
@@ -150,8 +156,15 @@ pinned:
       description: Key size in bits.
       type: int
       sample: 256
+already_pinned:
+  description: Whether known_hosts already pinned these keys for the pod's current start, so that the log was not read.
+  returned: success
+  type: bool
+  sample: true
 logged:
-  description: The fingerprints that the pod's log shows for its current start (empty when it shows none).
+  description:
+    - The fingerprints that the pod's log shows for its current start (empty when it shows none, or when it was not
+      read because the keys were already pinned).
   returned: success
   type: list
   elements: str
@@ -179,6 +192,8 @@ from ansible_collections.gpuops.platform.plugins.module_utils._runpod_module imp
 )
 
 POLL = 2.0
+#: The comment of each pinned entry: how its key was trusted.
+TRUST_MARK = "gpuops-trusted-by="
 
 
 class HostKeys:
@@ -218,20 +233,22 @@ class HostKeys:
                                       "(rc %s): %s" % (alias, rc, (err or out).strip()))
         return found
 
-    def pinned(self, known_hosts: str, alias: str) -> list:
-        """(type, base64) of the keys known_hosts holds for alias (ssh-keygen -F)."""
+    def pinned(self, known_hosts: str, alias: str) -> tuple[list, set]:
+        """(type, base64) of the keys known_hosts holds for alias (ssh-keygen -F), and how they were trusted
+        (each entry's mark; "" for an entry without one)."""
         if not os.path.exists(known_hosts):
-            return []
+            return [], set()
         _rc, out, _err = self.module.run_command([self.keygen, "-F", alias, "-f", known_hosts])
-        keys = set()
+        keys, marks = set(), set()
         for line in out.splitlines():
             fields = line.split()
             if line.startswith("#") or len(fields) < 3:
                 continue
             keys.add((fields[1], fields[2]))
-        return sorted(keys)
+            marks.add(next((f[len(TRUST_MARK):] for f in fields[3:] if f.startswith(TRUST_MARK)), ""))
+        return sorted(keys), marks
 
-    def pin(self, known_hosts: str, alias: str, keys: list) -> None:
+    def pin(self, known_hosts: str, alias: str, keys: list, trusted_by: str) -> None:
         """Replace the entries of alias in known_hosts by keys (ssh-keygen -R, then append), under a lock."""
         directory = os.path.dirname(os.path.abspath(known_hosts))
         if not os.path.isdir(directory):
@@ -247,7 +264,7 @@ class HostKeys:
                 os.unlink(known_hosts + ".old")
             with open(known_hosts, "a", encoding="utf-8") as out:
                 for key_type, blob in keys:
-                    out.write("%s %s %s\n" % (alias, key_type, blob))
+                    out.write("%s %s %s %s%s\n" % (alias, key_type, blob, TRUST_MARK, trusted_by))
 
 
 def _listing(fingerprints) -> str:
@@ -291,6 +308,12 @@ def main() -> None:
             waited_for = "the pod's sshd at %s:%s to answer ssh-keyscan" % (pod.ssh_host, pod.ssh_port)
             scanned = tools.scan(pod.ssh_host, pod.ssh_port, params["keyscan_timeout"])
         if scanned:
+            current, marks = tools.pinned(params["known_hosts"], alias)
+            # Pinned for this start (the alias names it) and presented again: checked when they were pinned.
+            if current == scanned and len(marks) == 1 and marks <= ({"logs", "tofu"} if params["trust"] == "tofu"
+                                                                     else {"logs"}):
+                module.exit_json(changed=False, host_key_alias=alias, trusted_by=marks.pop(), already_pinned=True,
+                                 logged=[], pinned=[fp.as_dict() for fp in tools.fingerprints(scanned, alias)])
             sshd_since = sshd_since or time.monotonic()
             try:
                 events = client.pod_logs(pod_id, source="container", tail=LOG_TAIL_MAX, idle=params["log_idle"])
@@ -309,7 +332,8 @@ def main() -> None:
 
     presented = tools.fingerprints(scanned, alias)
     endpoint = "%s:%s" % (pod.ssh_host, pod.ssh_port)
-    result = dict(changed=False, host_key_alias=alias, logged=list(logged.values) if logged else [])
+    result = dict(changed=False, host_key_alias=alias, already_pinned=False,
+                  logged=list(logged.values) if logged else [])
     if logged is not None and logged.fingerprints:
         unknown = [fp for fp in presented if fp.fingerprint not in logged.values]
         if unknown:
@@ -339,7 +363,7 @@ def main() -> None:
             **result)
 
     result["pinned"] = [fp.as_dict() for fp in presented]
-    current = tools.pinned(params["known_hosts"], alias)
+    current, marks = tools.pinned(params["known_hosts"], alias)
     if current and current != scanned and result["trusted_by"] == "tofu":
         module.fail_json(
             msg="SSH host key CHANGED for pod %s (%s) at %s: %s pins other keys for this start than the sshd there "
@@ -347,10 +371,12 @@ def main() -> None:
                 "changed. Check the pod; if it is right, remove its entries with ssh-keygen -R %s -f %s and rerun."
                 % (pod_id, alias, endpoint, params["known_hosts"], _listing(presented), alias, params["known_hosts"]),
             **result)
-    if current != scanned:
+    # Also the same keys, pinned without the mark of how they were trusted (an older gpuops) or by tofu and now
+    # checked against the log: written again with it.
+    if current != scanned or marks != {result["trusted_by"]}:
         result["changed"] = True
         if not module.check_mode:
-            tools.pin(params["known_hosts"], alias, scanned)
+            tools.pin(params["known_hosts"], alias, scanned, result["trusted_by"])
     module.exit_json(**result)
 
 
