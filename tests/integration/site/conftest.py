@@ -101,6 +101,20 @@ class Site(Deployment):
         assert answer["status"] == "success", f"{expr!r}: {answer}"
         return answer["data"]["result"]
 
+    def stack_diagnosis(self) -> str:
+        """Each stack container's state, and the log tail of those that do not run (or keep restarting)."""
+        listing = subprocess.run(
+            ["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={self.project}",
+             "--format", "{{.Names}}\t{{.Status}}"], capture_output=True, text=True, check=False).stdout
+        parts = [listing]
+        for line in filter(None, listing.splitlines()):
+            name, status = line.split("\t", 1)
+            if not status.startswith("Up") or "Restarting" in status or "unhealthy" in status:
+                logs = subprocess.run(["docker", "logs", "--tail", "40", name], capture_output=True, text=True,
+                                      check=False)
+                parts.append(f"--- docker logs --tail 40 {name}\n{logs.stdout}{logs.stderr}")
+        return "\n".join(parts)
+
     def stack_containers(self) -> list[str]:
         return subprocess.run(
             ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={self.project}"],
@@ -179,6 +193,8 @@ def site(tmp_path_factory):
     deployment = Site(root)
     try:
         deployment.first_run = deployment.site(check=False)
+        if deployment.first_run.returncode != 0:
+            deployment.first_run_diagnosis = deployment.stack_diagnosis()
         deployment.pod_list()
         yield deployment
     finally:
@@ -195,6 +211,7 @@ def converged(site):
     assert result is not None and result.returncode == 0, (
         f"site.yml failed ({result.returncode if result else 'not run'})\n"
         f"--- stdout\n{result.stdout[-8000:] if result else ''}\n--- stderr\n{result.stderr[-3000:] if result else ''}"
+        f"\n--- the stack's containers then\n{getattr(site, 'first_run_diagnosis', '')}"
     )
     return site
 
