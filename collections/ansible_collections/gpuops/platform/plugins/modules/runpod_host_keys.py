@@ -310,8 +310,8 @@ def main() -> None:
         if scanned:
             current, marks = tools.pinned(params["known_hosts"], alias)
             # Pinned for this start (the alias names it) and presented again: checked when they were pinned.
-            if current == scanned and len(marks) == 1 and marks <= ({"logs", "tofu"} if params["trust"] == "tofu"
-                                                                     else {"logs"}):
+            accepted = {"logs", "tofu"} if params["trust"] == "tofu" else {"logs"}
+            if current == scanned and len(marks) == 1 and marks <= accepted:
                 module.exit_json(changed=False, host_key_alias=alias, trusted_by=marks.pop(), already_pinned=True,
                                  logged=[], pinned=[fp.as_dict() for fp in tools.fingerprints(scanned, alias)])
             sshd_since = sshd_since or time.monotonic()
