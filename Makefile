@@ -36,17 +36,22 @@ test: setup lint sanity test-unit test-integration ## Set up, then run every gat
 test: export GPUOPS_NO_SKIP = 1
 
 # The collection's unit tests load it with Ansible's own collection loader (its
-# tests/unit/conftest.py), so plain pytest runs them; `ansible-test units` does too.
+# tests/unit/conftest.py), so plain pytest runs them; `ansible-test units` does too. One pytest-xdist worker per
+# CPU (-n auto): they are CPU-bound.
 test-unit: ## Unit tests (no Docker needed); the collection's also on each later ansible-core it claims
-	$(BIN)/python -m pytest -m "not integration" tests/unit $(COLLECTION)/tests/unit
+	$(BIN)/python -m pytest -m "not integration" -n auto tests/unit $(COLLECTION)/tests/unit
 	@set -e; for venv in $(ANSIBLE_CORE_VENVS); do \
 		[ -x $$venv/bin/python ] || { echo "$$venv is missing: run make setup"; exit 1; }; \
 		echo "== collection unit tests on ansible-core $$($$venv/bin/python -c "import ansible.release; print(ansible.release.__version__)")"; \
 		$$venv/bin/python -m pytest -q -m "not integration" $(COLLECTION)/tests/unit; \
 	done
 
-test-integration: ## Integration tests on the local cloud (Docker, Terraform, SSH)
-	$(BIN)/python -m pytest -m integration --durations=30 tests/integration tests/browser
+# Side by side on INTEGRATION_WORKERS pytest-xdist workers: the tests mostly wait (on pods, SSH, Slurm), and each
+# scope (a file, or tests/integration/site, which shares one deployment) runs whole on one worker (conftest.py).
+INTEGRATION_WORKERS ?= 3
+test-integration: ## Integration tests on the local cloud (Docker, Terraform, SSH), INTEGRATION_WORKERS side by side
+	$(BIN)/python -m pytest -m integration --durations=40 -n $(INTEGRATION_WORKERS) --dist loadscope \
+		--no-loadscope-reorder tests/integration tests/browser
 
 # Lint without the offline cloud.terraform redirect on the path: .ansible-lint
 # mocks the module, so lint judges the playbooks as with the real collection.

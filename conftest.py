@@ -78,3 +78,59 @@ class SkipGuard:
 def pytest_configure(config):
     if skips_forbidden():
         config.pluginmanager.register(SkipGuard(), "gpuops-skip-guard")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        # Side by side (make test-integration runs pytest-xdist), each worker's local clouds put their pods on a
+        # Docker network of their own: on a shared one, two clouds would pin the same address, and one's
+        # `stop --purge` would remove the network from under the other's pods.
+        os.environ.setdefault("GPUOPS_LOCALCLOUD_NETWORK", f"gpuops-localcloud-{worker}")
+
+
+# -- running the integration tests side by side (pytest-xdist) -------------------------------------------------
+# Each scope runs whole on one worker, in file order: a test file, whose module-scoped deployment its tests share,
+# or a package whose files share one deployment (tests/integration/site: one site.yml run for all its files).
+_SHARED_PACKAGES = ("tests/integration/site/",)
+# The longest scopes first (minutes in a serial run on 2 cores, late 2026), so that no long one starts last and
+# keeps a worker busy after the others are done. Scopes not named here follow in collection order.
+_LONGEST_FIRST = (
+    "tests/integration/site/",                              # ~22
+    "tests/integration/test_stack.py",                      # ~8
+    "tests/integration/test_provision.py",                  # ~7
+    "tests/integration/test_submit_job.py",                 # ~6
+    "tests/integration/test_slurm_controller_stack.py",     # ~6
+    "tests/integration/test_exporter.py",                   # ~5
+    "tests/integration/test_job_output.py",                 # ~5
+    "tests/integration/test_pod_sshd.py",                   # ~4
+    "tests/integration/test_awx_runner.py",                 # ~4
+    "tests/integration/test_multinode.py",                  # ~4
+    "tests/integration/test_localcloud_docker.py",
+    "tests/integration/test_tunnel.py",
+    "tests/integration/test_alerting.py",
+    "tests/integration/test_orphans.py",
+)
+
+
+def _scope(nodeid: str) -> str:
+    """The scope a test runs in under --dist loadscope: its shared package, else its file."""
+    return next((package for package in _SHARED_PACKAGES if nodeid.startswith(package)), nodeid.split("::", 1)[0])
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    """The longest scopes first (a stable sort: the tests of a scope keep their order, the site's files theirs)."""
+    rank = {scope: index for index, scope in enumerate(_LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_scope(item.nodeid), len(rank)))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadscope with this file's scopes, given out in collection order (--no-loadscope-reorder)."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ScopeScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _scope(nodeid)
+
+    return ScopeScheduling(config, log)

@@ -112,8 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--network",
         type=_docker_name,
-        default=config.DEFAULT_NETWORK,
-        help="Docker network of the pods (isolated; global-networking pods also join <network>-global)",
+        default=os.environ.get("GPUOPS_LOCALCLOUD_NETWORK") or config.DEFAULT_NETWORK,
+        help="Docker network of the pods (isolated; global-networking pods also join <network>-global). Two "
+        "local clouds that run at the same time each need their own (environment: GPUOPS_LOCALCLOUD_NETWORK; "
+        "default: %(default)s)",
     )
     common.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
 

@@ -29,17 +29,36 @@ def docker_available() -> bool:
         return False
 
 
+#: Host ports the local cloud publishes pods' ports on (localcloud.config.DEFAULT_HOST_PORT_RANGE): a test's own
+#: ports stay out of it, so that another worker's cloud cannot take one between the pick and its use.
+LOCALCLOUD_HOST_PORTS = range(20000, 32000)
+#: Ports are handed out in slices of this size; each pytest-xdist worker picks from its own slices only.
+PORT_SLICE = 256
+
+
+def _worker() -> tuple[int, int]:
+    """This pytest-xdist worker's number and the number of workers ((0, 1) without xdist)."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    return (int(name[2:]) if name.startswith("gw") and name[2:].isdigit() else 0), max(count, 1)
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 now, outside the kernel's ephemeral port range: a tunnel's port is freed and
     bound again on a restart, and in between another program's outgoing connection may take a port of that range
-    as its own (then "already in use" is the truth, and the test fails for nothing)."""
+    as its own (then "already in use" is the truth, and the test fails for nothing).
+
+    Outside the local cloud's range for pods' ports too, and, where tests run side by side (pytest-xdist), from
+    this worker's slices of 256 ports only: two workers never pick the same port, whatever the timing."""
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as handle:
             low, high = (int(n) for n in handle.read().split())
     except (OSError, ValueError):
         low, high = 32768, 60999
-    candidates = [p for p in range(10000, 65536) if not low <= p <= high]
-    for port in random.sample(candidates, 200):
+    worker, workers = _worker()
+    candidates = [p for p in range(10000, 65536)
+                  if not low <= p <= high and p not in LOCALCLOUD_HOST_PORTS and (p // PORT_SLICE) % workers == worker]
+    for port in random.sample(candidates, min(200, len(candidates))):
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
@@ -50,9 +69,12 @@ def free_port() -> int:
 
 
 def free_port_block(size: int) -> int:
-    """An even base port with `size` free ports from it (for the tunnels' port formula)."""
+    """An even base port with `size` free ports from it (for the tunnels' port formula), in one slice."""
+    assert size <= PORT_SLICE // 2, size
     for _ in range(200):
         base = free_port() & ~1
+        if (base + size - 1) // PORT_SLICE != base // PORT_SLICE:
+            continue
         socks = []
         try:
             for port in range(base, base + size):

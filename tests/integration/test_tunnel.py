@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -22,7 +20,7 @@ import urllib.request
 import httpx
 import pytest
 
-from tests.integration.helpers import VENV_BIN, Deployment, docker_available, free_port, host_key_alias, recap, run
+from tests.integration.helpers import VENV_BIN, Deployment, docker_available, free_port, free_port_block, host_key_alias, recap, run
 
 pytestmark = [
     pytest.mark.integration,
@@ -35,25 +33,6 @@ MODULE = "gpuops.platform.autossh_tunnel"
 
 
 # -- helpers ----------------------------------------------------------------------------------------
-
-
-def free_ports(count: int) -> int:
-    """The first of ``count`` consecutive ports that are free on 127.0.0.1."""
-    for _ in range(200):
-        base = random.randint(41000, 59000)
-        socks = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise AssertionError("no %d consecutive free ports" % count)
 
 
 def http_ok(port: int, timeout: float = 2.0) -> bool:
@@ -203,7 +182,7 @@ def localcloud_fault(dep: Deployment, pod_id: str, action: str) -> None:
 def test_module_rhythm_and_faults(deployment):
     dep = deployment
     pod = dep.pod_list[0]
-    port, other_port = free_ports(1), free_ports(1)
+    port, other_port = free_port(), free_port()
     args = tunnel_args(dep, pod, port)
     absent = dict(name=args["name"], state="absent", state_dir=args["state_dir"])
     tag = str(dep.tunnel_dir / args["name"])
@@ -294,7 +273,7 @@ def test_module_rhythm_and_faults(deployment):
 
 def test_refuses_wildcard_bind_address(deployment):
     pod = deployment.pod_list[0]
-    port = free_ports(1)
+    port = free_port()
     for address in ("0.0.0.0", "::", "*"):
         args = tunnel_args(deployment, pod, port, forwards=[{"local_port": port, "remote_port": 9400, "bind_address": address}])
         result = module(deployment, args, check=False)
@@ -306,7 +285,7 @@ def test_refuses_wildcard_bind_address(deployment):
 def test_changed_host_key_fails_clearly(deployment):
     dep = deployment
     pod = dep.pod_list[1]
-    port = free_ports(1)
+    port = free_port()
     args = tunnel_args(dep, pod, port)
     known_hosts = dep.state_dir / "local" / "ssh" / "known_hosts"
     original = known_hosts.read_text()
@@ -344,7 +323,7 @@ def test_changed_host_key_fails_clearly(deployment):
 
 def test_tunnel_playbook_is_idempotent_with_stable_ports(deployment):
     dep = deployment
-    base = free_ports(4)
+    base = free_port_block(4)
     slurmd_port, ctld_port, output_port, api_port = free_port(), free_port(), free_port(), free_port()
     ports = ["-e", "gpuops_tunnel_port_base=%d" % base, "-e", "slurm_controller_slurmd_port=%d" % slurmd_port,
              "-e", "slurm_controller_slurmctld_port=%d" % ctld_port, "-e", "slurm_job_output_port=%d" % output_port,

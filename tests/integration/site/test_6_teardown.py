@@ -17,6 +17,24 @@ from tests.integration.site.conftest import wait_until
 pytestmark = pytest.mark.integration
 
 
+def test_smoke_waits_for_every_node_and_names_the_one_out_of_service(converged):
+    """The smoke stage submits nothing until Slurm has every pod's node in service; after its timeout it says which."""
+    node = f"{converged.prefix}-1"
+    converged.controller("scontrol", "update", f"nodename={node}", "state=drain", "reason=gpuops-test", user="root")
+    try:
+        result = converged.playbook("smoke.yml", "-e", "gpuops_smoke_timeout=4", check=False)
+    finally:
+        converged.controller("scontrol", "update", f"nodename={node}", "state=resume", user="root")
+    said = " ".join(result.stdout.split())
+    assert result.returncode != 0, said[-3000:]
+    assert f"Slurm does not have {node} in service after 4 s (sinfo: " in said, said[-3000:]
+    assert f"{node} drain" in said
+    assert "TASK [Submit the hello job and wait for it]" not in result.stdout
+    # Back in service, it passes at once.
+    passed = converged.playbook("smoke.yml", "-e", "gpuops_smoke_timeout=60")
+    assert "TASK [Submit the hello job and wait for it]" in passed.stdout
+
+
 def test_bad_keep_stack_is_refused_before_anything_is_removed(converged):
     result = converged.playbook("./teardown.yml", "-e", "keep_stack=maybe", check=False)
     assert result.returncode != 0
