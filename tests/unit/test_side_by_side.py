@@ -8,6 +8,7 @@ copy of the repository's conftest.py.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -85,9 +86,11 @@ def test_each_worker_has_a_docker_network_of_its_own_for_its_local_clouds(tmp_pa
 
 
 def test_the_longest_scopes_named_first_exist():
-    # A renamed or removed file would silently lose its place at the front.
-    import conftest
-
+    # A renamed or removed file would silently lose its place at the front. (The repository's conftest.py by its
+    # path: under pytest other conftest modules may hold the name.)
+    spec = importlib.util.spec_from_file_location("gpuops_root_conftest", REPO / "conftest.py")
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
     for scope in conftest._LONGEST_FIRST:
         assert (REPO / scope).exists(), scope
     assert conftest._LONGEST_FIRST[0] == "tests/integration/site/"
