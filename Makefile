@@ -48,7 +48,7 @@ test-unit: ## Unit tests (no Docker needed); the collection's also on each later
 
 # Side by side on INTEGRATION_WORKERS pytest-xdist workers: the tests mostly wait (on pods, SSH, Slurm), and each
 # scope (a file, or tests/integration/site, which shares one deployment) runs whole on one worker (conftest.py).
-INTEGRATION_WORKERS ?= 3
+INTEGRATION_WORKERS ?= 2
 test-integration: ## Integration tests on the local cloud (Docker, Terraform, SSH), INTEGRATION_WORKERS side by side
 	$(BIN)/python -m pytest -m integration --durations=40 -n $(INTEGRATION_WORKERS) --dist loadscope \
 		--no-loadscope-reorder tests/integration tests/browser
