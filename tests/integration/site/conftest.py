@@ -115,6 +115,16 @@ class Site(Deployment):
                 parts.append(f"--- docker logs --tail 40 {name}\n{logs.stdout}{logs.stderr}")
         return "\n".join(parts)
 
+    def slurm_diagnosis(self) -> str:
+        """What Slurm says of each node, and on each pod: slurmd's log tail and processes; the tunnels' pids."""
+        parts = [self.controller_exec("scontrol show node", check=False).stdout[-3000:],
+                 f"tunnel pids: {self.tunnel_pids()}"]
+        for pod in self.pod_list():
+            shown = self.pod_exec(pod["id"], "tail -30 /var/log/slurm/slurmd.log; ps -eo pid,args | grep -E "
+                                  "'slurmd|munged|sshd' | grep -v grep", check=False)
+            parts.append(f"--- {pod['name']} ({pod['id']}, {pod['status']})\n{shown.stdout[-3000:]}{shown.stderr[-500:]}")
+        return "\n".join(parts)
+
     def stack_containers(self) -> list[str]:
         return subprocess.run(
             ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={self.project}"],
@@ -195,6 +205,10 @@ def site(tmp_path_factory):
         deployment.first_run = deployment.site(check=False)
         if deployment.first_run.returncode != 0:
             deployment.first_run_diagnosis = deployment.stack_diagnosis()
+            try:
+                deployment.first_run_diagnosis += "\n--- Slurm and the pods then\n" + deployment.slurm_diagnosis()
+            except Exception as exc:  # noqa: BLE001 - a diagnosis must not hide the failure it explains
+                deployment.first_run_diagnosis += f"\n--- Slurm and the pods: not read ({exc!r})"
         deployment.pod_list()
         yield deployment
     finally:
