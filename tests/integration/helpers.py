@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx
 
+from localcloud.config import DEFAULT_HOST_PORT_RANGE
+
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
 
@@ -29,9 +31,9 @@ def docker_available() -> bool:
         return False
 
 
-#: Host ports the local cloud publishes pods' ports on (localcloud.config.DEFAULT_HOST_PORT_RANGE): a test's own
-#: ports stay out of it, so that another worker's cloud cannot take one between the pick and its use.
-LOCALCLOUD_HOST_PORTS = range(20000, 32000)
+#: Host ports the local cloud publishes pods' ports on: a test's own ports stay out of it, so that another worker's
+#: cloud cannot take one between the pick and its use.
+LOCALCLOUD_HOST_PORTS = range(*DEFAULT_HOST_PORT_RANGE)
 #: Ports are handed out in slices of this size; each pytest-xdist worker picks from its own slices only.
 PORT_SLICE = 256
 
