@@ -5,15 +5,15 @@
 
 """autossh tunnels for gpuops.platform.autossh_tunnel (private to the collection).
 
-A tunnel is one ``autossh -M 0`` (ssh's ServerAlive messages detect a dead link, autossh restarts ssh), in autossh's
-own background mode (``-f``) or in the foreground under an external supervisor, with ``AUTOSSH_PIDFILE`` either way. Its files are ``<state_dir>/<name>.json``
-(the configuration it runs with), ``.pid``, ``.lock`` and ``.log`` (autossh's log and ssh's, ``ssh -E`` at
-``LogLevel=VERBOSE``, so that each login is logged). Its processes carry ``GPUOPS_TUNNEL=<state_dir>/<name>`` in
-their environment: a pid is the tunnel's only when it does.
+A tunnel is one ``autossh -M 0`` (ssh's ServerAlive messages detect a dead link, autossh restarts ssh), in its own
+background mode (``-f``) or under an external supervisor, with ``AUTOSSH_PIDFILE`` either way. Its files are
+``<state_dir>/<name>.json`` (its configuration), ``.pid``, ``.lock`` and ``.log`` (autossh's and ssh's, ``ssh -E``).
+Its processes carry ``GPUOPS_TUNNEL=<state_dir>/<name>`` in their environment: a pid is the tunnel's only when it does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import ipaddress
@@ -36,6 +36,9 @@ _USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
 _SSH_CHILD = re.compile(r"autossh\[(\d+)\]: ssh child pid is (\d+)")
 _WILDCARD = ("bind_address %r would listen on every interface, which exposes the pod's services to the network; "
              "use a loopback address such as 127.0.0.1 or ::1, or one specific address of this host")
+# (option, listening port, target host, target port) of the forwards (ssh -L) and of the reverse forwards (ssh -R)
+_KEYS = {False: ("forwards", "local_port", "remote_host", "remote_port"),
+         True: ("reverse_forwards", "remote_port", "local_host", "local_port")}
 LOG_TAIL = 4000
 LOG_WINDOW = 64 * 1024
 
@@ -62,13 +65,7 @@ class TunnelError(Exception):
         self.message, self.log_tail = message, log_tail
 
 
-class HostKeyChanged(TunnelError):
-    """The host presented a key that differs from the one pinned in known_hosts."""
-
-
-# -- validation (the argument spec has checked types and keys) ---------------------------------
-
-
+# Validation (the argument spec has checked types and keys).
 def check_name(name: str) -> str:
     if not _NAME.match(name or ""):
         raise ValueError("name %r is not a valid tunnel name: use 1 to 100 of a-z, 0-9, '_', '.', '-', starting with "
@@ -123,8 +120,7 @@ def check_user(user: str) -> str:
 
 def parse_forwards(items: t.Sequence[t.Mapping[str, t.Any]] | None, reverse: bool = False) -> tuple[dict, ...]:
     """Forwards (ssh -L) or reverse forwards (ssh -R), checked and with their defaults; one listener per port."""
-    what, listen, target, host = ("reverse_forwards", "remote_port", "local_port", "local_host") if reverse \
-        else ("forwards", "local_port", "remote_port", "remote_host")
+    what, listen, host, target = _KEYS[reverse]
     result: list[dict] = []
     seen: dict[tuple[str, int], int] = {}
     for i, item in enumerate(items or ()):
@@ -150,14 +146,8 @@ def _bracket(address: str) -> str:
 
 def forward_spec(fwd: t.Mapping[str, t.Any]) -> str:
     """The argument of ssh's -L (a forward) or -R (a reverse forward)."""
-    if "remote_host" in fwd:
-        return "%s:%d:%s:%d" % (_bracket(fwd["bind_address"]), fwd["local_port"], _bracket(fwd["remote_host"]),
-                                fwd["remote_port"])
-    return "%s:%d:%s:%d" % (_bracket(fwd["bind_address"]), fwd["remote_port"], _bracket(fwd["local_host"]),
-                            fwd["local_port"])
-
-
-# -- the tunnel's command ---------------------------------------------------------------
+    listen, host, target = _KEYS["local_host" in fwd][1:]
+    return "%s:%d:%s:%d" % (_bracket(fwd["bind_address"]), fwd[listen], _bracket(fwd[host]), fwd[target])
 
 
 @dataclass(frozen=True)
@@ -195,8 +185,7 @@ class TunnelSpec:
                     "ControlMaster=no", "ControlPath=none", "GatewayPorts=no"]
         # VERBOSE: ssh logs each login ("Authenticated to ..."), which tells that it is connected.
         options += ["LogLevel=VERBOSE"] if self.log_path else []
-        for option in options:
-            args += ["-o", option]
+        args += [arg for option in options for arg in ("-o", option)]
         args += ["-i", self.private_key] if self.private_key else []
         args += ["-E", self.log_path] if self.log_path else []
         args += ["-p", str(self.port), "-l", self.user]
@@ -210,7 +199,6 @@ class TunnelSpec:
         env = {"AUTOSSH_PATH": self.ssh_path, "AUTOSSH_LOGFILE": log_path, TAG_VARIABLE: tag, "LANG": "C",
                # Restart ssh even when its very first connection fails (the pod may still be booting).
                "AUTOSSH_GATETIME": "0",
-               # The longest pause between two attempts while the pod stays unreachable.
                "AUTOSSH_POLL": str(self.retry_max_interval),
                "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"}
         return dict(env, AUTOSSH_PIDFILE=pid_path) if pid_path else env
@@ -219,14 +207,11 @@ class TunnelSpec:
         return "%s@%s:%d%s" % (self.user, self.host, self.port, " (%s)" % self.host_key_alias if self.host_key_alias else "")
 
 
-# -- files of a tunnel -------------------------------------------------------------------
-
-
 class TunnelFiles:
     """The state files of one tunnel."""
 
     def __init__(self, state_dir: str, name: str) -> None:
-        self.state_dir, self.name = os.path.abspath(state_dir), name
+        self.state_dir = os.path.abspath(state_dir)
         self.tag = os.path.join(self.state_dir, name)
         self.config, self.pid, self.lock, self.log = (self.tag + ext for ext in (".json", ".pid", ".lock", ".log"))
 
@@ -276,9 +261,9 @@ class TunnelFiles:
         if self.log_size() > 1024 * 1024:
             os.replace(self.log, self.log + ".1")
 
-    def remove(self, lock: bool = False) -> None:
-        for path in (self.config, self.pid, self.log, self.log + ".1") + ((self.lock,) if lock else ()):
-            if os.path.exists(path):
+    def remove(self) -> None:
+        for path in (self.config, self.pid, self.log, self.log + ".1"):
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 
 
@@ -320,9 +305,6 @@ def render_config(config: dict | None, compact_command: bool = False) -> str:
     return json.dumps(config, indent=2, sort_keys=True) + "\n"
 
 
-# -- processes, listeners, the log ---------------------------------------------------------------
-
-
 def _proc(pid: int, name: str) -> bytes | None:
     try:
         with open("/proc/%d/%s" % (pid, name), "rb") as handle:
@@ -338,10 +320,8 @@ def is_tunnel(pid: int | None, tag: str | None = None) -> bool:
     if not os.path.isdir("/proc/self"):
         try:
             os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
+        except OSError as err:
+            return err.errno == errno.EPERM  # it runs, as another user
         return True
     stat = _proc(pid, "stat")
     if not stat or stat[stat.rfind(b")") + 2:][:1] in (b"Z", b"X"):
@@ -349,18 +329,25 @@ def is_tunnel(pid: int | None, tag: str | None = None) -> bool:
     return not tag or ("%s=%s" % (TAG_VARIABLE, tag)).encode() in (_proc(pid, "environ") or b"").split(b"\0")
 
 
+def wait_until(done: t.Callable[[], t.Any], timeout: float, clock: t.Callable[[], float] = time.monotonic,
+               sleep: t.Callable[[float], None] = time.sleep, interval: float = 0.05) -> bool:
+    """As ansible.builtin.wait_for: poll ``done()`` until it is true (True) or ``timeout`` seconds passed (False)."""
+    deadline = clock() + timeout
+    while not done():
+        if clock() >= deadline:
+            return False
+        sleep(interval)
+    return True
+
+
 def terminate(pids: list[int], clock: t.Callable[[], float], sleep: t.Callable[[float], None]) -> bool:
     """SIGTERM, then SIGKILL what still runs 5 s later; True when something ran."""
     pids = [pid for pid in dict.fromkeys(pids) if is_tunnel(pid)]
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = clock() + 5
-        while any(is_tunnel(pid) for pid in pids) and clock() < deadline:
-            sleep(0.05)
+        wait_until(lambda: not any(map(is_tunnel, pids)), 5, clock, sleep)
     return bool(pids)
 
 
@@ -398,9 +385,6 @@ def host_key_message(spec: TunnelSpec, outcome: str = "The tunnel was stopped") 
         % (spec.host, spec.port, alias, spec.known_hosts, outcome, alias, spec.known_hosts))
 
 
-# -- supervisors -------------------------------------------------------------------------------
-
-
 class DaemonSupervisor:
     """autossh in its own background mode (-f) with AUTOSSH_PIDFILE; restarted by the next run if it dies.
 
@@ -427,8 +411,7 @@ class DaemonSupervisor:
         return [p for p in ([pid] + ssh[-1:] if pid else []) if is_tunnel(p, self.files.tag)]
 
     def start(self, spec: TunnelSpec) -> int:
-        self.files.rotate_log()
-        if os.path.exists(self.files.pid):
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self.files.pid)
         # A clean environment (env -i): only what the tunnel needs, and its tag.
         env = ["%s=%s" % item for item in sorted(self.environment(spec).items())]
@@ -437,17 +420,14 @@ class DaemonSupervisor:
         if rc != 0:
             raise TunnelError("autossh exited right after it started (exit status %d): %s"
                               % (rc, output.strip()), output + self.files.read_log())
-        deadline = self.clock() + 5
-        while not self.files.read_pid():
-            if self.clock() >= deadline:
-                raise TunnelError("autossh did not write its pidfile %s within 5 s" % self.files.pid,
-                                  output + self.files.read_log())
-            self.sleep(0.05)
+        if not wait_until(self.files.read_pid, 5, self.clock, self.sleep):
+            raise TunnelError("autossh did not write its pidfile %s within 5 s" % self.files.pid,
+                              output + self.files.read_log())
         return self.files.read_pid() or 0
 
     def stop(self) -> bool:
         """Stop autossh (which stops its ssh), and an ssh left behind; True when something ran."""
         stopped = terminate(self.processes(), self.clock, self.sleep)
-        if os.path.exists(self.files.pid):
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self.files.pid)
         return stopped

@@ -13,22 +13,16 @@ short_description: Keep an SSH tunnel to a pod open with autossh
 version_added: 0.1.0
 description:
   - Starts, checks, restarts and stops one persistent SSH tunnel from the host the module runs on (the control host) to
-    a pod, carrying local forwards (C(ssh -L)) such as a pod's GPU exporter, and reverse forwards (C(ssh -R)) that let
-    the pod reach a service of this host, such as slurmctld on the service plane.
+    a pod, with local forwards (C(ssh -L)) such as a pod's GPU exporter, and reverse forwards (C(ssh -R)) that let the
+    pod reach a service of this host such as slurmctld.
   - C(autossh -M 0) runs C(ssh -N) and starts it again whenever it exits; ssh's C(ServerAliveInterval) messages detect
     a dead link, so a tunnel recovers by itself from dropped connections, pod restarts and network outages.
-  - With O(supervisor=daemon) autossh runs in its own background mode (C(autossh -f)); it outlives the playbook, and a
-    later run of the module starts it again if it died. With O(supervisor=external) the module starts and stops
-    nothing; it returns the foreground command and environment (RV(command), RV(environment)) for a supervisor such as
-    a systemd unit (C(playbooks/tunnel.yml) writes one with the role C(gpuops.platform.supervise)).
-  - Either way autossh writes its pid to a pidfile (C(AUTOSSH_PIDFILE)), and the module records the tunnel's
-    configuration in O(state_dir). An unchanged configuration with a running tunnel is no change; a changed
-    configuration, or (with O(supervisor=daemon)) a tunnel whose autossh no longer runs, restarts the tunnel.
-  - Host keys are checked on every connection against O(known_hosts), never turned off; a host that presents another
-    key fails the task and (with O(supervisor=daemon)) stops the tunnel.
-  - Listeners bind only to the address given in each forward, V(127.0.0.1) by default; wildcard addresses (V(0.0.0.0),
-    V(::), V(*), an empty address) are refused, here and on the pod.
-  - autossh and ssh get a clean environment; nothing of the module's environment (such as API keys) reaches them.
+  - autossh writes its pid to a pidfile (C(AUTOSSH_PIDFILE)), and the module records the tunnel's configuration in
+    O(state_dir). A running tunnel with an unchanged configuration is no change; a changed configuration, or (with
+    O(supervisor=daemon)) an autossh that no longer runs, restarts it.
+  - Host keys are always checked against O(known_hosts); a host that presents another key fails the task and (with
+    O(supervisor=daemon)) stops the tunnel. Wildcard listen addresses are refused, here and on the pod.
+  - autossh and ssh get a clean environment; nothing of the module's (such as API keys) reaches them.
 author:
   - gpuops maintainers (@gpuops)
 extends_documentation_fragment:
@@ -36,56 +30,46 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details:
-      - Reports whether the tunnel would be started, restarted or stopped, and changes nothing.
+    details: Reports whether the tunnel would be started, restarted or stopped, and changes nothing.
   diff_mode:
     support: full
-    details:
-      - Shows the tunnel's recorded configuration and whether it runs, before and after.
+    details: Shows the tunnel's recorded configuration and whether it runs, before and after.
   idempotent:
-    description:
-      - When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+    description: The second of two runs in a row with the same arguments, outside check mode, changes nothing.
     support: partial
-    details:
-      - O(state=present) and O(state=absent) are idempotent while the tunnel keeps running; O(state=restarted) restarts
-        it every time.
+    details: O(state=present) and O(state=absent) are, while the tunnel keeps running; O(state=restarted) restarts it
+      every time.
   platform:
     platforms: posix
-    details:
-      - A pid is taken for the tunnel's after a look at C(/proc/<pid>) (Linux); elsewhere the pidfile alone is trusted.
+    details: A pid is taken for the tunnel's after a look at C(/proc/<pid>) (Linux); elsewhere the pidfile alone is
+      trusted.
 options:
   name:
-    description:
-      - The tunnel's id, which names its files in O(state_dir). 1 to 100 characters of V(a-z), V(0-9), V(_), V(.) and
-        V(-), starting with a letter or digit.
+    description: The tunnel's id, which names its files in O(state_dir). 1 to 100 characters of V(a-z), V(0-9), V(_),
+      V(.) and V(-), starting with a letter or digit.
     type: str
     required: true
   state:
-    description:
-      - V(present) starts the tunnel unless it runs with the same configuration, and waits until it is up.
-        V(restarted) always stops and starts it again (not with O(supervisor=external)). V(absent) stops it and removes
-        its files; a tunnel that runs under its external supervisor must be stopped there first, or the task fails.
+    description: V(present) starts the tunnel unless it runs with the same configuration, and waits until it is up.
+      V(restarted) always stops and starts it again (not with O(supervisor=external)). V(absent) stops it and removes
+      its files; a tunnel that runs under its external supervisor must be stopped there first, or the task fails.
     type: str
     choices: [present, absent, restarted]
     default: present
   host:
-    description:
-      - The SSH server to connect to (the pod's public IP address or name). Required unless O(state=absent).
+    description: The SSH server to connect to (the pod's public IP address or name). Required unless O(state=absent).
     type: str
   port:
-    description:
-      - The SSH server's port.
+    description: The SSH server's port.
     type: int
     default: 22
   user:
-    description:
-      - The user to log in as.
+    description: The user to log in as.
     type: str
     default: root
   private_key:
-    description:
-      - The private key to authenticate with (C(ssh -i), with C(IdentitiesOnly=yes) and no agent), without a
-        passphrase. Without it ssh tries the default identity files (C(~/.ssh/id_*)) of the user the module runs as.
+    description: The private key to authenticate with (C(ssh -i), with C(IdentitiesOnly=yes) and no agent), without a
+      passphrase. Without it ssh tries the default identity files (C(~/.ssh/id_*)) of the user the module runs as.
     type: path
   forwards:
     description:
@@ -95,24 +79,21 @@ options:
     elements: dict
     suboptions:
       local_port:
-        description:
-          - The port to listen on, on this host.
+        description: The port to listen on, on this host.
         type: int
         required: true
       remote_host:
-        description:
-          - The address to connect to, as the pod sees it. V(127.0.0.1) reaches the pod's loopback-only services.
+        description: The address to connect to, as the pod sees it. V(127.0.0.1) reaches the pod's loopback-only
+          services.
         type: str
         default: 127.0.0.1
       remote_port:
-        description:
-          - The port to connect to on O(forwards[].remote_host).
+        description: The port to connect to on O(forwards[].remote_host).
         type: int
         required: true
       bind_address:
-        description:
-          - The IP address to listen on. A loopback address (V(127.0.0.0/8), V(::1)) keeps the listener private to
-            this host; another specific address of this host is allowed. V(0.0.0.0), V(::), V(*) and V("") are refused.
+        description: The IP address to listen on. A loopback address (V(127.0.0.0/8), V(::1)) keeps the listener private
+          to this host; another specific address of this host is allowed. V(0.0.0.0), V(::), V(*) and V("") are refused.
         type: str
         default: 127.0.0.1
   reverse_forwards:
@@ -122,103 +103,89 @@ options:
       - With O(exit_on_forward_failure) ssh exits when the pod refuses a listener (the port is in use there, or its
         sshd forbids remote forwarding), and autossh tries again; the log says why. C(GatewayPorts) on the pod's sshd
         decides the listener's address (its default, V(no), binds it to the pod's loopback).
-      - The pod's listeners cannot be seen from here; for these forwards RV(established) means that ssh logged in.
     type: list
     elements: dict
-    version_added: 0.1.0
     suboptions:
       remote_port:
-        description:
-          - The port to listen on, on the pod.
+        description: The port to listen on, on the pod.
         type: int
         required: true
       local_host:
-        description:
-          - The address to connect to, as this host sees it. V(127.0.0.1) reaches this host's loopback-only services.
+        description: The address to connect to, as this host sees it. V(127.0.0.1) reaches this host's loopback-only
+          services.
         type: str
         default: 127.0.0.1
       local_port:
-        description:
-          - The port to connect to on O(reverse_forwards[].local_host).
+        description: The port to connect to on O(reverse_forwards[].local_host).
         type: int
         required: true
       bind_address:
-        description:
-          - The IP address to listen on, on the pod. V(0.0.0.0), V(::), V(*) and V("") are refused.
+        description: The IP address to listen on, on the pod. V(0.0.0.0), V(::), V(*) and V("") are refused.
         type: str
         default: 127.0.0.1
   known_hosts:
-    description:
-      - The known_hosts file that pins the host key (C(UserKnownHostsFile)), usually one per deployment. Its directory
-        must exist. Required unless O(state=absent).
+    description: The known_hosts file that pins the host key (C(UserKnownHostsFile)), usually one per deployment. Its
+      directory must exist. Required unless O(state=absent).
     type: path
   strict_host_key_checking:
-    description:
-      - Refuse a host whose key is not pinned in O(known_hosts) yet (C(StrictHostKeyChecking=yes)), for keys pinned
-        through another channel such as M(gpuops.platform.runpod_host_keys); otherwise the key is pinned on first
-        contact (C(StrictHostKeyChecking=accept-new)).
+    description: Refuse a host whose key is not pinned in O(known_hosts) yet (C(StrictHostKeyChecking=yes)), for keys
+      pinned through another channel such as M(gpuops.platform.runpod_host_keys); otherwise the key is pinned on first
+      contact (C(StrictHostKeyChecking=accept-new)).
     type: bool
     default: false
   host_key_alias:
-    description:
-      - The name under which the host key is pinned in O(known_hosts) (C(HostKeyAlias)), for example
-        V(runpod-<pod id>), so that the pin belongs to the pod, not to an address and port that another pod may get
-        later. Use the alias of Ansible's own SSH connections. Without it the key is pinned under O(host) and O(port).
+    description: The name under which the host key is pinned in O(known_hosts) (C(HostKeyAlias)), the one that Ansible's
+      own SSH connections use (for example V(runpod-<pod id>)), so that the pin belongs to the pod, not to an address
+      and port that another pod may get later. Without it the key is pinned under O(host) and O(port).
     type: str
   server_alive_interval:
-    description:
-      - Seconds of silence after which ssh asks the server whether it is alive (C(ServerAliveInterval)). A dead link
-        is noticed after about O(server_alive_interval) times O(server_alive_count_max) seconds.
+    description: Seconds of silence after which ssh asks the server whether it is alive (C(ServerAliveInterval)). A dead
+      link is noticed after about O(server_alive_interval) times O(server_alive_count_max) seconds.
     type: int
     default: 10
   server_alive_count_max:
-    description:
-      - Unanswered keep-alive requests after which ssh gives up on the connection (C(ServerAliveCountMax)).
+    description: Unanswered keep-alive requests after which ssh gives up on the connection (C(ServerAliveCountMax)).
     type: int
     default: 3
   exit_on_forward_failure:
-    description:
-      - Make ssh exit when it cannot open a listener (C(ExitOnForwardFailure)), rather than run without it.
+    description: Make ssh exit when it cannot open a listener (C(ExitOnForwardFailure)), rather than run without it.
     type: bool
     default: true
   retry_max_interval:
-    description:
-      - The longest pause, in seconds, between two connection attempts while the host stays unreachable
-        (C(AUTOSSH_POLL)).
+    description: The longest pause, in seconds, between two connection attempts while the host stays unreachable
+      (C(AUTOSSH_POLL)).
     type: int
     default: 30
   wait_timeout:
     description:
-      - Seconds to wait, after starting the tunnel or when finding it running but not connected, until it is up. When
-        they pass the task fails; the tunnel keeps running and autossh keeps trying. V(0) does not wait.
+      - Seconds to wait, after starting the tunnel or when finding it running but not connected, until it is up; then
+        the task fails, and autossh keeps trying. V(0) does not wait.
       - A failure that no retry can fix (a changed host key, a refused key, a local port in use) fails the task as soon
         as ssh reports it, and (with O(supervisor=daemon)) stops the tunnel.
     type: int
     default: 30
   state_dir:
-    description:
-      - The directory of the tunnel's files, created with mode 0700 if missing; C(<name>.json) (configuration),
-        C(<name>.pid) (autossh's pid), C(<name>.log) (autossh's and ssh's messages), C(<name>.lock).
-      - Tunnels of one deployment share one directory, so that they can be listed (see the teardown example).
+    description: The directory of the tunnel's files, created with mode 0700 if missing; C(<name>.json) (configuration),
+      C(<name>.pid) (autossh's pid), C(<name>.log) (autossh's and ssh's messages), C(<name>.lock). The tunnels of a
+      deployment share one, so that they can be listed (see the last example).
     type: path
     default: ~/.local/state/gpuops/tunnels
   supervisor:
     description:
-      - What keeps autossh running. V(daemon) autossh's own background mode, started and stopped by the module.
-      - V(external) another program (a systemd unit, supervisord) runs RV(command) with exactly RV(environment) and
-        restarts it when it exits; the module records the configuration and, when that autossh runs with it, waits
-        until the tunnel is up and fails on what no retry fixes, as with V(daemon), but never stops it. A tunnel that
-        the module started as V(daemon) is stopped.
+      - What keeps autossh running. V(daemon) autossh's own background mode (C(autossh -f)), started and stopped by
+        the module; it outlives the playbook, and a later run starts it again if it died.
+      - V(external) another program (such as a systemd unit of the role C(gpuops.platform.supervise)) runs RV(command)
+        with exactly RV(environment) and restarts it when it exits. The module starts and stops nothing; when that
+        autossh runs with the recorded configuration, it waits until the tunnel is up and fails on what no retry
+        fixes, as with V(daemon). A tunnel that the module started as V(daemon) is stopped.
     type: str
     choices: [daemon, external]
     default: daemon
   autossh_path:
-    description:
-      - The autossh executable. Found on E(PATH) when not set.
+    description: The autossh executable. Found on E(PATH) when not set.
     type: path
   ssh_path:
-    description:
-      - The ssh executable that autossh runs (C(AUTOSSH_PATH)). Found on E(PATH) when not set.
+    description: The ssh executable that autossh runs (C(AUTOSSH_PATH)). Found on E(PATH) when not set.
     type: path
 notes:
   - autossh 1.4f or later is needed, where an ssh killed by a signal is restarted rather than taken as the end.
@@ -252,9 +219,7 @@ EXAMPLES = r"""
         local_port: 6817
   delegate_to: localhost
 
-# tunnel.command, run with exactly tunnel.environment, is what the supervisor runs (playbooks/tunnel.yml
-# writes a systemd unit of it with the role gpuops.platform.supervise)
-- name: The same tunnel for a supervisor; the module starts nothing
+- name: The same tunnel for a supervisor, which runs tunnel.command with exactly tunnel.environment
   gpuops.platform.autossh_tunnel:
     name: "gpuops-local-{{ inventory_hostname }}"
     host: "{{ ansible_host }}"
@@ -293,65 +258,35 @@ state:
   type: str
   sample: present
 pid:
-  description:
-    - The pid of autossh (from its pidfile, also under an external supervisor). Null when the tunnel is absent or does
-      not run, and in check mode when it would be started.
+  description: The pid of autossh (from its pidfile, also under an external supervisor). Null when the tunnel is absent
+    or does not run, and in check mode when it would be started.
   returned: always
   type: int
   sample: 41872
 forwards:
-  description: The tunnel's local forwards.
+  description: The tunnel's local forwards, each as in O(forwards) with its defaults filled in.
   returned: when O(state) is not V(absent)
   type: list
   elements: dict
-  contains:
-    bind_address:
-      description: The address the listener binds to.
-      type: str
-    local_port:
-      description: The listening port on this host.
-      type: int
-    remote_host:
-      description: Where the pod connects to.
-      type: str
-    remote_port:
-      description: The port the pod connects to.
-      type: int
   sample:
     - {bind_address: 127.0.0.1, local_port: 19400, remote_host: 127.0.0.1, remote_port: 9400}
 reverse_forwards:
-  description: The tunnel's reverse forwards.
+  description: The tunnel's reverse forwards, each as in O(reverse_forwards) with its defaults filled in.
   returned: when O(state) is not V(absent)
   type: list
   elements: dict
-  version_added: 0.1.0
-  contains:
-    bind_address:
-      description: The address the listener binds to, on the pod.
-      type: str
-    remote_port:
-      description: The listening port on the pod.
-      type: int
-    local_host:
-      description: Where this host connects to.
-      type: str
-    local_port:
-      description: The port this host connects to.
-      type: int
   sample:
     - {bind_address: 127.0.0.1, remote_port: 6817, local_host: 127.0.0.1, local_port: 6817}
 command:
-  description:
-    - The autossh command line, one list element per argument (C(autossh -f) with O(supervisor=daemon), in the
-      foreground with O(supervisor=external)). It holds paths, never a secret.
+  description: The autossh command line, one list element per argument (C(autossh -f) with O(supervisor=daemon), in the
+    foreground with O(supervisor=external)). It holds paths, never a secret.
   returned: when O(state) is not V(absent)
   type: list
   elements: str
   sample: [/usr/bin/autossh, -M, "0", -N, -T, -F, none, "...", -L, "127.0.0.1:19400:127.0.0.1:9400", 127.0.0.1]
 environment:
-  description:
-    - autossh's whole environment (C(AUTOSSH_*), C(PATH), C(LANG) and the tunnel's tag C(GPUOPS_TUNNEL)), nothing
-      else. A supervisor runs RV(command) with exactly these variables.
+  description: autossh's whole environment (C(AUTOSSH_*), C(PATH), C(LANG) and the tunnel's tag C(GPUOPS_TUNNEL)),
+    nothing else. A supervisor runs RV(command) with exactly these variables.
   returned: when O(state) is not V(absent)
   type: dict
   sample: {AUTOSSH_GATETIME: "0", AUTOSSH_PIDFILE: /home/ops/.gpuops/local/tunnels/t.pid, GPUOPS_TUNNEL: /home/ops/.gpuops/local/tunnels/t}
@@ -361,10 +296,9 @@ supervisor:
   type: str
   sample: daemon
 established:
-  description:
-    - Whether the tunnel was up when the module finished - every local listener open, or with only O(reverse_forwards),
-      ssh logged in. False when the tunnel is (or in check mode, would be) started and O(wait_timeout=0), before it was
-      up, and when it is absent.
+  description: Whether the tunnel was up when the module finished - every local listener open, or with only
+    O(reverse_forwards), ssh logged in. False when the tunnel is (or in check mode, would be) started and
+    O(wait_timeout=0), before it was up, and when it is absent.
   returned: always
   type: bool
   sample: true
@@ -385,6 +319,8 @@ log_tail:
   sample: "root@127.0.0.1: Permission denied (publickey)."
 """
 
+import dataclasses
+import functools
 import os
 import time
 import typing as t
@@ -409,12 +345,17 @@ class TunnelModule:
         except ValueError as err:
             module.fail_json(msg=str(err))
         self.files = a.TunnelFiles(self.params["state_dir"], self.name)
+        self.daemon = a.DaemonSupervisor(self.files, lambda cmd: module.run_command(cmd, cwd="/", umask=0o077),
+                                         clock=CLOCK, sleep=SLEEP)
         self.result: dict[str, t.Any] = dict(changed=False, name=self.name, state="absent", pid=None, supervisor=None,
                                              established=False, config_path=self.files.config, log_path=self.files.log)
 
     def fail(self, msg: str, **extra: t.Any) -> t.NoReturn:
         self.module.fail_json(msg=msg, **dict(self.result, **extra))
         raise AssertionError(msg)  # not reached: fail_json exits
+
+    def done(self, msg: str) -> None:
+        self.module.exit_json(msg=msg, **self.result)
 
     def _positive(self, name: str, minimum: int) -> int:
         if self.params[name] < minimum:
@@ -463,24 +404,14 @@ class TunnelModule:
             autossh_path=self._binary("autossh_path", "autossh", "autossh"),
             ssh_path=self._binary("ssh_path", "ssh", "openssh-client"), log_path=self.files.log)
 
-    def daemon(self) -> a.DaemonSupervisor:
-        return a.DaemonSupervisor(self.files, lambda cmd: self.module.run_command(cmd, cwd="/", umask=0o077),
-                                  clock=CLOCK, sleep=SLEEP)
-
-    # -- state --------------------------------------------------------------------------
-
     def config(self, spec: a.TunnelSpec) -> dict:
-        config = dict(
-            name=spec.name, supervisor=self.params["supervisor"], host=spec.host, port=spec.port, user=spec.user,
-            private_key=spec.private_key, known_hosts=spec.known_hosts, host_key_alias=spec.host_key_alias,
-            forwards=list(spec.forwards), server_alive_interval=spec.server_alive_interval,
-            server_alive_count_max=spec.server_alive_count_max, exit_on_forward_failure=spec.exit_on_forward_failure,
-            retry_max_interval=spec.retry_max_interval, autossh_path=spec.autossh_path, ssh_path=spec.ssh_path,
-            command=spec.command(background=self.params["supervisor"] == "daemon"),
-            environment=self.daemon().environment(spec))
-        if spec.reverse_forwards:  # only then: the record of a tunnel without them stays as it was
-            config["reverse_forwards"] = list(spec.reverse_forwards)
-        return config
+        """The record that tells whether a running tunnel is the wanted one. strict_host_key_checking and log_path are
+        in the command; reverse_forwards only when there are some, so that a record made before them stays the same."""
+        skip = {"strict_host_key_checking", "log_path"} | (set() if spec.reverse_forwards else {"reverse_forwards"})
+        config = {key: list(value) if isinstance(value, tuple) else value
+                  for key, value in dataclasses.asdict(spec).items() if key not in skip}
+        return dict(config, supervisor=self.params["supervisor"], environment=self.daemon.environment(spec),
+                    command=spec.command(background=self.params["supervisor"] == "daemon"))
 
     def _diff(self, before: dict | None, before_running: bool, after: dict | None, after_running: bool) -> None:
         def view(config: dict | None, running: bool) -> str:
@@ -498,55 +429,52 @@ class TunnelModule:
             self.fail("the tunnel %s runs under its external supervisor (autossh pid %s): stop and remove it there "
                       "first, then run again" % (self.name, pid))
 
-    @staticmethod
-    def established(spec: a.TunnelSpec, log: str) -> bool:
+    def established(self, spec: a.TunnelSpec, log_offset: int) -> bool:
         """Every local listener is up (ssh opens them once logged in); without any, ssh's log says it logged in."""
         if spec.forwards:
             return all(a.port_in_use(fwd["bind_address"], fwd["local_port"]) for fwd in spec.forwards)
-        return a.connected(log)
+        return a.connected(self.files.read_log(log_offset, a.LOG_WINDOW))
 
     def wait_established(self, spec: a.TunnelSpec, log_offset: int, started: bool) -> bool:
         """Wait until the tunnel is up; fail at once on what no retry fixes (in the log since ``log_offset``), and stop
         a daemon that hit it (an external supervisor would only start it again)."""
-        timeout, daemon, external = self.params["wait_timeout"], self.daemon(), self.params["supervisor"] == "external"
+        timeout, external = self.params["wait_timeout"], self.params["supervisor"] == "external"
         outcome = "Its supervisor keeps restarting it (stop it there)" if external else "The tunnel was stopped"
-        deadline = CLOCK() + timeout
-        while True:
-            found = a.diagnose(self.files.read_log(log_offset, a.LOG_WINDOW))
-            tail = self.files.read_log(log_offset)
+
+        def up() -> bool:
+            found, tail = a.diagnose(self.files.read_log(log_offset, a.LOG_WINDOW)), self.files.read_log(log_offset)
             if found:
                 if not external:
-                    daemon.stop()
+                    self.daemon.stop()
                     self.result.update(pid=None, state="absent")
                 if found[0] == "host_key":
-                    raise a.HostKeyChanged(a.host_key_message(spec, outcome), tail)
+                    raise a.TunnelError(a.host_key_message(spec, outcome), tail)
                 raise a.TunnelError("the tunnel %s to %s cannot work: %s. %s; the log says:\n%s"
                                     % (self.name, spec.describe(), found[1], outcome, tail.strip()), tail)
-            running, self.result["pid"] = daemon.status()
+            running, self.result["pid"] = self.daemon.status()
             if not running:
                 raise a.TunnelError("autossh of the tunnel %s exited; the log %s says:\n%s"
                                     % (self.name, self.files.log, tail.strip()), tail)
-            if self.established(spec, self.files.read_log(log_offset if started else 0, a.LOG_WINDOW)):
-                return True
-            if CLOCK() >= deadline:
-                if timeout == 0:
-                    return False
-                raise a.TunnelError(
-                    "the tunnel %s to %s is not up after %d s (wait_timeout): autossh (pid %s) keeps trying in the "
-                    "background. Is the pod reachable? The log %s says:\n%s" % (
-                        self.name, spec.describe(), timeout, self.result["pid"], self.files.log,
-                        tail.strip() or "(nothing yet)"), tail)
-            SLEEP(0.2)
+            return self.established(spec, log_offset if started else 0)
 
-    # -- actions ------------------------------------------------------------------------
+        if a.wait_until(up, timeout, CLOCK, SLEEP, 0.2):
+            return True
+        if timeout == 0:
+            return False
+        tail = self.files.read_log(log_offset)
+        raise a.TunnelError(
+            "the tunnel %s to %s is not up after %d s (wait_timeout): autossh (pid %s) keeps trying in the "
+            "background. Is the pod reachable? The log %s says:\n%s" % (
+                self.name, spec.describe(), timeout, self.result["pid"], self.files.log,
+                tail.strip() or "(nothing yet)"), tail)
 
     def present(self, spec: a.TunnelSpec, restart: bool) -> None:
-        wanted, daemon, kind = self.config(spec), self.daemon(), self.params["supervisor"]
+        wanted, kind = self.config(spec), self.params["supervisor"]
         self.result.update(supervisor=kind, forwards=list(spec.forwards), reverse_forwards=list(spec.reverse_forwards),
                            command=wanted["command"], environment=wanted["environment"])
         recorded = self.files.read_config()
-        running, pid = daemon.status()
-        leftovers = daemon.processes() if not running else []
+        running, pid = self.daemon.status()
+        leftovers = [] if running else self.daemon.processes()
         ours = (recorded or {}).get("supervisor") != "external"  # processes this module started and stops
         if kind == "daemon":
             self.refuse_external(recorded, running, pid)
@@ -560,68 +488,63 @@ class TunnelModule:
             self.result.update(state="present", pid=pid)
             self._diff(recorded, running, wanted, running)
             if not running:  # under an external supervisor that does not run it (yet)
-                self.module.exit_json(msg="the tunnel %s is recorded; its supervisor does not run it" % self.name,
-                                      **self.result)
-            self.result["established"] = self.established(spec, self.files.read_log(0, a.LOG_WINDOW)) \
-                if self.module.check_mode else self.wait_established(spec, self.files.log_size(), False)
-            self.module.exit_json(msg="the tunnel %s runs with this configuration" % self.name, **self.result)
+                self.done("the tunnel %s is recorded; its supervisor does not run it" % self.name)
+            self.result["established"] = self.established(spec, 0) if self.module.check_mode \
+                else self.wait_established(spec, self.files.log_size(), False)
+            self.done("the tunnel %s runs with this configuration" % self.name)
 
         self.result.update(changed=True, state="present")
         self._diff(recorded, running or bool(leftovers), wanted, kind == "daemon" or (running and not ours))
         if kind == "external":
             reason = "recorded for its supervisor" + (" (autossh started here was stopped)" if ours and (running or leftovers) else "")
         if self.module.check_mode:
-            self.module.exit_json(msg="check mode: the tunnel %s would be %s" % (self.name, reason), **self.result)
+            self.done("check mode: the tunnel %s would be %s" % (self.name, reason))
         if kind == "daemon" or ours:
-            daemon.stop()  # an ssh whose autossh died still holds the listeners
+            self.daemon.stop()  # an ssh whose autossh died still holds the listeners
             self.result["pid"] = None
+        self.files.rotate_log()
         if kind == "external":
-            self.files.rotate_log()
             self.files.write_config(wanted)
-            self.module.exit_json(msg="the tunnel %s was %s" % (self.name, reason), **self.result)
-        deadline = CLOCK() + 10  # and may hold them a moment after it was told to stop
-        for fwd in spec.forwards:
-            while a.port_in_use(fwd["bind_address"], fwd["local_port"]) and CLOCK() < deadline:
-                SLEEP(0.2)
-            if a.port_in_use(fwd["bind_address"], fwd["local_port"]):
-                self.fail("local port %d on %s is already in use by another program; choose another local_port, or stop "
-                          "that program (`ss -ltnp 'sport = :%d'` shows it)"
-                          % (fwd["local_port"], fwd["bind_address"], fwd["local_port"]))
+            self.done("the tunnel %s was %s" % (self.name, reason))
+
+        def taken() -> list[dict]:  # ... and may hold them a moment after it was told to stop
+            return [fwd for fwd in spec.forwards if a.port_in_use(fwd["bind_address"], fwd["local_port"])]
+
+        busy = [] if a.wait_until(lambda: not taken(), 10, CLOCK, SLEEP, 0.2) else taken()
+        if busy:
+            fwd = busy[0]
+            self.fail("local port %d on %s is already in use by another program; choose another local_port, or stop "
+                      "that program (`ss -ltnp 'sport = :%d'` shows it)"
+                      % (fwd["local_port"], fwd["bind_address"], fwd["local_port"]))
         self.files.write_config(wanted)
         log_offset = self.files.log_size()
-        self.result["pid"] = daemon.start(spec)
-        log_offset = log_offset if self.files.log_size() >= log_offset else 0  # rotated
+        self.result["pid"] = self.daemon.start(spec)
         self.result["established"] = self.wait_established(spec, log_offset, True)
-        self.module.exit_json(msg="the tunnel %s was %s" % (self.name, reason), **self.result)
+        self.done("the tunnel %s was %s" % (self.name, reason))
 
     def absent(self) -> None:
-        recorded, daemon = self.files.read_config(), self.daemon()
-        running, pid = daemon.status()
-        leftovers = daemon.processes()
+        recorded = self.files.read_config()
+        running, pid = self.daemon.status()
+        leftovers = self.daemon.processes()
         self.refuse_external(recorded, running, pid)
         self.result["supervisor"] = (recorded or {}).get("supervisor")
         if not (recorded or leftovers or any(os.path.exists(path) for path in (self.files.pid, self.files.log))):
             self._diff(None, False, None, False)
-            self.module.exit_json(msg="the tunnel %s is absent" % self.name, **self.result)
+            self.done("the tunnel %s is absent" % self.name)
         self.result["changed"] = True
         self._diff(recorded, bool(leftovers), None, False)
-        if not self.module.check_mode:
-            daemon.stop()
-            self.files.remove()
-        self.module.exit_json(msg="%sthe tunnel %s %s stopped and removed" % (
-            ("check mode: ", self.name, "would be") if self.module.check_mode else ("", self.name, "was")), **self.result)
+        if self.module.check_mode:
+            self.done("check mode: the tunnel %s would be stopped and removed" % self.name)
+        self.daemon.stop()
+        self.files.remove()
+        self.done("the tunnel %s was stopped and removed" % self.name)
 
     def run(self) -> None:
         state = self.params["state"]
-        if state == "absent":
-            action = self.absent
-        else:
-            if state == "restarted" and self.params["supervisor"] == "external":
-                self.fail("state=restarted needs supervisor=daemon: restart a tunnel with its external supervisor")
-            spec = self.spec()
-
-            def action() -> None:
-                self.present(spec, restart=state == "restarted")
+        if state == "restarted" and self.params["supervisor"] == "external":
+            self.fail("state=restarted needs supervisor=daemon: restart a tunnel with its external supervisor")
+        restart = state == "restarted"
+        action = self.absent if state == "absent" else functools.partial(self.present, self.spec(), restart)
         try:
             if self.module.check_mode or (state == "absent" and not os.path.isdir(self.files.state_dir)):
                 return action()
