@@ -95,6 +95,7 @@ _SHARED_PACKAGES = ("tests/integration/site/",)
 _LONGEST_FIRST = (
     "tests/integration/site/",                              # ~22
     "tests/integration/test_stack.py",                      # ~8
+    "tests/integration/test_service_plane_ssh.py",          # ~8
     "tests/integration/test_provision.py",                  # ~7
     "tests/integration/test_submit_job.py",                 # ~6
     "tests/integration/test_slurm_controller_stack.py",     # ~6

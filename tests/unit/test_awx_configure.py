@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import jinja2
+import jinja2.nativetypes
 import jinja2.sandbox
 import jinja2.meta
 import pytest
@@ -270,20 +271,44 @@ def test_job_templates_run_the_root_playbooks(templates):
     assert templates["site.yml"]["survey"] == {}
 
 
-def test_site_template_skips_stages_site_yml_has(templates):
-    skip = render(templates["site.yml"]["skip_tags"], AWX_VARS)
+def _with_awx_vars(**overrides) -> dict:
+    """awx/vars.yml as Ansible resolves it, with overrides (its own templates rendered, one level deep)."""
+    context = {**AWX_VARS, **overrides}
+    return {name: render(value, context) if name not in overrides else value for name, value in context.items()}
+
+
+def _render_job_vars(play, context: dict) -> dict:
+    environment = jinja2.nativetypes.NativeEnvironment()
+    environment.filters["combine"] = lambda first, second: {**first, **second}
+    return environment.from_string(play["vars"]["_gpuops_awx_job_vars"]).render(**context)
+
+
+def test_site_template_skips_the_service_plane_stages_only_without_a_service_plane_host(templates):
     stages = {tag for play in yaml.safe_load((REPO / "site.yml").read_text()) for tag in play.get("tags", [])}
-    assert skip and set(skip.split(",")) <= stages - {"always"}, f"{skip} vs the stages of site.yml {sorted(stages)}"
+    skip = render(templates["site.yml"]["skip_tags"], _with_awx_vars())
+    assert set(skip.split(",")) == {"stack", "slurm", "tunnel", "smoke"} <= stages - {"always"}, skip
+    # With a host that persists, the site template runs every stage.
+    assert render(templates["site.yml"]["skip_tags"], _with_awx_vars(gpuops_awx_service_plane_host="sp.example.com")) == ""
     assert all(render(templates[p]["skip_tags"], AWX_VARS) == "" for p in ("submit_job.yml", "teardown.yml"))
 
 
 def test_job_template_extra_vars_are_variables_the_playbooks_know(play):
-    job_vars = play["vars"]["_gpuops_awx_job_vars"]
-    assert set(job_vars) == {"gpuops_state_dir", "provision_terraform_binary"}
+    common = yaml.safe_load((REPO / "inventories/common.yml").read_text())
     defaults = yaml.safe_load((REPO / "collections/ansible_collections/gpuops/platform/roles/provision/defaults/main.yml").read_text())
     assert "provision_terraform_binary" in defaults
-    common = yaml.safe_load((REPO / "inventories/common.yml").read_text())
+    without = _render_job_vars(play, _with_awx_vars())
+    assert without == {"gpuops_state_dir": AWX_VARS["gpuops_awx_state_dir"],
+                       "provision_terraform_binary": AWX_VARS["gpuops_awx_terraform_binary"]}
     assert "gpuops_state_dir" in common
+    with_host = _render_job_vars(play, _with_awx_vars(gpuops_awx_service_plane_host="sp.example.com",
+                                                     gpuops_awx_service_plane_port=2222))
+    assert with_host["gpuops_service_plane_host"] == "sp.example.com"
+    assert with_host["gpuops_service_plane_port"] == 2222
+    service_plane = {"gpuops_service_plane_host", "gpuops_service_plane_user", "gpuops_service_plane_port",
+                     "gpuops_service_plane_dir"}
+    assert set(with_host) - set(without) == service_plane
+    # Each is a variable of the inventories (common.yml), which the service plane's host reads.
+    assert service_plane <= set(common)
 
 
 def test_runpod_credential_type_injects_what_the_playbooks_read(play):
