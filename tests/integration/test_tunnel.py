@@ -369,7 +369,8 @@ def test_teardown_stops_the_tunnels_first(deployment):
     # The tunnels go first, while the pods still exist.
     assert out.index("PLAY [Stop the tunnels that no pod needs]") < out.index("PLAY [Tear down the pods]")
     for pod in dep.pod_list:
-        assert "changed: [localhost] => (item=gpuops-local-%s)" % pod["name"] in out
+        # On the service plane's host (inventories/service_plane.yml), where the tunnels run.
+        assert "changed: [gpuops-service-plane] => (item=gpuops-local-%s)" % pod["name"] in out
     assert tagged(str(tunnels)) == []
     assert list(tunnels.glob("*.json")) == []
     assert dep.api().get("/pods").json() == {"pods": []}
