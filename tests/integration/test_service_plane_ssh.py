@@ -111,10 +111,7 @@ def remote(tmp_path_factory):
     ssh = LoopbackSSH(root / "ssh")
     deployment = RemoteSite(root, ssh)
     try:
-        deployment.first_run = deployment.site(check=False)
-        if deployment.first_run.returncode != 0:
-            deployment.first_run_diagnosis = deployment.stack_diagnosis()
-        deployment.pod_list()
+        deployment.first_site_run()
         yield deployment
     finally:
         if not deployment.torn_down:

@@ -125,6 +125,17 @@ class Site(Deployment):
             parts.append(f"--- {pod['name']} ({pod['id']}, {pod['status']})\n{shown.stdout[-3000:]}{shown.stderr[-500:]}")
         return "\n".join(parts)
 
+    def first_site_run(self) -> None:
+        """The first site.yml; when it fails, what the stack's containers, Slurm and the pods said then."""
+        self.first_run = self.site(check=False)
+        if self.first_run.returncode != 0:
+            self.first_run_diagnosis = self.stack_diagnosis()
+            try:
+                self.first_run_diagnosis += "\n--- Slurm and the pods then\n" + self.slurm_diagnosis()
+            except Exception as exc:  # noqa: BLE001 - a diagnosis must not hide the failure it explains
+                self.first_run_diagnosis += f"\n--- Slurm and the pods: not read ({exc!r})"
+        self.pod_list()
+
     def stack_containers(self) -> list[str]:
         return subprocess.run(
             ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={self.project}"],
@@ -202,14 +213,7 @@ def site(tmp_path_factory):
     root = tmp_path_factory.mktemp("site")
     deployment = Site(root)
     try:
-        deployment.first_run = deployment.site(check=False)
-        if deployment.first_run.returncode != 0:
-            deployment.first_run_diagnosis = deployment.stack_diagnosis()
-            try:
-                deployment.first_run_diagnosis += "\n--- Slurm and the pods then\n" + deployment.slurm_diagnosis()
-            except Exception as exc:  # noqa: BLE001 - a diagnosis must not hide the failure it explains
-                deployment.first_run_diagnosis += f"\n--- Slurm and the pods: not read ({exc!r})"
-        deployment.pod_list()
+        deployment.first_site_run()
         yield deployment
     finally:
         if not deployment.torn_down:
